@@ -1,0 +1,274 @@
+"""Command line: `python -m elad_engine {demo,init,import,round,status,export,config,build-student} --help`.
+
+The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
+printed as one message (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import DEFAULT_STUDENT, ProjectConfig
+from .errors import EladError
+from .evaluation import multi_step_accuracy
+from .store import Store
+
+DEMO_PROJECT = "demo"
+
+
+def workspace_of(args) -> Path:
+    return Path(args.workspace or os.environ.get("ELAD_WORKSPACE") or "workspace")
+
+
+def demo_config(**overrides) -> ProjectConfig:
+    """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
+    cfg = ProjectConfig()
+    cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 64, 3, 48
+    cfg.review.policy = "auto-approve"
+    return cfg.with_overrides(**overrides) if overrides else cfg.validate()
+
+
+def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 200,
+                        **overrides) -> int:
+    """Create (or reuse) the demo project with its synthetic pool and test split."""
+    from .synthetic import default_dataset
+
+    pid = store.find_project(name)
+    if pid is None:
+        pid = store.create_project(name, demo_config(**overrides))
+        store.add_examples(pid, default_dataset(pool, test), source=f"synthetic:pool={pool},test={test},seed=1234")
+    return pid
+
+
+class TqdmProgress:
+    """One tqdm bar per phase, replaced when the phase changes."""
+
+    def __init__(self):
+        self.bar, self.phase = None, None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+        if phase != self.phase or self.bar is None or self.bar.total != total:
+            self.close()
+            self.bar, self.phase = tqdm(total=total, desc=f"{phase:>8}", leave=False, file=sys.stderr), phase
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def metrics_rows(store: Store, pid: int) -> str:
+    head = (f"{'round':>5} {'accuracy':>8} {'multi-step':>10} {'1-step':>6} {'prompt tok':>10} "
+            f"{'compl. tok':>10} {'USD':>8} {'approved':>8} {'edited':>6} {'rejected':>8} {'seconds':>7}")
+    lines = [head]
+    for m in store.metrics(pid):
+        if m["accuracy"] is None:
+            continue
+        by = m["by_difficulty"] or {}
+        one = by.get("1", {}).get("accuracy")
+        ms = multi_step_accuracy(by)
+        secs = sum((m["phase_seconds"] or {}).values())
+        f = lambda x: "-" if x is None else f"{x:.3f}"
+        lines.append(f"{m['round']:>5} {f(m['accuracy']):>8} {f(ms):>10} {f(one):>6} {m['prompt_tokens'] or 0:>10,} "
+                     f"{m['completion_tokens'] or 0:>10,} {m['cost_usd'] or 0:>8.4f} {m['approved'] or 0:>8} "
+                     f"{m['edited'] or 0:>6} {m['rejected'] or 0:>8} {secs:>7.1f}")
+    base = next((m["base_accuracy"] for m in store.metrics(pid) if m["round"] == 0), None)
+    if base is not None:
+        lines.append(f"(round 0 starting student, before warm-up training: accuracy {base:.3f})")
+    return "\n".join(lines)
+
+
+def run_rounds(store: Store, pid: int, max_rounds: int | None = None) -> int:
+    from .rounds import RoundRunner
+
+    bar = TqdmProgress()
+    runner = RoundRunner(store, pid, progress=bar, log=lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    outcome = runner.run(max_rounds=max_rounds)
+    bar.close()
+    print(metrics_rows(store, pid))
+    print(f"stopped: {outcome.stop_reason}: {outcome.message} ({time.perf_counter() - t0:.0f}s)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    store = Store(workspace_of(args))
+    overrides = {"rounds.rounds": args.rounds, "rounds.warmup": args.warmup, "selection.round_budget": args.budget}
+    pid = create_demo_project(store, pool=args.pool, test=args.test, **overrides)
+    print(f"workspace {store.workspace.resolve()}, project {DEMO_PROJECT!r}: {store.count_examples(pid)}")
+    return run_rounds(store, pid)
+
+
+def cmd_init(args) -> int:
+    store = Store(workspace_of(args))
+    cfg = ProjectConfig.load(args.config) if args.config else ProjectConfig().validate()
+    if args.student:
+        cfg = cfg.with_overrides(**{"student.path": args.student})
+    pid = store.create_project(args.project, cfg)
+    print(f"created project {args.project!r} (id {pid}) in {store.workspace}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .datasets import ColumnMapping, read_dataset
+
+    store = Store(workspace_of(args))
+    mapping = None
+    if any([args.question, args.answer, args.rationale, args.id, args.split_column, args.choices]):
+        mapping = ColumnMapping(question=args.question or "question", answer=args.answer or "answer",
+                                rationale=args.rationale, id=args.id, split=args.split_column, choices=args.choices)
+    pid = store.find_project(args.project)
+    answer_type = store.config(pid).task.answer_type if pid is not None else args.answer_type
+    examples = read_dataset(args.file, mapping=mapping, preset=args.preset, answer_type=answer_type,
+                            split=args.split, test_fraction=args.test_fraction, seed=args.seed)
+    if pid is None:
+        cfg = ProjectConfig().with_overrides(**{"task.answer_type": answer_type})
+        pid = store.create_project(args.project, cfg)
+        print(f"created project {args.project!r}")
+    n = store.add_examples(pid, examples, source=str(args.file))
+    splits = {}
+    for e in examples:
+        splits[e.split] = splits.get(e.split, 0) + 1
+    print(f"imported {n} rows into {args.project!r} ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))})")
+    return 0
+
+
+def cmd_round(args) -> int:
+    store = Store(workspace_of(args))
+    return run_rounds(store, store.project_id(args.project), max_rounds=args.max_rounds)
+
+
+def cmd_status(args) -> int:
+    store = Store(workspace_of(args))
+    pid = store.project_id(args.project)
+    cfg = store.config(pid)
+    print(f"project {args.project!r}: {store.count_examples(pid)}; strategy {cfg.selection.strategy}, "
+          f"teacher {cfg.teacher.kind}, review {cfg.review.policy}")
+    for r in store.rounds(pid):
+        phases = ", ".join(f"{p['phase']}={p['status']}" for p in store.phases(pid, r["round"]))
+        print(f"round {r['round']}: {r['status']}{' (' + r['stop_reason'] + ')' if r['stop_reason'] else ''}: {phases}")
+    spend = store.spend(pid)
+    print(f"teacher: {spend['calls']} calls, {spend['prompt_tokens']:,} prompt + {spend['completion_tokens']:,} "
+          f"completion tokens, ${spend['cost_usd']:.4f}")
+    print(metrics_rows(store, pid))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_round
+
+    store = Store(workspace_of(args))
+    paths = export_round(store, store.project_id(args.project), args.round, args.out, merged=not args.no_merged)
+    for k, v in paths.items():
+        print(f"{k:>8}: {v}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    store = Store(workspace_of(args))
+    pid = store.project_id(args.project)
+    cfg = store.config(pid)
+    if args.set:
+        overrides = {}
+        for item in args.set:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise EladError(f"--set {item!r}: expected section.field=value")
+            import tomllib
+            try:
+                overrides[key] = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                overrides[key] = raw  # bare words are strings
+        cfg = cfg.with_overrides(**overrides)
+        store.set_config(pid, cfg)
+    print(cfg.to_toml())
+    return 0
+
+
+def cmd_build_student(args) -> int:
+    from .synthetic import build_student
+
+    info = build_student(args.out, seed=args.seed, samples=args.samples)
+    print(info)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m elad_engine", description="ELAD Studio engine, headless.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--workspace", help="workspace folder (default: $ELAD_WORKSPACE or ./workspace)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    d = add("demo", cmd_demo, "Create the embedded demo project and run warm-up plus rounds (auto-approve).")
+    d.add_argument("--rounds", type=int, default=3, help="rounds after the warm-up (default 3)")
+    d.add_argument("--warmup", type=int, default=64, help="warm-up samples, fully annotated (default 64)")
+    d.add_argument("--budget", type=int, default=48, help="samples sent to the teacher per round (default 48)")
+    d.add_argument("--pool", type=int, default=400, help="pool size of a new demo project (default 400)")
+    d.add_argument("--test", type=int, default=200, help="test size of a new demo project (default 200)")
+
+    i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")
+    i.add_argument("--project", required=True)
+    i.add_argument("--config", help="project config TOML file")
+    i.add_argument("--student", help=f"student model folder (default {DEFAULT_STUDENT})")
+
+    im = add("import", cmd_import, "Import a dataset file (JSONL, CSV, Parquet, JSON array) into a project.")
+    im.add_argument("file")
+    im.add_argument("--project", default="default", help="project name; created if missing (default 'default')")
+    im.add_argument("--preset", choices=["gsm8k", "synthetic"], help="column mapping and parsing preset")
+    im.add_argument("--answer-type", default="number", choices=["number", "choice", "label", "text"])
+    im.add_argument("--split", default="auto", choices=["auto", "pool", "test"],
+                    help="auto: the split column if mapped, else a seeded test fraction")
+    im.add_argument("--test-fraction", type=float, default=0.2)
+    im.add_argument("--seed", type=int, default=0)
+    for col in ("question", "answer", "rationale", "id", "choices"):
+        im.add_argument(f"--{col}", help=f"column holding the {col}")
+    im.add_argument("--split-column", help="column holding pool/test (or train/test)")
+
+    r = add("round", cmd_round, "Run or resume rounds until R are done, the budget, an empty pool, or review.")
+    r.add_argument("--project", required=True)
+    r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
+
+    s = add("status", cmd_status, "Show a project's rounds, phases, teacher spend and metrics.")
+    s.add_argument("--project", required=True)
+
+    e = add("export", cmd_export, "Export a round's adapter, merged model, model card and approved data.")
+    e.add_argument("--project", required=True)
+    e.add_argument("--round", type=int, help="round to export (default: the best evaluated round)")
+    e.add_argument("--out", help="output folder (default: the workspace's artifacts/PROJECT/exports/round-N)")
+    e.add_argument("--no-merged", action="store_true", help="skip the merged model folder")
+
+    c = add("config", cmd_config, "Show or change a project's config: --set section.field=value ...")
+    c.add_argument("--project", required=True)
+    c.add_argument("--set", nargs="*", help="e.g. selection.strategy=random rounds.rounds=5")
+
+    b = add("build-student", cmd_build_student, "Rebuild the tiny demo student from scratch (fixed seed).")
+    b.add_argument("--out", default=DEFAULT_STUDENT)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--samples", type=int, default=60000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except EladError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume where it stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

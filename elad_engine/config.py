@@ -1,0 +1,240 @@
+"""Project configuration: one documented, self-validating dataclass per concern, TOML in and out.
+
+Every field carries its documentation and its allowed range in `metadata`; `validate()` checks them
+all and raises ConfigError naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STUDENT = str(REPO_ROOT / "data" / "tiny-student")
+
+
+def opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
+        choices: tuple | None = None, factory: Any = None):
+    """A config field with its documentation and allowed range."""
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+class Section:
+    """Base of every config section: range checks from field metadata."""
+
+    def validate(self, prefix: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            name = f"{prefix}.{f.name}"
+            m = f.metadata
+            expected = type(f.default) if f.default is not dataclasses.MISSING else None
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if expected in (int, float, str, bool) and not isinstance(value, expected) or (
+                    expected in (int, float) and isinstance(value, bool)):
+                raise ConfigError(f"{name} = {value!r} is invalid: expected {expected.__name__}. ({m['doc']})")
+            if m.get("choices") and value not in m["choices"]:
+                allowed = ", ".join(repr(c) for c in m["choices"])
+                raise ConfigError(f"{name} = {value!r} is invalid: allowed values are {allowed}. ({m['doc']})")
+            lo, hi = m.get("lo"), m.get("hi")
+            if lo is not None and value < lo or hi is not None and value > hi:
+                rng = f"between {lo} and {hi}" if lo is not None and hi is not None else (
+                    f">= {lo}" if lo is not None else f"<= {hi}")
+                raise ConfigError(f"{name} = {value!r} is out of range: must be {rng}. ({m['doc']})")
+
+
+@dataclass
+class TaskConfig(Section):
+    answer_type: str = opt("number", "How answers are compared: numerically, as choice letters, labels or text.",
+                           choices=("number", "choice", "label", "text"))
+
+
+@dataclass
+class StudentConfig(Section):
+    path: str = opt(DEFAULT_STUDENT, "Folder of a Hugging Face causal LM (config, weights, tokenizer).")
+    adapter: str = opt("", "Optional peft adapter folder applied on top of `path` at round 0.")
+    device: str = opt("auto", "Where the student runs: auto picks CUDA when present, else CPU.",
+                      choices=("auto", "cpu", "cuda", "mps"))
+    dtype: str = opt("auto", "Weights dtype: auto is bfloat16 on CUDA, float32 elsewhere.",
+                     choices=("auto", "float32", "bfloat16", "float16"))
+    max_new_tokens: int = opt(160, "Longest explanation the student may write, in tokens.", lo=8, hi=4096)
+    probe_max_tokens: int = opt(8, "Tokens decoded after `The answer is` for each step probe.", lo=1, hi=64)
+    batch_size: int = opt(32, "Questions per generation batch.", lo=1, hi=4096)
+
+
+@dataclass
+class UncertaintyConfig(Section):
+    samples: int = opt(4, "M: sampled explanations per question (plus one greedy).", lo=1, hi=64)
+    temperature: float = opt(0.7, "Sampling temperature of the M explanations.", lo=0.01, hi=5.0)
+    top_p: float = opt(0.95, "Nucleus sampling threshold.", lo=0.01, hi=1.0)
+    alpha: float = opt(0.5, "Weight of intra- vs inter-explanation uncertainty in the elad score.", lo=0.0, hi=1.0)
+    intra: str = opt("hard", "Intra score: answer flips between prefixes (hard) or probability drops (soft).",
+                     choices=("hard", "soft"))
+
+
+@dataclass
+class SelectionConfig(Section):
+    strategy: str = opt("elad", "Which samples go to the teacher each round.",
+                        choices=("elad", "elad-intra", "elad-inter", "answer-entropy", "perplexity", "random"))
+    round_budget: int = opt(32, "b: samples sent to the teacher per round.", lo=1, hi=1_000_000)
+
+
+@dataclass
+class TeacherConfig(Section):
+    kind: str = opt("oracle", "Teacher backend: the exact arithmetic oracle, or an OpenAI-compatible endpoint.",
+                    choices=("oracle", "openai"))
+    model: str = opt("oracle", "Model name sent to the endpoint, and the key of the price table.")
+    price_as: str = opt("gpt-4o-mini", "Price-table entry used when `model` has no price (the oracle's cost).")
+    base_url: str = opt("", "OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (openai kind only).")
+    api_key_env: str = opt("OPENAI_API_KEY", "Name of the environment variable that holds the API key.")
+    annotation: str = opt("revision", "revision: check the student's steps and rewrite from the first wrong one; "
+                          "full: write a whole explanation from scratch.", choices=("revision", "full"))
+    show_gold: bool = opt(False, "Show the gold answer to the teacher.")
+    max_tokens: int = opt(512, "Most completion tokens one teacher call may use (the budget's worst case).",
+                          lo=16, hi=32768)
+    prices: dict = opt(None, "USD per million (prompt, completion) tokens, by model name.", factory=lambda: {
+        "gpt-4o": [2.50, 10.00], "gpt-4o-mini": [0.15, 0.60], "gpt-4.1": [2.00, 8.00],
+        "gpt-4.1-mini": [0.40, 1.60], "oracle": [0.0, 0.0]})
+
+    def price(self) -> tuple[float, float]:
+        """(prompt, completion) USD per million tokens for this teacher."""
+        p = self.prices.get(self.model) or self.prices.get(self.price_as)
+        if self.kind == "oracle":
+            p = self.prices.get(self.price_as, [0.0, 0.0])
+        return (float(p[0]), float(p[1])) if p else (0.0, 0.0)
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        for name, p in self.prices.items():
+            if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(
+                    isinstance(x, (int, float)) and x >= 0 for x in p)):
+                raise ConfigError(f"{prefix}.prices[{name!r}] = {p!r} is invalid: expected [prompt_usd, "
+                                  "completion_usd] per million tokens, both >= 0.")
+
+
+@dataclass
+class TrainingConfig(Section):
+    method: str = opt("lora", "LoRA adapters (peft), or full fine-tuning for tiny models.", choices=("lora", "full"))
+    lora_r: int = opt(16, "LoRA rank.", lo=1, hi=1024)
+    lora_alpha: int = opt(32, "LoRA scaling numerator.", lo=1, hi=4096)
+    lora_dropout: float = opt(0.0, "Dropout on the LoRA path.", lo=0.0, hi=0.9)
+    target_modules: str = opt("all-linear", "Modules that get adapters: all-linear, or a comma-separated list.")
+    learning_rate: float = opt(2e-3, "Peak AdamW learning rate (linear decay).", lo=1e-7, hi=1.0)
+    epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
+    batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
+    max_length: int = opt(384, "Longest prompt+explanation in tokens; longer samples are truncated.", lo=16, hi=32768)
+    continue_from_previous: bool = opt(True, "Start each round from the previous round's adapter.")
+
+
+@dataclass
+class RoundsConfig(Section):
+    rounds: int = opt(3, "R: rounds after the warm-up.", lo=0, hi=10_000)
+    warmup: int = opt(0, "w: random pool samples fully annotated before round 1 (0 = no warm-up).", lo=0,
+                      hi=1_000_000)
+    budget_tokens: int = opt(0, "Total teacher tokens (prompt + completion) allowed; 0 = unlimited.", lo=0)
+    budget_dollars: float = opt(0.0, "Total teacher spend in USD allowed; 0 = unlimited.", lo=0.0)
+    seed: int = opt(0, "Seed of sampling, tie-breaking and training.", lo=0)
+    pool_limit: int = opt(0, "Use at most this many pool samples (0 = all).", lo=0)
+
+
+@dataclass
+class ReviewConfig(Section):
+    policy: str = opt("auto-approve", "Who decides revisions: approve all, approve when the answer matches "
+                      "the gold one, or wait for humans.", choices=("auto-approve", "approve-if-gold-matches",
+                                                                    "human"))
+
+
+@dataclass
+class EvaluationConfig(Section):
+    max_examples: int = opt(0, "Evaluate on at most this many test samples (0 = all).", lo=0)
+
+
+SECTIONS = {
+    "task": TaskConfig, "student": StudentConfig, "uncertainty": UncertaintyConfig,
+    "selection": SelectionConfig, "teacher": TeacherConfig, "training": TrainingConfig,
+    "rounds": RoundsConfig, "review": ReviewConfig, "evaluation": EvaluationConfig,
+}
+
+
+@dataclass
+class ProjectConfig:
+    """Everything a project needs to run rounds. Sections mirror the TOML tables."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    rounds: RoundsConfig = field(default_factory=RoundsConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def validate(self) -> "ProjectConfig":
+        for name in SECTIONS:
+            getattr(self, name).validate(name)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "ProjectConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a table of sections, got {type(data).__name__}.")
+        sections = {}
+        for key, value in data.items():
+            if key not in SECTIONS:
+                raise ConfigError(f"{source}: unknown section [{key}]; known sections: {', '.join(SECTIONS)}.")
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table, got {type(value).__name__}.")
+            known = {f.name for f in dataclasses.fields(SECTIONS[key])}
+            for k in value:
+                if k not in known:
+                    raise ConfigError(f"{source}: unknown field {key}.{k}; known fields: {', '.join(sorted(known))}.")
+            sections[key] = SECTIONS[key](**value)
+        return cls(**sections).validate()
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "config") -> "ProjectConfig":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{source}: not valid TOML: {e}") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ProjectConfig":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config: {e}") from None
+        return cls.from_toml(text, str(path))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml(), encoding="utf-8")
+
+    def with_overrides(self, **dotted: Any) -> "ProjectConfig":
+        """A copy with `section.field` values replaced, validated: with_overrides(**{"rounds.rounds": 2})."""
+        data = self.to_dict()
+        for key, value in dotted.items():
+            section, _, name = key.partition(".")
+            if section not in data or not name:
+                raise ConfigError(f"unknown config key {key!r}: use section.field, e.g. rounds.rounds.")
+            data[section][name] = value
+        return ProjectConfig.from_dict(data, "overrides")

@@ -1,0 +1,33 @@
+"""The project's exceptions. Each message says what was wrong, where, and what to do about it."""
+
+
+class EladError(Exception):
+    """Base class: every error the engine raises on purpose. The CLI prints these without a traceback."""
+
+
+class ConfigError(EladError):
+    """A config value is missing or outside its allowed range; the message names the field."""
+
+
+class DatasetError(EladError):
+    """A dataset file was refused; the message names the file, the row and the problem."""
+
+
+class StudentError(EladError):
+    """The student model or its adapter could not be loaded or used."""
+
+
+class TeacherError(EladError):
+    """The teacher could not produce a usable answer for a sample."""
+
+
+class BudgetExceeded(EladError):
+    """The next teacher call could exceed the project's budget, so it was not made."""
+
+
+class StoreError(EladError):
+    """The workspace database refused an operation (unknown project, bad state, ...)."""
+
+
+class ReviewPending(EladError):
+    """The round waits at the review phase until its revisions are decided."""

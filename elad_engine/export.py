@@ -1,0 +1,129 @@
+"""Export a round's student: the adapter, a merged model folder, a model card, and the approved data as
+chat-format JSONL. `python -m elad_engine export --project NAME [--round N]` (default: the best round).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from .errors import StoreError
+from .evaluation import multi_step_accuracy
+from .reasoning import build_prompt
+from .store import Store
+from .teachers.prompts import PROMPT_VERSION
+
+
+def best_round(store: Store, pid: int) -> int:
+    """The evaluated round with the highest test accuracy (the latest on ties) that has a checkpoint."""
+    rows = [m for m in store.metrics(pid) if m["accuracy"] is not None and store.training_run(pid, m["round"])]
+    if not rows:
+        raise StoreError(f"Project {store.project_name(pid)!r} has no trained and evaluated round to export yet.")
+    return max(rows, key=lambda m: (m["accuracy"], m["round"]))["round"]
+
+
+def metrics_table(metrics: list[dict]) -> str:
+    lines = ["| round | accuracy | multi-step accuracy | teacher prompt tokens | teacher completion tokens | "
+             "teacher USD | approved | edited | rejected |", "|---|---|---|---|---|---|---|---|---|"]
+    for m in metrics:
+        ms = multi_step_accuracy(m["by_difficulty"])
+        lines.append(f"| {m['round']} | {_pct(m['accuracy'])} | {_pct(ms)} | {m['prompt_tokens'] or 0:,} | "
+                     f"{m['completion_tokens'] or 0:,} | {m['cost_usd'] or 0:.4f} | {m['approved'] or 0} | "
+                     f"{m['edited'] or 0} | {m['rejected'] or 0} |")
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def model_card(store: Store, pid: int, rnd: int, samples: int) -> str:
+    cfg = store.config(pid)
+    name = store.project_name(pid)
+    metrics = store.metrics(pid)
+    row = next(m for m in metrics if m["round"] == rnd)
+    imports = list(store.db.query("SELECT source, rows, created_at FROM imports WHERE project_id=? ORDER BY id", [pid]))
+    front = {"library_name": "peft" if cfg.training.method == "lora" else "transformers",
+             "base_model": cfg.student.path, "tags": ["elad-studio", "distillation", "chain-of-thought"],
+             "pipeline_tag": "text-generation"}
+    yaml = "\n".join(f"{k}: {json.dumps(v)}" for k, v in front.items())
+    sources = "\n".join(f"- `{i['source']}`: {i['rows']} rows, imported "
+                        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(i['created_at']))} UTC" for i in imports)
+    return f"""---
+{yaml}
+---
+
+# {name}: student after round {rnd}
+
+Distilled with ELAD Studio (explanation-guided active distillation). Each round the student explained the
+unlabeled pool, the most uncertain samples (strategy `{cfg.selection.strategy}`, {cfg.selection.round_budget}
+per round) went to the teacher (`{cfg.teacher.kind}`, model `{cfg.teacher.model}`, annotation
+`{cfg.teacher.annotation}`, prompts `{PROMPT_VERSION}`), reviewers decided each revision (policy
+`{cfg.review.policy}`), and the student was fine-tuned ({cfg.training.method}) on everything approved.
+
+Test accuracy of this student: **{_pct(row['accuracy'])}** on {row['test_size']} held-out samples.
+
+## Prompt format
+
+```
+{build_prompt('<question>')}1. <step>
+2. <step>
+The answer is <answer>.
+```
+
+## Per-round metrics
+
+{metrics_table(metrics)}
+
+## Data provenance
+
+{sources or '- (no imports recorded)'}
+- Training samples: {samples} approved or reviewer-edited explanations from rounds 0-{rnd}
+  (`approved.jsonl` beside this card).
+"""
+
+
+def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | Path | None = None,
+                 merged: bool = True) -> dict[str, Path]:
+    """Write adapter/, merged/, README.md and approved.jsonl for round `rnd` (default: the best round)."""
+    rnd = best_round(store, pid) if rnd is None else rnd
+    run = store.training_run(pid, rnd)
+    if run is None or not run["checkpoint"] or not Path(run["checkpoint"]).exists():
+        raise StoreError(f"Round {rnd} of project {store.project_name(pid)!r} has no checkpoint to export.")
+    cfg = store.config(pid)
+    out = Path(out_dir) if out_dir else store.artifacts / store.project_name(pid) / "exports" / f"round-{rnd}"
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    paths: dict[str, Path] = {}
+    ckpt = Path(run["checkpoint"])
+    if cfg.training.method == "lora":
+        shutil.copytree(ckpt, tmp / "adapter")
+        paths["adapter"] = out / "adapter"
+        if merged:
+            from .student import Student
+            student = Student.load(cfg.student.path, adapter=str(ckpt), device="cpu", dtype="float32")
+            model = student.model.merge_and_unload()
+            model.save_pretrained(tmp / "merged")
+            student.tokenizer.save_pretrained(tmp / "merged")
+            paths["merged"] = out / "merged"
+    else:
+        shutil.copytree(ckpt, tmp / "merged")
+        paths["merged"] = out / "merged"
+    samples = store.training_samples(pid, rnd)
+    with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
+        for example, text in samples:
+            f.write(json.dumps({"id": example.id, "messages": [
+                {"role": "user", "content": build_prompt(example.question)},
+                {"role": "assistant", "content": text}]}, ensure_ascii=False) + "\n")
+    paths["dataset"] = out / "approved.jsonl"
+    (tmp / "README.md").write_text(model_card(store, pid, rnd, len(samples)), encoding="utf-8")
+    paths["card"] = out / "README.md"
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    paths["folder"] = out
+    return paths

@@ -1,0 +1,366 @@
+"""The ELAD round loop as resumable phases. `RoundRunner(store, project_id).run()` runs rounds until R
+are done, the teacher budget would be exceeded, the pool is empty, or a human review is pending.
+
+Round 0 is the warm-up (w random pool samples, full annotation) or, without warm-up, the evaluation of
+the starting student. Rounds 1..R: explain -> score -> select -> revise -> review -> train -> evaluate.
+Every phase records `done` in the store when it finishes; rerunning skips finished phases, and the
+long phases (explain, revise) resume at the next unfinished chunk or sample.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .cost import Budget, count_message_tokens, dollars
+from .errors import BudgetExceeded
+from .evaluation import evaluate
+from .reasoning import answers_match, build_prompt, normalize_answer, probe_prefix, split_steps
+from .records import Explanation
+from .selection import get_strategy
+from .store import Store
+from .student import Student
+from .teachers import assembled_text, make_teacher
+from .teachers.prompts import PROMPT_VERSION, full_messages, revision_messages
+from .training import train_student
+from .uncertainty import question_scores
+
+PHASES = ("explain", "score", "select", "revise", "review", "train", "evaluate")
+WARMUP_PHASES = ("baseline", "select", "revise", "review", "train", "evaluate")
+CHUNK = 64  # pool questions explained and saved together
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class RunOutcome:
+    rounds_done: int  # rounds finished in the store (round 0 included)
+    stop_reason: str  # completed | budget | pool_empty | review_pending | cancelled | max_rounds
+    message: str
+
+
+class Cancelled(Exception):
+    """Raised at a safe point when the caller's cancel check says stop."""
+
+
+class RoundRunner:
+    def __init__(self, store: Store, project_id: int, progress: Progress | None = None,
+                 cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+        self.store, self.pid = store, project_id
+        self.cfg = store.config(project_id)
+        self.progress = progress or (lambda phase, done, total: None)
+        self.cancel = cancel or (lambda: False)
+        self.log = log or (lambda msg: None)
+        self.teacher = make_teacher(self.cfg.teacher)
+        self._student: tuple[tuple, Student] | None = None
+        self.budget_hit: str | None = None
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def phases_of(self, rnd: int) -> tuple[str, ...]:
+        if rnd == 0:
+            return WARMUP_PHASES if self.cfg.rounds.warmup > 0 else ("evaluate",)
+        return PHASES
+
+    def round_dir(self, rnd: int) -> Path:
+        return self.store.artifacts / self.store.project_name(self.pid) / f"round-{rnd}"
+
+    def student_for(self, rnd: int, after_training: bool = False) -> Student:
+        """The student as it stands at the start of round `rnd` (or after its training)."""
+        ckpt = self.store.latest_checkpoint(self.pid, rnd + 1 if after_training else rnd)
+        s = self.cfg.student
+        if self.cfg.training.method == "full":
+            key = (ckpt or s.path, None if ckpt else (s.adapter or None))
+        else:
+            key = (s.path, ckpt or s.adapter or None)
+        if self._student is None or self._student[0] != key:
+            self._student = (key, Student.load(key[0], adapter=key[1], device=s.device, dtype=s.dtype))
+        return self._student[1]
+
+    def check_cancel(self) -> None:
+        if self.cancel():
+            raise Cancelled()
+
+    def unlabeled_pool(self) -> list[str]:
+        labelled = self.store.labelled_ids(self.pid)
+        ids = [e.id for e in self.store.examples(self.pid, split="pool")]
+        if self.cfg.rounds.pool_limit:
+            ids = ids[:self.cfg.rounds.pool_limit]
+        return [i for i in ids if i not in labelled]
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def next_round(self) -> int:
+        done = [r["round"] for r in self.store.rounds(self.pid) if r["status"] == "done"]
+        return max(done) + 1 if done else 0
+
+    def run(self, max_rounds: int | None = None) -> RunOutcome:
+        """Run (or resume) rounds until a stop condition; `max_rounds` caps the rounds run by this call."""
+        ran = 0
+        while True:
+            rnd = self.next_round()
+            stopped = self.stop_condition(rnd)
+            if stopped:
+                return RunOutcome(rnd, *stopped)
+            if max_rounds is not None and ran >= max_rounds:
+                return RunOutcome(rnd, "max_rounds", f"ran {ran} round(s) as asked")
+            try:
+                finished = self.run_round(rnd)
+            except Cancelled:
+                return RunOutcome(rnd, "cancelled", f"cancelled during round {rnd}; rerun to resume")
+            if not finished:
+                pending = len(self.store.revisions(self.pid, rnd, status="pending"))
+                return RunOutcome(rnd, "review_pending",
+                                  f"round {rnd} waits for review: {pending} revision(s) pending")
+            ran += 1
+            if self.budget_hit:
+                return RunOutcome(rnd + 1, "budget", self.budget_hit)
+
+    def stop_condition(self, rnd: int) -> tuple[str, str] | None:
+        if rnd > self.cfg.rounds.rounds:
+            return "completed", f"all {self.cfg.rounds.rounds} rounds are done"
+        stopped = [r for r in self.store.rounds(self.pid) if r["stop_reason"] == "budget"]
+        if stopped:
+            return "budget", f"the teacher budget stopped round {stopped[-1]['round']}; raise it to continue"
+        if rnd >= 1 and not self.unlabeled_pool():
+            return "pool_empty", "the unlabeled pool is empty: every pool sample has been sent to the teacher"
+        return None
+
+    def run_round(self, rnd: int) -> bool:
+        """Run the unfinished phases of round `rnd`; False when it stopped to wait for review."""
+        self.store.start_round(self.pid, rnd)
+        for phase in self.phases_of(rnd):
+            if self.store.phase_status(self.pid, rnd, phase) == "done":
+                continue
+            self.check_cancel()
+            t0 = time.perf_counter()
+            self.log(f"round {rnd}: {phase}")
+            detail = getattr(self, f"phase_{phase}")(rnd)
+            if detail is False:
+                self.store.set_phase(self.pid, rnd, phase, "waiting", time.perf_counter() - t0)
+                return False
+            self.store.set_phase(self.pid, rnd, phase, "done", time.perf_counter() - t0, detail)
+        self.store.finish_round(self.pid, rnd, "done", "budget" if self.budget_hit else None)
+        return True
+
+    # --- phases ------------------------------------------------------------------------------------
+
+    def phase_explain(self, rnd: int, ids: list[str] | None = None) -> str:
+        """Greedy (+ sampled) explanations of the unlabeled pool, with probes and stats as the strategy needs."""
+        strategy = get_strategy(self.cfg.selection.strategy)
+        if ids is None:
+            if not strategy.needs:
+                return "skipped: the strategy needs no explanations"
+            ids = self.unlabeled_pool()
+        done = self.store.explained_ids(self.pid, rnd)
+        chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+        student = self.student_for(rnd)
+        finished = sum(len(c) for c in chunks if set(c) <= done)
+        for n, chunk in enumerate(chunks):
+            if set(chunk) <= done:
+                continue
+            self.check_cancel()
+            examples = self.store.examples(self.pid, ids=chunk)
+            self.store.save_explanations(self.pid, rnd, self.explain_chunk(
+                student, examples, strategy.needs, seed=self.cfg.rounds.seed + 1000 * rnd + n))
+            finished += len(chunk)
+            self.progress("explain", finished, len(ids))
+        return f"{len(ids)} questions"
+
+    def explain_chunk(self, student: Student, examples, needs: frozenset, seed: int) -> list[Explanation]:
+        s, u, a_type = self.cfg.student, self.cfg.uncertainty, self.cfg.task.answer_type
+        prompts = [build_prompt(e.question) for e in examples]
+        texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
+        if "samples" in needs:
+            sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
+                                       temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
+            texts = [g + smp for g, smp in zip(texts, sampled)]
+        out = []
+        for e, group in zip(examples, texts):
+            for k, text in enumerate(group):
+                steps, raw = split_steps(text)
+                out.append(Explanation(e.id, "greedy" if k == 0 else "sample", k, text, steps,
+                                       normalize_answer(raw, a_type)))
+        if "probes" in needs:
+            q = {e.id: e.question for e in examples}
+            prefixes, owners = [], []
+            for x in out:
+                for k in range(len(x.steps) + 1):
+                    prefixes.append(probe_prefix(q[x.example_id], x.steps, k))
+                    owners.append(x)
+            if u.intra == "soft":
+                raw_answers = [split_steps(x.text)[1] or "" for x in owners]
+                probs = student.answer_probs(prefixes, raw_answers, batch_size=s.batch_size)
+                for x in out:
+                    x.probe_probs = []
+                for x, p in zip(owners, probs):
+                    x.probe_probs.append(p)
+            answers = student.probe_answers(prefixes, s.probe_max_tokens, batch_size=s.batch_size * 2)
+            for x in out:
+                x.probe_answers = []
+            for x, ans in zip(owners, answers):
+                x.probe_answers.append(normalize_answer(ans, a_type))
+        if "stats" in needs:
+            greedy = [x for x in out if x.kind == "greedy"]
+            stats = student.explanation_stats([build_prompt(q) for q in (
+                {e.id: e.question for e in examples}[x.example_id] for x in greedy)], [x.text for x in greedy],
+                batch_size=s.batch_size)
+            for x, (nll, ent) in zip(greedy, stats):
+                x.mean_nll, x.answer_entropy = nll, ent
+        return out
+
+    def phase_score(self, rnd: int) -> str:
+        strategy = get_strategy(self.cfg.selection.strategy)
+        if not strategy.needs:
+            return "skipped: the strategy needs no scores"
+        by_id: dict[str, list] = {}
+        for x in self.store.explanations(self.pid, rnd):
+            by_id.setdefault(x.example_id, []).append(x)
+        rows = {}
+        for i, xs in by_id.items():
+            comps = question_scores(xs, self.cfg.uncertainty.alpha, self.cfg.uncertainty.intra)
+            rows[i] = (comps.get(strategy.key, 0.0), comps)
+        self.store.save_scores(self.pid, rnd, strategy.name, rows)
+        return f"{len(rows)} questions scored"
+
+    def phase_select(self, rnd: int) -> str:
+        if rnd == 0:
+            strategy, budget = get_strategy("random"), self.cfg.rounds.warmup
+            candidates = {i: {} for i in self.unlabeled_pool()}
+        else:
+            strategy, budget = get_strategy(self.cfg.selection.strategy), self.cfg.selection.round_budget
+            candidates = {i: {} for i in self.unlabeled_pool()}
+            for row in self.store.scores(self.pid, rnd):
+                if row["example_id"] in candidates:
+                    candidates[row["example_id"]] = row["components"]
+        ranked = strategy.select(candidates, len(candidates), seed=self.cfg.rounds.seed * 7919 + rnd)
+        if strategy.name == "random":  # keep the draws, so the UI can show why a sample was picked
+            self.store.save_scores(self.pid, rnd, "random", {i: (s, {"random": s}) for i, s in ranked})
+        self.store.save_selection(self.pid, rnd, strategy.name, ranked[:budget])
+        return f"{min(budget, len(ranked))} of {len(ranked)} selected by {strategy.name}"
+
+    def phase_revise(self, rnd: int) -> str:
+        mode = "full" if rnd == 0 else self.cfg.teacher.annotation
+        t = self.cfg.teacher
+        price = t.price()
+        budget = Budget(self.cfg.rounds.budget_tokens, self.cfg.rounds.budget_dollars)
+        selected = [r["example_id"] for r in self.store.selection(self.pid, rnd)]
+        done = {r["example_id"] for r in self.store.revisions(self.pid, rnd)}
+        todo = [i for i in selected if i not in done]
+        if mode == "revision":
+            missing = set(todo) - self.store.explained_ids(self.pid, rnd)
+            if missing:  # strategies that need no pool explanations still revise the student's own steps
+                self.phase_explain(rnd, [i for i in todo if i in missing])
+        greedy = {x.example_id: x for x in self.store.explanations(self.pid, rnd, ids=todo) if x.kind == "greedy"}
+        for n, example in enumerate(self.store.examples(self.pid, ids=todo)):
+            self.check_cancel()
+            student = greedy.get(example.id)
+            steps = student.steps if student else []
+            messages = (full_messages(example, t.show_gold) if mode == "full" else
+                        revision_messages(example, steps, student.answer if student else None, t.show_gold))
+            try:
+                budget.check(self.store.spend(self.pid), count_message_tokens(messages), t.max_tokens, price)
+            except BudgetExceeded as e:
+                self.budget_hit = str(e)
+                rest = todo[n:]
+                self.store.set_selection_status(self.pid, rnd, rest, "over_budget")
+                self.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
+                break
+            if mode == "full":
+                result = self.teacher.annotate_full(example)
+                text = assembled_text([], result)
+            else:
+                result = self.teacher.revise(example, steps, student.answer if student else None)
+                text = assembled_text(steps, result)
+            cost = dollars(result.prompt_tokens, result.completion_tokens, price)
+            self.store.save_revision(self.pid, rnd, example.id, mode, self.teacher.name, result, text,
+                                     student.text if student else None, cost, PROMPT_VERSION)
+            self.progress("revise", len(done) + n + 1, len(selected))
+        return f"{len(self.store.revisions(self.pid, rnd))} of {len(selected)} revised ({mode})"
+
+    def phase_review(self, rnd: int) -> str | bool:
+        policy = self.cfg.review.policy
+        pending = self.store.revisions(self.pid, rnd, status="pending")
+        if policy == "human":
+            if pending and self.store.phase_status(self.pid, rnd, "review") != "closed":
+                return False
+            return "decided by reviewers"
+        reviewer = f"policy:{policy}"
+        for rev in pending:
+            if policy == "auto-approve":
+                self.store.add_review(rev["id"], "approve", reviewer)
+                continue
+            gold = self.store.examples(self.pid, ids=[rev["example_id"]])[0].answer
+            if answers_match(rev["answer"], gold, self.cfg.task.answer_type):
+                self.store.add_review(rev["id"], "approve", reviewer)
+            else:
+                self.store.add_review(rev["id"], "reject", reviewer,
+                                      reason=f"revised answer {rev['answer']!r} differs from the gold answer {gold!r}")
+        return f"{len(pending)} decided by {policy}"
+
+    def phase_baseline(self, rnd: int) -> str:
+        result = self._evaluate(self.student_for(rnd))
+        self.base_accuracy = result["accuracy"]
+        self.store.save_metrics(self.pid, rnd, base_accuracy=result["accuracy"], test_size=result["n"])
+        return f"starting accuracy {result['accuracy']:.3f}"
+
+    def phase_train(self, rnd: int) -> str:
+        samples = self.store.training_samples(self.pid, rnd)
+        if not samples:
+            return "skipped: no approved samples yet"
+        t = self.cfg.training
+        base = self.cfg.student
+        prev = self.store.latest_checkpoint(self.pid, rnd) if t.continue_from_previous else None
+        # A fresh load: training mutates the weights, so the cached inference handle is never reused.
+        self._student = None
+        if t.method == "lora":
+            student = Student.load(base.path, device=base.device, dtype=base.dtype)
+            init = prev or base.adapter or None
+        else:
+            student = Student.load(prev or base.path, device=base.device, dtype=base.dtype)
+            init = None
+        out = self.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
+        result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],
+                               t, out, init_adapter=init, seed=self.cfg.rounds.seed + rnd,
+                               on_step=lambda step, total, loss: self.progress("train", step, total))
+        self.store.save_training_run(self.pid, rnd, method=t.method, samples=len(samples), steps=result.steps,
+                                     tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
+                                     losses=result.losses, checkpoint=str(out))
+        return f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
+
+    def _evaluate(self, student: Student) -> dict:
+        tests = self.store.examples(self.pid, split="test")
+        if self.cfg.evaluation.max_examples:
+            tests = tests[:self.cfg.evaluation.max_examples]
+        done = [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            self.progress("evaluate", done[0], len(tests))
+
+        return evaluate(student, tests, self.cfg.task.answer_type, self.cfg.student.max_new_tokens,
+                        self.cfg.student.batch_size, on_batch=tick)
+
+    def phase_evaluate(self, rnd: int) -> str:
+        result = self._evaluate(self.student_for(rnd, after_training=True))
+        spend = self.store.spend(self.pid, up_to_round=rnd)
+        counts = {}
+        for r in self.store.revisions(self.pid, rnd):
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        previous = next((m for m in self.store.metrics(self.pid) if m["round"] == rnd), {})
+        base = previous.get("base_accuracy", result["accuracy"] if rnd == 0 else None)
+        seconds = {p["phase"]: round(p["seconds"] or 0.0, 2) for p in self.store.phases(self.pid, rnd)}
+        self.store.save_metrics(self.pid, rnd, accuracy=result["accuracy"], base_accuracy=base,
+                                by_difficulty=result["by_difficulty"], test_size=result["n"],
+                                prompt_tokens=spend["prompt_tokens"], completion_tokens=spend["completion_tokens"],
+                                cost_usd=spend["cost_usd"], approved=counts.get("approved", 0),
+                                edited=counts.get("edited", 0), rejected=counts.get("rejected", 0),
+                                teacher_failed=counts.get("teacher_failed", 0), phase_seconds=seconds)
+        return f"accuracy {result['accuracy']:.3f} on {result['n']} test samples"
+
+
+def close_review(store: Store, project_id: int, rnd: int) -> None:
+    """Admin override: train on what is approved so far; pending revisions of the round stay pending."""
+    store.set_phase(project_id, rnd, "review", "closed")

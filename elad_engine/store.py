@@ -1,0 +1,492 @@
+"""The workspace database: the only module that touches SQLite (through sqlite-utils, WAL mode).
+
+A workspace is a folder holding `elad.db` and `artifacts/` (checkpoints, exports). Open it with
+`Store(workspace_dir)`; every multi-row write is one transaction, so a crash leaves nothing half-done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from .config import ProjectConfig
+from .errors import DatasetError, StoreError
+from .records import Example, Explanation, TeacherResult
+
+SCHEMA_VERSION = 1
+DECIDED = ("approved", "edited", "rejected")
+TRAINABLE = ("approved", "edited")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS imports (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), source TEXT NOT NULL,
+  rows INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+  project_id INTEGER NOT NULL REFERENCES projects(id), id TEXT NOT NULL, split TEXT NOT NULL,
+  question TEXT NOT NULL, answer TEXT NOT NULL, rationale TEXT, choices TEXT, difficulty INTEGER,
+  meta TEXT, import_id INTEGER REFERENCES imports(id), PRIMARY KEY (project_id, id));
+CREATE TABLE IF NOT EXISTS rounds (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, status TEXT NOT NULL, stop_reason TEXT,
+  started_at REAL, finished_at REAL, PRIMARY KEY (project_id, round));
+CREATE TABLE IF NOT EXISTS phases (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, phase TEXT NOT NULL, status TEXT NOT NULL,
+  seconds REAL, detail TEXT, finished_at REAL, PRIMARY KEY (project_id, round, phase));
+CREATE TABLE IF NOT EXISTS explanations (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL, kind TEXT NOT NULL,
+  sample_idx INTEGER NOT NULL, text TEXT NOT NULL, steps TEXT NOT NULL, answer TEXT,
+  probe_answers TEXT, probe_probs TEXT, answer_entropy REAL, mean_nll REAL,
+  PRIMARY KEY (project_id, round, example_id, kind, sample_idx));
+CREATE TABLE IF NOT EXISTS scores (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL, strategy TEXT NOT NULL,
+  score REAL NOT NULL, components TEXT, PRIMARY KEY (project_id, round, example_id, strategy));
+CREATE TABLE IF NOT EXISTS selections (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL, rank INTEGER NOT NULL,
+  strategy TEXT NOT NULL, score REAL, status TEXT NOT NULL DEFAULT 'selected',
+  PRIMARY KEY (project_id, round, example_id));
+CREATE TABLE IF NOT EXISTS teacher_calls (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT,
+  purpose TEXT NOT NULL, model TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+  cost_usd REAL NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS revisions (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL,
+  mode TEXT NOT NULL, teacher TEXT NOT NULL, prompt_version TEXT, student_text TEXT, verdicts TEXT,
+  first_error INTEGER, revised_steps TEXT, answer TEXT, text TEXT, prompt_tokens INTEGER,
+  completion_tokens INTEGER, cost_usd REAL, status TEXT NOT NULL, raw TEXT, error TEXT,
+  final_text TEXT, created_at REAL NOT NULL, UNIQUE (project_id, round, example_id));
+CREATE TABLE IF NOT EXISTS reviews (
+  id INTEGER PRIMARY KEY, revision_id INTEGER NOT NULL REFERENCES revisions(id), action TEXT NOT NULL,
+  reviewer TEXT NOT NULL, edited_text TEXT, reason TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS training_runs (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, samples INTEGER NOT NULL,
+  steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,
+  PRIMARY KEY (project_id, round));
+CREATE TABLE IF NOT EXISTS metrics (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,
+  by_difficulty TEXT, test_size INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
+  approved INTEGER, edited INTEGER, rejected INTEGER, teacher_failed INTEGER, phase_seconds TEXT,
+  created_at REAL, PRIMARY KEY (project_id, round));
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL, args TEXT, status TEXT NOT NULL,
+  progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL);
+CREATE INDEX IF NOT EXISTS reviews_by_revision ON reviews(revision_id);
+CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);
+-- The review log is append-only: history is never rewritten.
+CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
+  BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
+  BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+"""
+
+# Migrations from version N to N+1, in order; each is SQL run in one transaction.
+MIGRATIONS: dict[int, str] = {}
+
+
+def _statements(script: str) -> list[str]:
+    """Split a SQL script into statements (executescript would commit the open transaction)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def _j(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _l(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Store:
+    """One workspace: its SQLite database plus the artifacts folder."""
+
+    def __init__(self, workspace: str | Path):
+        self.workspace = Path(workspace)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.path = self.workspace / "elad.db"
+        conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA busy_timeout = 60000")
+        self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def artifacts(self) -> Path:
+        return self.workspace / "artifacts"
+
+    def _migrate(self) -> None:
+        with self.db.atomic():
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {version}, newer than this ELAD Studio "
+                                 f"({SCHEMA_VERSION}); upgrade the software before opening it.")
+            if version == 0:
+                for statement in _statements(SCHEMA):
+                    self.db.execute(statement)
+                version = SCHEMA_VERSION
+            while version < SCHEMA_VERSION:
+                for statement in _statements(MIGRATIONS[version]):
+                    self.db.execute(statement)
+                version += 1
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    # --- projects ----------------------------------------------------------------------------------
+
+    def create_project(self, name: str, config: ProjectConfig) -> int:
+        if not name or not name.strip():
+            raise StoreError("A project needs a non-empty name.")
+        if self.find_project(name) is not None:
+            raise StoreError(f"A project named {name!r} already exists in {self.workspace}.")
+        config.validate()
+        with self.db.atomic():
+            return self.db["projects"].insert(
+                {"name": name, "config": config.to_toml(), "created_at": time.time()}).last_pk
+
+    def find_project(self, name: str) -> int | None:
+        row = self.db.execute("SELECT id FROM projects WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def project_id(self, name: str) -> int:
+        pid = self.find_project(name)
+        if pid is None:
+            names = ", ".join(p["name"] for p in self.projects()) or "none yet"
+            raise StoreError(f"No project named {name!r} in {self.workspace} (projects: {names}).")
+        return pid
+
+    def projects(self) -> list[dict]:
+        return list(self.db.query("SELECT id, name, created_at FROM projects ORDER BY id"))
+
+    def project_name(self, pid: int) -> str:
+        return self.db.execute("SELECT name FROM projects WHERE id = ?", [pid]).fetchone()[0]
+
+    def config(self, pid: int) -> ProjectConfig:
+        row = self.db.execute("SELECT config FROM projects WHERE id = ?", [pid]).fetchone()
+        if row is None:
+            raise StoreError(f"No project with id {pid}.")
+        return ProjectConfig.from_toml(row[0], f"project {pid} config")
+
+    def set_config(self, pid: int, config: ProjectConfig) -> None:
+        config.validate()
+        with self.db.atomic():
+            self.db.execute("UPDATE projects SET config = ? WHERE id = ?", [config.to_toml(), pid])
+
+    # --- examples ----------------------------------------------------------------------------------
+
+    def add_examples(self, pid: int, examples: list[Example], source: str) -> int:
+        """Insert all examples or none: an id already in the project refuses the whole import."""
+        ids = [e.id for e in examples]
+        clash = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            clash += [r[0] for r in self.db.execute(
+                f"SELECT id FROM examples WHERE project_id = ? AND id IN ({','.join('?' * len(chunk))})",
+                [pid, *chunk]).fetchall()]
+        if clash:
+            raise DatasetError(f"{source}: {len(clash)} ids already exist in project "
+                               f"{self.project_name(pid)!r} (first: {clash[0]!r}); nothing was imported.")
+        with self.db.atomic():
+            import_id = self.db["imports"].insert(
+                {"project_id": pid, "source": source, "rows": len(examples), "created_at": time.time()}).last_pk
+            self.db["examples"].insert_all(({
+                "project_id": pid, "id": e.id, "split": e.split, "question": e.question, "answer": e.answer,
+                "rationale": e.rationale, "choices": _j(e.choices), "difficulty": e.difficulty,
+                "meta": _j(e.meta), "import_id": import_id} for e in examples), batch_size=500)
+        return len(examples)
+
+    def examples(self, pid: int, split: str | None = None, ids: Iterable[str] | None = None) -> list[Example]:
+        sql, args = "SELECT * FROM examples WHERE project_id = ?", [pid]
+        if split:
+            sql += " AND split = ?"
+            args.append(split)
+        rows = [self._example(r) for r in self.db.query(sql + " ORDER BY rowid", args)]
+        if ids is not None:
+            by_id = {e.id: e for e in rows}
+            return [by_id[i] for i in ids if i in by_id]
+        return rows
+
+    @staticmethod
+    def _example(r: dict) -> Example:
+        return Example(id=r["id"], question=r["question"], answer=r["answer"], split=r["split"],
+                       rationale=r["rationale"], choices=_l(r["choices"]), difficulty=r["difficulty"],
+                       meta=_l(r["meta"]) or {})
+
+    def count_examples(self, pid: int) -> dict[str, int]:
+        return {r["split"]: r["n"] for r in self.db.query(
+            "SELECT split, count(*) AS n FROM examples WHERE project_id = ? GROUP BY split", [pid])}
+
+    def labelled_ids(self, pid: int) -> set[str]:
+        """Pool examples already sent to the teacher in any round: they leave the unlabeled pool."""
+        return {r[0] for r in self.db.execute(
+            "SELECT example_id FROM selections WHERE project_id = ?", [pid]).fetchall()}
+
+    # --- rounds and phases -------------------------------------------------------------------------
+
+    def start_round(self, pid: int, rnd: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO rounds (project_id, round, status, started_at) VALUES (?,?,?,?)",
+                        [pid, rnd, "running", time.time()])
+        self.db.conn.commit()
+
+    def finish_round(self, pid: int, rnd: int, status: str = "done", stop_reason: str | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE rounds SET status=?, stop_reason=?, finished_at=? WHERE project_id=? AND "
+                            "round=?", [status, stop_reason, time.time(), pid, rnd])
+
+    def rounds(self, pid: int) -> list[dict]:
+        return list(self.db.query("SELECT * FROM rounds WHERE project_id = ? ORDER BY round", [pid]))
+
+    def phase_status(self, pid: int, rnd: int, phase: str) -> str | None:
+        row = self.db.execute("SELECT status FROM phases WHERE project_id=? AND round=? AND phase=?",
+                              [pid, rnd, phase]).fetchone()
+        return row[0] if row else None
+
+    def set_phase(self, pid: int, rnd: int, phase: str, status: str, seconds: float | None = None,
+                  detail: str | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT OR REPLACE INTO phases VALUES (?,?,?,?,?,?,?)",
+                            [pid, rnd, phase, status, seconds, detail, time.time()])
+
+    def phases(self, pid: int, rnd: int | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM phases WHERE project_id = ?", [pid]
+        if rnd is not None:
+            sql += " AND round = ?"
+            args.append(rnd)
+        return list(self.db.query(sql + " ORDER BY round, finished_at", args))
+
+    # --- explanations, scores, selections ----------------------------------------------------------
+
+    def save_explanations(self, pid: int, rnd: int, explanations: list[Explanation]) -> None:
+        with self.db.atomic():
+            self.db["explanations"].upsert_all(({
+                "project_id": pid, "round": rnd, "example_id": x.example_id, "kind": x.kind,
+                "sample_idx": x.sample_idx, "text": x.text, "steps": _j(x.steps), "answer": x.answer,
+                "probe_answers": _j(x.probe_answers), "probe_probs": _j(x.probe_probs),
+                "answer_entropy": x.answer_entropy, "mean_nll": x.mean_nll} for x in explanations),
+                pk=("project_id", "round", "example_id", "kind", "sample_idx"))
+
+    def explanations(self, pid: int, rnd: int, ids: Iterable[str] | None = None) -> list[Explanation]:
+        rows = self.db.query("SELECT * FROM explanations WHERE project_id=? AND round=? "
+                             "ORDER BY example_id, kind, sample_idx", [pid, rnd])
+        wanted = set(ids) if ids is not None else None
+        return [Explanation(example_id=r["example_id"], kind=r["kind"], sample_idx=r["sample_idx"],
+                            text=r["text"], steps=_l(r["steps"]), answer=r["answer"],
+                            probe_answers=_l(r["probe_answers"]), probe_probs=_l(r["probe_probs"]),
+                            answer_entropy=r["answer_entropy"], mean_nll=r["mean_nll"])
+                for r in rows if wanted is None or r["example_id"] in wanted]
+
+    def explained_ids(self, pid: int, rnd: int) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM explanations WHERE "
+                                              "project_id=? AND round=?", [pid, rnd]).fetchall()}
+
+    def save_scores(self, pid: int, rnd: int, strategy: str, rows: dict[str, tuple[float, dict]]) -> None:
+        with self.db.atomic():
+            self.db["scores"].upsert_all(({"project_id": pid, "round": rnd, "example_id": i, "strategy": strategy,
+                                           "score": s, "components": _j(c)} for i, (s, c) in rows.items()),
+                                         pk=("project_id", "round", "example_id", "strategy"))
+
+    def scores(self, pid: int, rnd: int | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM scores WHERE project_id = ?", [pid]
+        if rnd is not None:
+            sql += " AND round = ?"
+            args.append(rnd)
+        return [dict(r, components=_l(r["components"])) for r in self.db.query(sql, args)]
+
+    def save_selection(self, pid: int, rnd: int, strategy: str, chosen: list[tuple[str, float | None]]) -> None:
+        with self.db.atomic():
+            self.db["selections"].insert_all(({"project_id": pid, "round": rnd, "example_id": i, "rank": k,
+                                               "strategy": strategy, "score": s, "status": "selected"}
+                                              for k, (i, s) in enumerate(chosen, 1)), replace=True)
+
+    def selection(self, pid: int, rnd: int) -> list[dict]:
+        return list(self.db.query("SELECT * FROM selections WHERE project_id=? AND round=? ORDER BY rank",
+                                  [pid, rnd]))
+
+    def set_selection_status(self, pid: int, rnd: int, example_ids: list[str], status: str) -> None:
+        with self.db.atomic():
+            for i in example_ids:
+                self.db.execute("UPDATE selections SET status=? WHERE project_id=? AND round=? AND example_id=?",
+                                [status, pid, rnd, i])
+
+    # --- teacher ledger and revisions --------------------------------------------------------------
+
+    def record_teacher_call(self, pid: int, rnd: int, example_id: str | None, purpose: str, model: str,
+                            prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        with self.db.atomic():
+            self.db["teacher_calls"].insert({
+                "project_id": pid, "round": rnd, "example_id": example_id, "purpose": purpose, "model": model,
+                "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd,
+                "created_at": time.time()})
+
+    def spend(self, pid: int, up_to_round: int | None = None) -> dict[str, float]:
+        sql, args = ("SELECT coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
+                     "coalesce(sum(cost_usd),0), count(*) FROM teacher_calls WHERE project_id=?"), [pid]
+        if up_to_round is not None:
+            sql += " AND round <= ?"
+            args.append(up_to_round)
+        p, c, d, n = self.db.execute(sql, args).fetchone()
+        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n}
+
+    def save_revision(self, pid: int, rnd: int, example_id: str, mode: str, teacher: str, result: TeacherResult,
+                      text: str, student_text: str | None, cost_usd: float, prompt_version: str) -> int:
+        """Store a teacher revision, pending review (or teacher_failed), and its cost in the ledger."""
+        status = "teacher_failed" if result.status == "teacher_failed" else "pending"
+        with self.db.atomic():  # the ledger row and the revision land together, or neither does
+            self.record_teacher_call(pid, rnd, example_id, mode, teacher, result.prompt_tokens,
+                                     result.completion_tokens, cost_usd)
+            return self.db["revisions"].insert({
+                "project_id": pid, "round": rnd, "example_id": example_id, "mode": mode, "teacher": teacher,
+                "prompt_version": prompt_version, "student_text": student_text,
+                "verdicts": _j([{"correct": v.correct, "reason": v.reason} for v in result.verdicts]),
+                "first_error": result.first_error, "revised_steps": _j(result.revised_steps),
+                "answer": result.answer, "text": text, "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens, "cost_usd": cost_usd, "status": status,
+                "raw": result.raw, "error": result.error, "final_text": None, "created_at": time.time()},
+                replace=True).last_pk
+
+    def revisions(self, pid: int, rnd: int | None = None, status: str | tuple | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM revisions WHERE project_id = ?", [pid]
+        if rnd is not None:
+            sql += " AND round = ?"
+            args.append(rnd)
+        if status is not None:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            args += list(statuses)
+        out = []
+        for r in self.db.query(sql + " ORDER BY id", args):
+            r.update(verdicts=_l(r["verdicts"]), revised_steps=_l(r["revised_steps"]))
+            out.append(r)
+        return out
+
+    def revision(self, revision_id: int) -> dict:
+        row = next(self.db.query("SELECT * FROM revisions WHERE id = ?", [revision_id]), None)
+        if row is None:
+            raise StoreError(f"No revision with id {revision_id}.")
+        return dict(row, verdicts=_l(row["verdicts"]), revised_steps=_l(row["revised_steps"]))
+
+    def add_review(self, revision_id: int, action: str, reviewer: str, edited_text: str | None = None,
+                   reason: str | None = None) -> None:
+        """Append a review decision and set the revision's status from it, atomically."""
+        status = {"approve": "approved", "edit": "edited", "reject": "rejected"}.get(action)
+        if status is None:
+            raise StoreError(f"Unknown review action {action!r}: use approve, edit or reject.")
+        if not reviewer:
+            raise StoreError("A review needs the reviewer's name.")
+        if action == "edit" and not (edited_text or "").strip():
+            raise StoreError("An edit needs the edited explanation text.")
+        rev = self.revision(revision_id)
+        final = edited_text if action == "edit" else (rev["text"] if action == "approve" else None)
+        if action == "approve" and not rev["text"]:
+            raise StoreError(f"Revision {revision_id} has no usable text (teacher_failed): edit it instead.")
+        with self.db.atomic():
+            self.db["reviews"].insert({"revision_id": revision_id, "action": action, "reviewer": reviewer,
+                                       "edited_text": edited_text, "reason": reason, "created_at": time.time()})
+            self.db.execute("UPDATE revisions SET status = ?, final_text = ? WHERE id = ?",
+                            [status, final, revision_id])
+
+    def reviews(self, revision_id: int | None = None, pid: int | None = None) -> list[dict]:
+        if revision_id is not None:
+            return list(self.db.query("SELECT * FROM reviews WHERE revision_id = ? ORDER BY id", [revision_id]))
+        return list(self.db.query("SELECT r.* FROM reviews r JOIN revisions v ON v.id = r.revision_id "
+                                  "WHERE v.project_id = ? ORDER BY r.id", [pid]))
+
+    def training_samples(self, pid: int, up_to_round: int) -> list[tuple[Example, str]]:
+        """Every approved or edited revision of rounds <= up_to_round, with its final text."""
+        rows = list(self.db.query(
+            "SELECT example_id, final_text FROM revisions WHERE project_id=? AND round<=? AND status IN "
+            "('approved','edited') ORDER BY round, id", [pid, up_to_round]))
+        by_id = {e.id: e for e in self.examples(pid, ids=[r["example_id"] for r in rows])}
+        return [(by_id[r["example_id"]], r["final_text"]) for r in rows]
+
+    def review_counts(self, pid: int, up_to_round: int | None = None) -> dict[str, int]:
+        sql, args = "SELECT status, count(*) AS n FROM revisions WHERE project_id = ?", [pid]
+        if up_to_round is not None:
+            sql += " AND round <= ?"
+            args.append(up_to_round)
+        return {r["status"]: r["n"] for r in self.db.query(sql + " GROUP BY status", args)}
+
+    # --- training runs and metrics -----------------------------------------------------------------
+
+    def save_training_run(self, pid: int, rnd: int, **row: Any) -> None:
+        row["losses"] = _j(row.get("losses"))
+        with self.db.atomic():
+            self.db["training_runs"].insert(dict(project_id=pid, round=rnd, **row), replace=True)
+
+    def training_run(self, pid: int, rnd: int) -> dict | None:
+        row = next(self.db.query("SELECT * FROM training_runs WHERE project_id=? AND round=?", [pid, rnd]), None)
+        return dict(row, losses=_l(row["losses"])) if row else None
+
+    def latest_checkpoint(self, pid: int, before_round: int) -> str | None:
+        row = self.db.execute("SELECT checkpoint FROM training_runs WHERE project_id=? AND round<? AND checkpoint "
+                              "IS NOT NULL ORDER BY round DESC LIMIT 1", [pid, before_round]).fetchone()
+        return row[0] if row else None
+
+    def save_metrics(self, pid: int, rnd: int, **row: Any) -> None:
+        for key in ("by_difficulty", "phase_seconds"):
+            row[key] = _j(row.get(key))
+        with self.db.atomic():
+            self.db["metrics"].insert(dict(project_id=pid, round=rnd, created_at=time.time(), **row), replace=True)
+
+    def metrics(self, pid: int) -> list[dict]:
+        return [dict(r, by_difficulty=_l(r["by_difficulty"]), phase_seconds=_l(r["phase_seconds"]))
+                for r in self.db.query("SELECT * FROM metrics WHERE project_id=? ORDER BY round", [pid])]
+
+    # --- jobs (run by the worker process) ----------------------------------------------------------
+
+    def enqueue_job(self, pid: int | None, kind: str, args: dict | None = None) -> int:
+        with self.db.atomic():
+            return self.db["jobs"].insert({"project_id": pid, "kind": kind, "args": _j(args or {}),
+                                           "status": "queued", "created_at": time.time()}).last_pk
+
+    def claim_job(self) -> dict | None:
+        """Atomically take the oldest queued job for this process."""
+        with self.db.atomic():
+            row = self.db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self.db.execute("UPDATE jobs SET status='running', worker_pid=?, started_at=?, heartbeat=? WHERE id=?",
+                            [os.getpid(), time.time(), time.time(), row[0]])
+        return self.job(row[0])
+
+    def job(self, job_id: int) -> dict:
+        row = next(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]), None)
+        if row is None:
+            raise StoreError(f"No job with id {job_id}.")
+        return dict(row, args=_l(row["args"]))
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        fields["heartbeat"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.atomic():
+            self.db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id])
+
+    def jobs(self, pid: int | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM jobs", []
+        if pid is not None:
+            sql, args = sql + " WHERE project_id = ?", [pid]
+        return [dict(r, args=_l(r["args"])) for r in self.db.query(sql + " ORDER BY id", args)]
+
+    def table_counts(self) -> dict[str, int]:
+        return {t: self.db[t].count for t in self.db.table_names()}

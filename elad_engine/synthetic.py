@@ -1,0 +1,160 @@
+"""The embedded default: seeded multi-step arithmetic word problems and the tiny student built for them.
+
+Rebuild the shipped student with `python -m elad_engine build-student` (fixed seed, a few CPU minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from .reasoning import build_prompt, format_explanation
+from .records import Example
+
+NAMES = [("Ann", "She"), ("Ben", "He"), ("Cara", "She"), ("Dan", "He"), ("Eva", "She"), ("Finn", "He"),
+         ("Gus", "He"), ("Hana", "She")]
+ITEMS = ["apples", "pens", "coins", "books", "cards", "shells", "stamps", "marbles"]
+ADD = ["{p} buys {n} more.", "{p} finds {n} more.", "{p} gets {n} more."]
+SUB = ["{p} gives away {n}.", "{p} loses {n}.", "{p} sells {n}."]
+MUL = {2: "{p} doubles them.", 3: "{p} triples them."}
+MAX_VALUE = 99
+OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+
+
+def make_problem(rng: random.Random, steps: int, uid: str) -> Example:
+    """One problem with `steps` operations; meta holds the start value and the (op, operand) chain."""
+    name, pronoun = rng.choice(NAMES)
+    item = rng.choice(ITEMS)
+    value = rng.randint(2, 20)
+    start = value
+    sentences = [f"{name} has {value} {item}."]
+    chain, solution = [], []
+    for _ in range(steps):
+        options = ["+", "-"] + (["*"] if value * 2 <= MAX_VALUE and value > 0 else [])
+        op = rng.choice(options)
+        if op == "+":
+            n = rng.randint(1, min(9, MAX_VALUE - value)) if value < MAX_VALUE else 0
+            if n == 0:
+                op, n = "-", rng.randint(1, 9)
+            else:
+                sentences.append(rng.choice(ADD).format(p=pronoun, n=n))
+        if op == "-":
+            if value == 0:
+                op, n = "+", rng.randint(1, 9)
+                sentences.append(rng.choice(ADD).format(p=pronoun, n=n))
+            else:
+                n = rng.randint(1, min(9, value))
+                sentences.append(rng.choice(SUB).format(p=pronoun, n=n))
+        if op == "*":
+            n = 3 if value <= 20 and rng.random() < 0.4 else 2
+            sentences.append(MUL[n].format(p=pronoun))
+        new = OPS[op](value, n)
+        chain.append([op, n])
+        solution.append(f"{value} {op} {n} = {new}")
+        value = new
+    sentences.append(f"How many {item} does {name} have now?")
+    return Example(id=uid, question=" ".join(sentences), answer=str(value),
+                   rationale=format_explanation(solution, str(value)), difficulty=steps,
+                   meta={"start": start, "chain": chain})
+
+
+def generate(n: int, seed: int, difficulties: dict[int, float] | None = None, prefix: str = "s") -> list[Example]:
+    """n problems; `difficulties` maps step count -> weight (default: 1-4 steps, equally likely)."""
+    rng = random.Random(seed)
+    weights = difficulties or {1: 1, 2: 1, 3: 1, 4: 1}
+    ks, ws = zip(*sorted(weights.items()))
+    return [make_problem(rng, rng.choices(ks, ws)[0], f"{prefix}{seed}-{i}") for i in range(n)]
+
+
+def solve(meta: dict) -> list[tuple[int, str, int, int]]:
+    """The exact chain as (a, op, b, result) tuples."""
+    value, out = meta["start"], []
+    for op, n in meta["chain"]:
+        new = OPS[op](value, n)
+        out.append((value, op, n, new))
+        value = new
+    return out
+
+
+def default_dataset(pool: int = 400, test: int = 200, seed: int = 1234) -> list[Example]:
+    """The demo's pool and test split: 1-4 steps, equally likely, disjoint seeds."""
+    rows = generate(pool, seed, prefix="pool")
+    for e in rows:
+        e.split = "pool"
+    tests = generate(test, seed + 1, prefix="test")
+    for e in tests:
+        e.split = "test"
+    return rows + tests
+
+
+# --- the tiny student -------------------------------------------------------------------------------
+
+# Words, single digits (with an optional leading space), punctuation and newlines are tokens, so a
+# number is spelled digit by digit and the model can learn column arithmetic.
+PRETOKENIZE = r" ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]|\n| +"
+SPECIAL = ["<pad>", "<unk>", "<bos>", "<eos>"]
+
+
+def build_tokenizer(texts: list[str]):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(PRETOKENIZE), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, min_frequency=1))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>",
+                                   bos_token="<bos>", eos_token="<eos>")
+
+
+def tokenizer_corpus() -> list[str]:
+    """Every word the task can produce, so the vocabulary is closed."""
+    words = [n for n, _ in NAMES] + [p for _, p in NAMES] + ITEMS
+    texts = [" ".join(words), " ".join(s for s in ADD + SUB + list(MUL.values())),
+             "How many does have now? 0123456789 + - * = . : Question Answer The answer is",
+             build_prompt("x") + format_explanation(["1 + 2 = 3"], "3")]
+    return texts + [build_prompt(e.question) + e.rationale for e in generate(200, 7)]
+
+
+def build_student(out_dir: str | Path, seed: int = 0, samples: int = 40000, epochs: int = 1,
+                  difficulties: dict[int, float] | None = None, log=print) -> dict:
+    """Pre-train a tiny GPT-2 from scratch on mostly one-step problems and save it to `out_dir`.
+
+    It learns the explanation format and single operations, but stays unreliable on long chains, so
+    that ELAD rounds have something to teach it.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from .training import fit
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer(tokenizer_corpus())
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=256, n_layer=4, n_head=4,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    model = GPT2LMHeadModel(config)
+    mix = difficulties or {1: 0.8, 2: 0.2}
+    # Seeds far from the demo's (1234/1235) keep pre-training data out of the pool and test split.
+    data = generate(samples, seed + 100_000, mix, prefix="pre")
+    t0 = time.perf_counter()
+    last = [t0]
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if time.perf_counter() - last[0] > 30 or step == total:
+            last[0] = time.perf_counter()
+            log(f"pre-training step {step}/{total} loss {loss:.3f} ({last[0] - t0:.0f}s)")
+
+    result = fit(model, tokenizer, [build_prompt(e.question) for e in data], [e.rationale for e in data],
+                 learning_rate=1e-3, epochs=epochs, batch_size=32, max_length=256, seed=seed, on_step=on_step)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    info = {"seed": seed, "samples": samples, "epochs": epochs, "mix": {str(k): v for k, v in mix.items()},
+            "parameters": sum(p.numel() for p in model.parameters()), "final_loss": result.final_loss,
+            "train_seconds": round(result.seconds, 1), "tokens": result.tokens}
+    (out_dir / "build_info.json").write_text(json.dumps(info, indent=2))
+    return info

@@ -1,0 +1,93 @@
+"""The oracle teacher: checks synthetic arithmetic steps exactly and rewrites from the first wrong one.
+
+It renders the same prompts and JSON an LLM teacher would and counts their tokens with cost.py's
+fixed tokenizer, so its cost is comparable. Examples without a synthetic chain fall back to the
+dataset's gold rationale (answer-level check only).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..cost import count_message_tokens, count_tokens
+from ..reasoning import answers_match, split_steps
+from ..records import Example, StepVerdict, TeacherResult
+from ..synthetic import solve
+from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
+
+_STEP = re.compile(r"^\s*(-?\d+)\s*([+\-*x\u00d7])\s*(-?\d+)\s*=\s*(-?\d+)\s*\.?\s*$")
+
+
+def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
+    """Is `step` the expected operation `a op b = c`? Operands of + and * may come in either order."""
+    m = _STEP.match(step)
+    if not m:
+        return StepVerdict(False, "not an arithmetic step of the form 'a op b = c'")
+    a, op, b, c = int(m.group(1)), m.group(2).replace("x", "*").replace("\u00d7", "*"), int(m.group(3)), int(m.group(4))
+    ea, eop, eb, ec = expected
+    same = (a, op, b) == (ea, eop, eb) or (op == eop and op in "+*" and (a, b) == (eb, ea))
+    if not same:
+        if op != eop:
+            return StepVerdict(False, f"wrong operation: this step should be {ea} {eop} {eb}")
+        return StepVerdict(False, f"wrong numbers: this step should be {ea} {eop} {eb}")
+    if c != ec:
+        return StepVerdict(False, f"arithmetic error: {ea} {eop} {eb} = {ec}, not {c}")
+    return StepVerdict(True, "correct")
+
+
+class OracleTeacher:
+    name = "oracle"
+
+    def __init__(self, show_gold: bool = False):
+        self.show_gold = show_gold
+
+    def _solution(self, example: Example) -> tuple[list[str], str] | None:
+        if "chain" in example.meta:
+            chain = solve(example.meta)
+            return [f"{a} {op} {b} = {c}" for a, op, b, c in chain], str(chain[-1][3] if chain else example.meta["start"])
+        if example.rationale:
+            steps, _ = split_steps(example.rationale)
+            return steps, example.answer
+        return None
+
+    def judge(self, example: Example, steps: list[str], answer: str | None) -> TeacherResult:
+        """The verdicts, first error and replacement steps, before rendering (token counts 0)."""
+        if "chain" in example.meta:
+            chain = solve(example.meta)
+            verdicts = []
+            for i, step in enumerate(steps):
+                if i < len(chain):
+                    verdicts.append(check_step(step, chain[i]))
+                else:
+                    verdicts.append(StepVerdict(False, f"extra step: the problem needs only {len(chain)} steps"))
+            gold_steps, gold = self._solution(example)
+            first = next((i + 1 for i, v in enumerate(verdicts) if not v.correct), None)
+            if first is None and (len(steps) < len(chain) or not answers_match(answer, gold)):
+                first = len(steps) + 1  # steps missing, or the answer does not follow from them
+            revised = [] if first is None else gold_steps[first - 1:]
+            return TeacherResult(verdicts, first, revised, gold, 0, 0)
+        # No exact chain: an answer-level check against the gold answer, the gold rationale as rewrite.
+        ok = answers_match(answer, example.answer)
+        verdicts = [StepVerdict(ok, "final answer matches the reference" if ok else "final answer is wrong")
+                    for _ in steps]
+        sol = self._solution(example)
+        return TeacherResult(verdicts, None if ok else 1, [] if ok else (sol[0] if sol else []), example.answer, 0, 0)
+
+    def revise(self, example: Example, steps: list[str], answer: str | None) -> TeacherResult:
+        judged = self.judge(example, steps, answer)
+        raw = render_revision(judged)
+        result = parse_revision(raw, len(steps))
+        result.prompt_tokens = count_message_tokens(revision_messages(example, steps, answer, self.show_gold))
+        result.completion_tokens = count_tokens(raw)
+        return result
+
+    def annotate_full(self, example: Example) -> TeacherResult:
+        solution = self._solution(example)
+        if solution is None:
+            return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)), 0,
+                                 status="teacher_failed", error="the oracle has no solution for this example")
+        raw = render_full(*solution)
+        result = parse_full(raw)
+        result.prompt_tokens = count_message_tokens(full_messages(example, self.show_gold))
+        result.completion_tokens = count_tokens(raw)
+        return result

@@ -1,0 +1,124 @@
+"""Teacher prompts and the parser of their JSON answers. PROMPT_VERSION is stored with every revision,
+so a change here never mixes with cached or past answers of an older prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ..reasoning import ANSWER_TRIGGER
+from ..records import Example, StepVerdict, TeacherResult
+
+PROMPT_VERSION = "revise-v1/full-v1"
+
+SYSTEM = ("You are a meticulous teacher checking a student's step-by-step reasoning. "
+          "Reply with one JSON object and nothing else.")
+
+REVISION_INSTRUCTIONS = """Check each numbered step of the student's explanation in order.
+Return JSON with exactly these keys:
+  "steps": a list with one object per student step: {"step": <number>, "correct": true|false, "reason": "<short>"}
+  "first_error": the number of the first wrong step, or null if every step and the answer are right
+                 (use the number after the last step when only the final answer is wrong or steps are missing)
+  "revised_steps": the steps that replace the student's steps from first_error to the end, one short
+                   step per string, without numbering ([] when first_error is null)
+  "answer": the correct final answer, as short as possible (a number, letter or label)"""
+
+FULL_INSTRUCTIONS = """Solve the question step by step.
+Return JSON with exactly these keys:
+  "steps": the reasoning steps, one short step per string, without numbering
+  "answer": the final answer, as short as possible (a number, letter or label)"""
+
+
+def _question_block(example: Example, show_gold: bool) -> str:
+    text = f"Question: {example.question}"
+    if example.choices:
+        text += "\nChoices: " + "; ".join(example.choices)
+    if show_gold:
+        text += f"\nReference answer: {example.answer}"
+    return text
+
+
+def revision_messages(example: Example, steps: list[str], answer: str | None, show_gold: bool = False) -> list[dict]:
+    numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) or "(no steps)"
+    user = (f"{_question_block(example, show_gold)}\n\nStudent explanation:\n{numbered}\n"
+            f"{ANSWER_TRIGGER} {answer if answer is not None else '(none)'}.\n\n{REVISION_INSTRUCTIONS}")
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def full_messages(example: Example, show_gold: bool = False) -> list[dict]:
+    user = f"{_question_block(example, show_gold)}\n\n{FULL_INSTRUCTIONS}"
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def render_revision(result: TeacherResult) -> str:
+    """The JSON text a well-behaved teacher returns for this result (used by offline teachers)."""
+    return json.dumps({"steps": [{"step": i, "correct": v.correct, "reason": v.reason}
+                                 for i, v in enumerate(result.verdicts, 1)],
+                       "first_error": result.first_error, "revised_steps": result.revised_steps,
+                       "answer": result.answer})
+
+
+def render_full(steps: list[str], answer: str) -> str:
+    return json.dumps({"steps": steps, "answer": answer})
+
+
+def extract_json(text: str) -> dict:
+    """The JSON object in a reply, tolerating code fences and prose around it. ValueError if none."""
+    cleaned = re.sub(r"^```(?:json)?|```$", "", text.strip(), flags=re.MULTILINE).strip()
+    try:
+        value = json.loads(cleaned)
+    except json.JSONDecodeError:
+        start, end = cleaned.find("{"), cleaned.rfind("}")
+        if start < 0 or end <= start:
+            raise ValueError("no JSON object in the teacher's reply") from None
+        try:
+            value = json.loads(cleaned[start:end + 1])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the teacher's JSON is malformed: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError("the teacher's JSON is not an object")
+    return value
+
+
+def _steps(value, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(s, (str, int, float)) for s in value):
+        raise ValueError(f"'{key}' must be a list of strings")
+    return [re.sub(r"^\s*\d+\s*[.)]\s*", "", str(s)).strip() for s in value if str(s).strip()]
+
+
+def parse_revision(text: str, n_student_steps: int) -> TeacherResult:
+    """Read a revision reply into a TeacherResult (token counts left 0). ValueError names what is wrong."""
+    data = extract_json(text)
+    for key in ("first_error", "revised_steps", "answer"):
+        if key not in data:
+            raise ValueError(f"the teacher's JSON has no '{key}'")
+    verdicts = []
+    for item in data.get("steps") or []:
+        if isinstance(item, dict):
+            verdicts.append(StepVerdict(bool(item.get("correct")), str(item.get("reason", ""))))
+    first = data["first_error"]
+    if first is not None:
+        if isinstance(first, str) and first.strip().isdigit():
+            first = int(first)
+        if not isinstance(first, int) or isinstance(first, bool) or not 1 <= first <= n_student_steps + 1:
+            raise ValueError(f"'first_error' must be null or a step number from 1 to {n_student_steps + 1}, "
+                             f"got {data['first_error']!r}")
+    answer = str(data["answer"]).strip() if data["answer"] is not None else ""
+    revised = _steps(data["revised_steps"], "revised_steps")
+    if first is not None and not answer:
+        raise ValueError("'answer' is empty")
+    return TeacherResult(verdicts=verdicts, first_error=first, revised_steps=revised, answer=answer,
+                         prompt_tokens=0, completion_tokens=0, raw=text)
+
+
+def parse_full(text: str) -> TeacherResult:
+    data = extract_json(text)
+    if "steps" not in data or "answer" not in data:
+        raise ValueError("the teacher's JSON needs 'steps' and 'answer'")
+    steps = _steps(data["steps"], "steps")
+    answer = str(data["answer"]).strip()
+    if not steps or not answer:
+        raise ValueError("the teacher's explanation has no steps or no answer")
+    return TeacherResult(verdicts=[], first_error=1, revised_steps=steps, answer=answer, prompt_tokens=0,
+                         completion_tokens=0, raw=text)

@@ -1,0 +1,157 @@
+"""Fine-tune the student on approved explanations: LoRA through peft (default) or full fine-tuning.
+
+The loss covers the explanation tokens only (the prompt is masked). Entry point: `train_student`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import TrainingConfig
+from .errors import StudentError
+from .student import quiet_transformers
+
+quiet_transformers()
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int  # real (non-padding) tokens seen
+    seconds: float
+    losses: list[float] = field(default_factory=list)  # per optimiser step
+
+    @property
+    def final_loss(self) -> float | None:
+        tail = self.losses[-max(1, len(self.losses) // 10):]
+        return sum(tail) / len(tail) if tail else None
+
+
+def encode_pairs(tokenizer, prompts: list[str], completions: list[str], max_length: int):
+    """Token ids and labels (-100 on the prompt) for each (prompt, completion); completion ends in EOS."""
+    out = []
+    for p, c in zip(prompts, completions):
+        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(c, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = (p_ids + c_ids)[:max_length]
+        labels = ([-100] * len(p_ids) + c_ids)[:max_length]
+        out.append((ids, labels))
+    return out
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, then sort by length inside windows of 50 batches, so batches carry little padding."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:
+    width = max(len(encoded[i][0]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(idx), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        x, y = encoded[i]
+        ids[row, :len(x)] = torch.tensor(x)
+        labels[row, :len(y)] = torch.tensor(y)
+        mask[row, :len(x)] = 1
+    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
+
+
+def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
+        batch_size: int, max_length: int, seed: int = 0,
+        on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train `model` in place with AdamW and a linear decay; returns the loss curve."""
+    if not prompts:
+        raise StudentError("No training samples: approve at least one revision before training.")
+    device = next(model.parameters()).device
+    encoded = encode_pairs(tokenizer, prompts, completions, max_length)
+    lengths = [len(x) for x, _ in encoded]
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    steps_per_epoch = math.ceil(len(encoded) / batch_size)
+    total = steps_per_epoch * epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    warm = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    model.train()
+    result = TrainResult(steps=0, tokens=0, seconds=0.0)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        for idx in length_grouped_batches(lengths, batch_size, rng):
+            batch = collate(encoded, idx, tokenizer.pad_token_id, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.tokens += int(batch["attention_mask"].sum())
+            result.losses.append(float(loss.detach()))
+            if on_step:
+                on_step(result.steps, total, result.losses[-1])
+    model.eval()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def train_student(student, prompts: list[str], completions: list[str], cfg: TrainingConfig, out_dir: Path,
+                  init_adapter: str | None = None, seed: int = 0,
+                  on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Fine-tune a loaded base `Student` (see student.py) and save the result to `out_dir`.
+
+    LoRA: wraps the base model in a fresh adapter (or `init_adapter`, to continue the previous round)
+    and saves only the adapter. Full: trains every weight and saves a whole model folder.
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    out_dir = Path(out_dir)
+    model = student.model
+    if cfg.method == "lora":
+        if init_adapter:
+            model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+        else:
+            targets = cfg.target_modules if cfg.target_modules == "all-linear" else [
+                t.strip() for t in cfg.target_modules.split(",") if t.strip()]
+            lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                              target_modules=targets, task_type="CAUSAL_LM")
+            try:
+                model = get_peft_model(model, lora)
+            except ValueError as e:
+                raise StudentError(f"training.target_modules = {cfg.target_modules!r} does not fit the "
+                                   f"student: {e}") from None
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
+                 epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
+                 on_step=on_step)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    if cfg.method == "full":
+        student.tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        import shutil
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)  # atomic: a crash never leaves a half-written checkpoint under the final name
+    return result

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny random-initialised student built from a config with the local tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GSM8K = REPO.parent / "shared" / "datasets" / "gsm8k"
+
+
+def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from elad_engine.synthetic import build_tokenizer, tokenizer_corpus
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(tokenizer_corpus())
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=2,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    return tmp_path / "ws"
+
+
+def tiny_project(store, model_dir: Path, name: str = "p", pool: int = 24, test: int = 8, **overrides) -> int:
+    """A project on the synthetic task with the tiny random student and fast settings."""
+    from elad_engine.config import ProjectConfig
+    from elad_engine.synthetic import default_dataset
+
+    settings = {"student.path": str(model_dir), "student.max_new_tokens": 24, "student.probe_max_tokens": 3,
+                "uncertainty.samples": 2, "rounds.warmup": 4, "rounds.rounds": 1, "selection.round_budget": 4,
+                "training.epochs": 1, "training.batch_size": 4, "review.policy": "auto-approve"}
+    settings.update(overrides)
+    pid = store.create_project(name, ProjectConfig().with_overrides(**settings))
+    store.add_examples(pid, default_dataset(pool, test, seed=99), source="synthetic-test")
+    return pid
