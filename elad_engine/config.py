@@ -7,6 +7,7 @@ all and raises ConfigError naming the field, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ class Section:
             if m.get("choices") and value not in m["choices"]:
                 allowed = ", ".join(repr(c) for c in m["choices"])
                 raise ConfigError(f"{name} = {value!r} is invalid: allowed values are {allowed}. ({m['doc']})")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name} = {value!r} is invalid: must be a finite number. ({m['doc']})")
             lo, hi = m.get("lo"), m.get("hi")
             if lo is not None and value < lo or hi is not None and value > hi:
                 rng = f"between {lo} and {hi}" if lo is not None and hi is not None else (
@@ -116,6 +119,9 @@ class TeacherConfig(Section):
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
+        if not isinstance(self.prices, dict):
+            raise ConfigError(f"{prefix}.prices = {self.prices!r} is invalid: expected a table of model = "
+                              "[prompt_usd, completion_usd] per million tokens.")
         for name, p in self.prices.items():
             if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(
                     isinstance(x, (int, float)) and x >= 0 for x in p)):

@@ -18,7 +18,12 @@ class StudentError(EladError):
 
 
 class TeacherError(EladError):
-    """The teacher could not produce a usable answer for a sample."""
+    """The teacher could not produce a usable answer for a sample; the tokens it spent and its raw reply ride
+    along so the ledger stays exact and a reviewer can see what came back."""
+
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0, raw: str = ""):
+        super().__init__(message)
+        self.prompt_tokens, self.completion_tokens, self.raw = prompt_tokens, completion_tokens, raw
 
 
 class BudgetExceeded(EladError):

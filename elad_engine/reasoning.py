@@ -12,7 +12,8 @@ from decimal import Decimal, InvalidOperation
 ANSWER_TRIGGER = "The answer is"
 ANSWER_TYPES = ("number", "choice", "label", "text")
 
-_NUMBERING = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):]\s*", re.IGNORECASE)
+# "3." numbers a step, "3.5" starts one: the numbering must not run into a digit.
+_NUMBERING = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):](?!\d)\s*", re.IGNORECASE)
 _TRIGGER = re.compile(r"the answer is\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _CHOICE = re.compile(r"^\(?([A-Za-z])\)?(?:[.):\s]|$)")

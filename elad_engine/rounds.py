@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 from .cost import Budget, count_message_tokens, dollars
-from .errors import BudgetExceeded
+from .errors import BudgetExceeded, TeacherError
 from .evaluation import evaluate
 from .reasoning import answers_match, build_prompt, normalize_answer, probe_prefix, split_steps
-from .records import Explanation
+from .records import Explanation, TeacherResult
 from .selection import get_strategy
 from .store import Store
 from .student import Student
@@ -268,12 +268,15 @@ class RoundRunner:
                 self.store.set_selection_status(self.pid, rnd, rest, "over_budget")
                 self.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
                 break
-            if mode == "full":
-                result = self.teacher.annotate_full(example)
-                text = assembled_text([], result)
-            else:
-                result = self.teacher.revise(example, steps, student.answer if student else None)
-                text = assembled_text(steps, result)
+            try:
+                if mode == "full":
+                    result = self.teacher.annotate_full(example)
+                else:
+                    result = self.teacher.revise(example, steps, student.answer if student else None)
+            except TeacherError as e:  # the sample goes to review for a manual fix; the round goes on
+                result = TeacherResult([], None, [], "", e.prompt_tokens, e.completion_tokens, raw=e.raw,
+                                       status="teacher_failed", error=str(e))
+            text = assembled_text([] if mode == "full" else steps, result)
             cost = dollars(result.prompt_tokens, result.completion_tokens, price)
             self.store.save_revision(self.pid, rnd, example.id, mode, self.teacher.name, result, text,
                                      student.text if student else None, cost, PROMPT_VERSION)

@@ -29,7 +29,7 @@ class Strategy:
         tie = {i: rng.random() for i in ids}
         scored = {i: self.score(per_question[i], rng) for i in ids}
         ranked = sorted(ids, key=lambda i: (-scored[i], tie[i]))
-        return [(i, scored[i]) for i in ranked[:budget]]
+        return [(i, scored[i]) for i in ranked[:max(0, budget)]]
 
 
 class RandomStrategy(Strategy):

@@ -87,7 +87,11 @@ class OracleTeacher:
             return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)), 0,
                                  status="teacher_failed", error="the oracle has no solution for this example")
         raw = render_full(*solution)
-        result = parse_full(raw)
+        try:
+            result = parse_full(raw)
+        except ValueError as e:
+            return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)),
+                                 count_tokens(raw), raw=raw, status="teacher_failed", error=str(e))
         result.prompt_tokens = count_message_tokens(full_messages(example, self.show_gold))
         result.completion_tokens = count_tokens(raw)
         return result

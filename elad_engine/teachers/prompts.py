@@ -84,7 +84,7 @@ def extract_json(text: str) -> dict:
 def _steps(value, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(s, (str, int, float)) for s in value):
         raise ValueError(f"'{key}' must be a list of strings")
-    return [re.sub(r"^\s*\d+\s*[.)]\s*", "", str(s)).strip() for s in value if str(s).strip()]
+    return [re.sub(r"^\s*\d+\s*[.)](?!\d)\s*", "", str(s)).strip() for s in value if str(s).strip()]
 
 
 def parse_revision(text: str, n_student_steps: int) -> TeacherResult:

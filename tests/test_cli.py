@@ -1,0 +1,78 @@
+"""The command line, as a user runs it: real subprocesses on a temporary workspace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GSM8K, REPO
+from elad_engine.store import Store
+
+
+def cli(*args: str, workspace=None, env=None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    cmd = [sys.executable, "-m", "elad_engine", *args]
+    if workspace is not None:
+        cmd += ["--workspace", str(workspace)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO, timeout=600)
+
+
+def test_help_for_every_command():
+    for command in ["demo", "init", "import", "round", "status", "export", "config", "build-student"]:
+        out = cli(command, "--help")
+        assert out.returncode == 0 and "--workspace" in out.stdout, command
+
+
+@pytest.mark.skipif(not (GSM8K / "test.jsonl").exists(), reason="GSM8K test file not found in ../shared/datasets")
+def test_import_gsm8k(workspace):
+    out = cli("import", str(GSM8K / "test.jsonl"), "--preset", "gsm8k", workspace=workspace)
+    assert out.returncode == 0, out.stderr
+    assert "imported 1319 rows" in out.stdout
+    store = Store(workspace)
+    pid = store.project_id("default")
+    examples = store.examples(pid)
+    assert len(examples) == 1319 and examples[0].answer == "18"
+    assert sum(store.count_examples(pid).values()) == 1319
+
+
+def test_refused_file_exits_nonzero_without_traceback_and_imports_nothing(workspace, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answer": "1"}\n{"question": "q2", "answer": "two"}\n')
+    out = cli("import", str(bad), "--project", "p", workspace=workspace)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "bad.jsonl" in out.stderr and "row 2" in out.stderr
+    store = Store(workspace)
+    assert store.db["examples"].count == 0
+
+
+def test_workspace_from_environment(tmp_path):
+    ws = tmp_path / "from-env"
+    out = cli("init", "--project", "envp", env={"ELAD_WORKSPACE": str(ws)})
+    assert out.returncode == 0, out.stderr
+    assert Store(ws).project_id("envp") == 1
+
+
+def test_config_set_validates(workspace):
+    assert cli("init", "--project", "p", workspace=workspace).returncode == 0
+    ok = cli("config", "--project", "p", "--set", "selection.strategy=random", "rounds.rounds=5", workspace=workspace)
+    assert ok.returncode == 0 and 'strategy = "random"' in ok.stdout
+    bad = cli("config", "--project", "p", "--set", "uncertainty.alpha=2", workspace=workspace)
+    assert bad.returncode == 2 and "uncertainty.alpha = 2.0 is out of range" in bad.stderr
+    assert Store(workspace).config(1).uncertainty.alpha == 0.5
+
+
+@pytest.mark.skipif(not (REPO / "data" / "tiny-student" / "config.json").exists(), reason="shipped student missing")
+def test_demo_small_then_status_and_export(workspace):
+    out = cli("demo", "--rounds", "1", "--warmup", "8", "--budget", "8", "--pool", "32", "--test", "16",
+              workspace=workspace)
+    assert out.returncode == 0, out.stderr
+    assert "stopped: completed" in out.stdout
+    lines = [ln.split() for ln in out.stdout.splitlines() if ln.strip()[:1].isdigit()]
+    assert [ln[0] for ln in lines] == ["0", "1"]
+    status = cli("status", "--project", "demo", workspace=workspace)
+    assert status.returncode == 0 and "round 1: done" in status.stdout
+    exp = cli("export", "--project", "demo", "--no-merged", workspace=workspace)
+    assert exp.returncode == 0 and "adapter" in exp.stdout

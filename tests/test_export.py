@@ -1,0 +1,40 @@
+"""Export: adapter, merged model loadable with plain transformers, model card, chat-format data."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from conftest import tiny_project
+from elad_engine.export import best_round, export_round
+from elad_engine.rounds import RoundRunner
+from elad_engine.store import Store
+from elad_engine.student import Student
+
+
+def test_export_round(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir)
+    RoundRunner(store, pid).run()
+    paths = export_round(store, pid, 1)
+    folder = paths["folder"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "adapter", "approved.jsonl", "merged"]
+    assert (folder / "adapter" / "adapter_config.json").is_file()
+
+    merged = AutoModelForCausalLM.from_pretrained(folder / "merged")
+    adapted = Student.load(str(tiny_model_dir), adapter=str(folder / "adapter")).model
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-4)
+
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: \"peft\"\n")
+    assert "| round | accuracy |" in card and "synthetic-test" in card
+    lines = [json.loads(x) for x in (folder / "approved.jsonl").read_text().splitlines()]
+    assert len(lines) == 8
+    assert [m["role"] for m in lines[0]["messages"]] == ["user", "assistant"]
+    assert lines[0]["messages"][1]["content"].rstrip().endswith(".")
+    assert best_round(store, pid) in (0, 1)
+    assert not list(folder.parent.glob("*.partial"))

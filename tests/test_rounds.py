@@ -1,0 +1,149 @@
+"""End to end through the round loop on a tiny random-initialised student: every phase, resume, policies,
+budget and pool stops."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import tiny_project
+from elad_engine.records import TeacherResult
+from elad_engine.rounds import RoundRunner, close_review
+from elad_engine.store import Store
+
+ALL_TABLES = ["projects", "imports", "examples", "rounds", "phases", "explanations", "scores", "selections",
+              "teacher_calls", "revisions", "reviews", "training_runs", "metrics"]
+
+
+def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir)
+    outcome = RoundRunner(store, pid).run()
+    assert (outcome.stop_reason, outcome.rounds_done) == ("completed", 2)
+    counts = store.table_counts()
+    for table in ALL_TABLES:
+        assert counts[table] > 0, table
+    assert [r["round"] for r in store.metrics(pid)] == [0, 1]
+    assert len(store.revisions(pid, 0)) == 4 and len(store.revisions(pid, 1)) == 4
+    assert {r["mode"] for r in store.revisions(pid, 0)} == {"full"}
+    assert {r["mode"] for r in store.revisions(pid, 1)} == {"revision"}
+    # round 1 explains the 20 unlabeled pool questions: 1 greedy + 2 samples each
+    assert len(store.explanations(pid, 1)) == 20 * 3
+    assert all(x.probe_answers is not None and len(x.probe_answers) == len(x.steps) + 1
+               for x in store.explanations(pid, 1))
+    spend = store.spend(pid)
+    m1 = store.metrics(pid)[1]
+    assert (m1["prompt_tokens"], m1["completion_tokens"]) == (spend["prompt_tokens"], spend["completion_tokens"])
+    assert spend["calls"] == 8
+    assert store.training_run(pid, 1)["samples"] == 8  # trains on all approved so far
+    # warm-up samples left the pool; round 1 selected none of them again
+    assert not {s["example_id"] for s in store.selection(pid, 0)} & {s["example_id"] for s in store.selection(pid, 1)}
+    # a rerun does nothing more
+    before = store.table_counts()
+    assert RoundRunner(store, pid).run().stop_reason == "completed"
+    assert store.table_counts() == before
+
+
+def test_stop_between_phases_and_resume_matches_uninterrupted_run(tiny_model_dir, tmp_path):
+    ref_store = Store(tmp_path / "ref")
+    ref = tiny_project(ref_store, tiny_model_dir)
+    RoundRunner(ref_store, ref).run()
+
+    store = Store(tmp_path / "crashy")
+    pid = tiny_project(store, tiny_model_dir)
+    cancelled = 0
+    for stop_at in (5, 9, 13):  # stop at several safe points (the cancel check runs per phase and per chunk)
+        calls = [0]
+
+        def cancel():
+            calls[0] += 1
+            return calls[0] >= stop_at
+
+        outcome = RoundRunner(store, pid, cancel=cancel).run()
+        if outcome.stop_reason == "completed":
+            break
+        assert outcome.stop_reason == "cancelled"
+        cancelled += 1
+    assert cancelled == 3
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "completed"
+    assert store.spend(pid)["calls"] == ref_store.spend(ref)["calls"] == 8  # no teacher call made twice
+    phases = store.phases(pid)
+    assert len(phases) == len({(p["round"], p["phase"]) for p in phases})
+    strip = lambda ms: [{k: v for k, v in m.items() if k not in ("created_at", "phase_seconds", "project_id")}
+                        for m in ms]
+    assert strip(store.metrics(pid)) == strip(ref_store.metrics(ref))
+    assert [r["example_id"] for r in store.selection(pid, 1)] == [r["example_id"] for r in ref_store.selection(ref, 1)]
+
+
+def test_human_policy_waits_for_review_then_trains(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"review.policy": "human", "rounds.rounds": 0})
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "review_pending" and "4 revision(s) pending" in outcome.message
+    assert store.training_run(pid, 0) is None
+    revs = store.revisions(pid, 0, status="pending")
+    store.add_review(revs[0]["id"], "approve", "alice")
+    store.add_review(revs[1]["id"], "edit", "bob", edited_text="1. 2 + 2 = 4\nThe answer is 4.")
+    store.add_review(revs[2]["id"], "reject", "alice", reason="wrong")
+    assert RoundRunner(store, pid).run().stop_reason == "review_pending"  # one is still pending
+    close_review(store, pid, 0)  # admin: train on what is approved
+    assert RoundRunner(store, pid).run().stop_reason == "completed"
+    run = store.training_run(pid, 0)
+    assert run["samples"] == 2
+    texts = [t for _, t in store.training_samples(pid, 0)]
+    assert "1. 2 + 2 = 4\nThe answer is 4." in texts
+    assert [r["action"] for r in store.reviews(pid=pid)] == ["approve", "edit", "reject"]
+    m = store.metrics(pid)[0]
+    assert (m["approved"], m["edited"], m["rejected"]) == (1, 1, 1)
+
+
+def test_budget_stops_before_it_is_exceeded(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"rounds.budget_tokens": 2500, "rounds.rounds": 3,
+                                                 "teacher.max_tokens": 200})
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "budget", outcome
+    spend = store.spend(pid)
+    assert spend["prompt_tokens"] + spend["completion_tokens"] <= 2500
+    assert "rounds.budget_tokens" in outcome.message
+    over = [s for r in (0, 1, 2) for s in store.selection(pid, r) if s["status"] == "over_budget"]
+    assert over, "the samples left unrevised are marked"
+    # the round in which the budget ran out still trained and evaluated, and the run says why it stopped
+    last = store.rounds(pid)[-1]
+    assert last["status"] == "done" and last["stop_reason"] == "budget"
+    assert RoundRunner(store, pid).run().stop_reason == "budget"
+
+
+def test_pool_empty_stops_cleanly(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, pool=8, **{"rounds.rounds": 5})
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "pool_empty" and outcome.rounds_done == 2
+    assert len(store.labelled_ids(pid)) == 8
+
+
+@pytest.mark.parametrize("strategy", ["random", "perplexity", "elad-inter"])
+def test_other_strategies_run(tiny_model_dir, workspace, strategy):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"selection.strategy": strategy, "rounds.warmup": 0})
+    assert RoundRunner(store, pid).run().stop_reason == "completed"
+    assert len(store.selection(pid, 1)) == 4
+    assert all(s["score"] is not None for s in store.selection(pid, 1))
+    assert len(store.revisions(pid, 1)) == 4  # revision mode explains the selected samples when needed
+
+
+def test_approve_if_gold_matches_rejects_wrong_answers(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"review.policy": "approve-if-gold-matches"})
+    runner = RoundRunner(store, pid)
+    ex = store.examples(pid, split="pool")[:2]
+    for e, answer in ((ex[0], e_answer) for e_answer in ["999"]):
+        store.save_revision(pid, 0, e.id, "full", "test", TeacherResult([], 1, ["1 + 1 = 2"], answer, 1, 1),
+                            f"1. 1 + 1 = 2\nThe answer is {answer}.", None, 0.0, "v")
+    store.save_revision(pid, 0, ex[1].id, "full", "test", TeacherResult([], 1, ["x"], ex[1].answer, 1, 1),
+                        f"1. x\nThe answer is {ex[1].answer}.", None, 0.0, "v")
+    runner.phase_review(0)
+    by_id = {r["example_id"]: r for r in store.revisions(pid, 0)}
+    assert by_id[ex[0].id]["status"] == "rejected" and by_id[ex[1].id]["status"] == "approved"
+    reason = store.reviews(by_id[ex[0].id]["id"])[0]["reason"]
+    assert "'999'" in reason and repr(ex[0].answer) in reason

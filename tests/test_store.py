@@ -1,0 +1,128 @@
+"""The workspace database: round trips, atomic imports, the append-only review log, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from elad_engine.config import ProjectConfig
+from elad_engine.errors import DatasetError, StoreError
+from elad_engine.records import Example, Explanation, StepVerdict, TeacherResult
+from elad_engine.store import SCHEMA_VERSION, Store
+
+
+@pytest.fixture
+def store(workspace) -> Store:
+    return Store(workspace)
+
+
+def _examples(n: int, prefix: str = "e") -> list[Example]:
+    return [Example(id=f"{prefix}{i}", question=f"q{i}?", answer=str(i), split="test" if i % 4 == 0 else "pool",
+                    rationale=f"1. {i}\nThe answer is {i}.", choices=None, difficulty=i % 3 + 1, meta={"k": [i]})
+            for i in range(n)]
+
+
+def test_wal_and_schema_version(store):
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_newer_schema_is_refused(workspace):
+    Store(workspace).close()
+    con = sqlite3.connect(workspace / "elad.db")
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="schema version 999"):
+        Store(workspace)
+
+
+def test_project_and_config_round_trip(store):
+    cfg = ProjectConfig().with_overrides(**{"selection.strategy": "random", "rounds.rounds": 7})
+    pid = store.create_project("alpha", cfg)
+    assert store.config(pid) == cfg
+    assert store.project_id("alpha") == pid
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_project("alpha", cfg)
+    with pytest.raises(StoreError, match="No project named 'beta'.*alpha"):
+        store.project_id("beta")
+
+
+def test_examples_round_trip_and_atomic_import(store):
+    pid = store.create_project("p", ProjectConfig())
+    rows = _examples(8)
+    assert store.add_examples(pid, rows, "a.jsonl") == 8
+    assert store.examples(pid) == rows
+    assert store.count_examples(pid) == {"pool": 6, "test": 2}
+    assert [e.id for e in store.examples(pid, ids=["e3", "e1"])] == ["e3", "e1"]
+    clash = _examples(3, prefix="x") + [rows[5]]
+    with pytest.raises(DatasetError, match="b.jsonl: 1 ids already exist.*'e5'.*nothing was imported"):
+        store.add_examples(pid, clash, "b.jsonl")
+    assert len(store.examples(pid)) == 8
+    assert store.db["imports"].count == 1
+
+
+def test_explanations_scores_selection_round_trip(store):
+    pid = store.create_project("p", ProjectConfig())
+    xs = [Explanation("e1", "greedy", 0, "1. a\nThe answer is 3.", ["a"], "3", ["2", "3"], [0.1, 0.9], 0.5, 1.2),
+          Explanation("e1", "sample", 1, "t", [], None)]
+    store.save_explanations(pid, 1, xs)
+    store.save_explanations(pid, 1, xs)  # idempotent upsert
+    assert store.explanations(pid, 1) == xs
+    assert store.explained_ids(pid, 1) == {"e1"}
+    store.save_scores(pid, 1, "elad", {"e1": (0.25, {"intra": 0.5, "inter": 0.0})})
+    assert store.scores(pid, 1)[0]["components"] == {"intra": 0.5, "inter": 0.0}
+    store.save_selection(pid, 1, "elad", [("e1", 0.25), ("e2", 0.1)])
+    assert [(s["example_id"], s["rank"], s["score"]) for s in store.selection(pid, 1)] == [("e1", 1, 0.25), ("e2", 2, 0.1)]
+    assert store.labelled_ids(pid) == {"e1", "e2"}
+
+
+def test_revisions_reviews_append_only_and_ledger(store):
+    pid = store.create_project("p", ProjectConfig())
+    store.add_examples(pid, _examples(4), "a")
+    result = TeacherResult([StepVerdict(True, "ok"), StepVerdict(False, "bad")], 2, ["x = 1"], "1", 100, 20)
+    rid = store.save_revision(pid, 1, "e1", "revision", "oracle", result, "1. a\n2. x = 1\nThe answer is 1.",
+                              "1. a\n2. b\nThe answer is 2.", 0.5, "v1")
+    rev = store.revision(rid)
+    assert (rev["status"], rev["first_error"], rev["revised_steps"]) == ("pending", 2, ["x = 1"])
+    assert rev["verdicts"] == [{"correct": True, "reason": "ok"}, {"correct": False, "reason": "bad"}]
+    assert store.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1}
+    store.add_review(rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
+    store.add_review(rid, "approve", "bob")
+    assert store.revision(rid)["status"] == "approved"
+    assert [(r["action"], r["reviewer"]) for r in store.reviews(rid)] == [("edit", "alice"), ("approve", "bob")]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("UPDATE reviews SET reviewer = 'mallory'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("DELETE FROM reviews")
+    with pytest.raises(StoreError, match="Unknown review action"):
+        store.add_review(rid, "maybe", "bob")
+    with pytest.raises(StoreError, match="reviewer"):
+        store.add_review(rid, "approve", "")
+    with pytest.raises(StoreError, match="edited explanation"):
+        store.add_review(rid, "edit", "bob", edited_text="  ")
+    failed = TeacherResult([], None, [], "", 10, 0, status="teacher_failed", error="bad json")
+    fid = store.save_revision(pid, 1, "e2", "revision", "oracle", failed, None, None, 0.0, "v1")
+    assert store.revision(fid)["status"] == "teacher_failed"
+    with pytest.raises(StoreError, match="edit it instead"):
+        store.add_review(fid, "approve", "bob")
+    assert [(e.id, t) for e, t in store.training_samples(pid, 1)] == [("e1", "1. a\n2. x = 1\nThe answer is 1.")]
+
+
+def test_metrics_training_runs_and_jobs(store):
+    pid = store.create_project("p", ProjectConfig())
+    store.save_training_run(pid, 0, method="lora", samples=3, steps=2, tokens=50, seconds=1.0, final_loss=0.5,
+                            losses=[1.0, 0.5], checkpoint="/x/round-0")
+    assert store.training_run(pid, 0)["losses"] == [1.0, 0.5]
+    assert store.latest_checkpoint(pid, 1) == "/x/round-0" and store.latest_checkpoint(pid, 0) is None
+    store.save_metrics(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
+    m = store.metrics(pid)[0]
+    assert (m["accuracy"], m["by_difficulty"], m["phase_seconds"]) == (0.5, {"1": {"accuracy": 0.5, "n": 2}}, {"a": 1})
+    jid = store.enqueue_job(pid, "round", {"max_rounds": 1})
+    job = store.claim_job()
+    assert (job["id"], job["status"], job["args"]) == (jid, "running", {"max_rounds": 1})
+    assert store.claim_job() is None
+    store.update_job(jid, status="done", progress=3, total=3)
+    assert store.job(jid)["status"] == "done"

@@ -1,0 +1,80 @@
+"""The student on a tiny random model: batched generation equals one-by-one, probes, teacher forcing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from elad_engine.errors import StudentError
+from elad_engine.reasoning import build_prompt, probe_prefix
+from elad_engine.student import Student, pick_device, truncate_after_answer
+from elad_engine.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def student(tiny_model_dir) -> Student:
+    return Student.load(str(tiny_model_dir))
+
+
+def test_device_auto_detection():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert pick_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(StudentError, match="no CUDA device"):
+            pick_device("cuda")
+
+
+def test_load_refuses_non_model_folder(tmp_path):
+    with pytest.raises(StudentError, match="not a model folder: it has no config.json"):
+        Student.load(str(tmp_path))
+
+
+def test_batched_greedy_equals_one_by_one(student):
+    prompts = [build_prompt(e.question) for e in generate(6, 3)]
+    batched = student.generate(prompts, max_new_tokens=12, batch_size=4)
+    single = [student.generate([p], max_new_tokens=12)[0] for p in prompts]
+    assert batched == single
+
+
+def test_sampling_is_seeded_and_returns_m_samples(student):
+    prompts = [build_prompt(e.question) for e in generate(3, 4)]
+    a = student.generate(prompts, max_new_tokens=10, num_samples=3, sample=True, temperature=1.0, seed=5)
+    b = student.generate(prompts, max_new_tokens=10, num_samples=3, sample=True, temperature=1.0, seed=5)
+    assert a == b and [len(x) for x in a] == [3, 3, 3]
+
+
+def test_probe_answers_match_direct_generation(student):
+    e = generate(1, 5, {3: 1})[0]
+    steps = ["1 + 2 = 3", "3 * 2 = 6"]
+    prefixes = [probe_prefix(e.question, steps, k) for k in range(3)]
+    probes = student.probe_answers(prefixes, max_new_tokens=4)
+    direct = [student.generate([p], max_new_tokens=4)[0][0] for p in prefixes]
+    from elad_engine.reasoning import short_answer
+    assert probes == [short_answer(t) for t in direct]
+
+
+def test_answer_probs_equal_manual_teacher_forcing(student):
+    prefix = probe_prefix("Ann has 3 pens. How many pens does Ann have now?", ["3 + 0 = 3"], 1)
+    tok, model = student.tokenizer, student.model
+    p_ids = tok(prefix, add_special_tokens=False)["input_ids"]
+    t_ids = tok(" 12.", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([p_ids + t_ids])).logits[0], -1)
+    manual = math.exp(sum(float(logp[len(p_ids) - 1 + j, t]) for j, t in enumerate(t_ids)))
+    got = student.answer_probs([prefix, prefix + " 1"], ["12", "2"])
+    assert got[0] == pytest.approx(manual, rel=1e-5)
+    assert 0.0 < got[1] < 1.0
+
+
+def test_explanation_stats_are_finite(student):
+    prompts = [build_prompt("Ann has 3 pens. How many pens does Ann have now?")] * 2
+    stats = student.explanation_stats(prompts, ["1. 3 + 0 = 3\nThe answer is 3.", "The answer is 7."])
+    for nll, ent in stats:
+        assert nll > 0 and 0 < ent <= math.log(len(student.tokenizer)) + 1e-4
+
+
+def test_truncate_after_answer():
+    assert truncate_after_answer("1. a\nThe answer is 4.\n2. junk") == "1. a\nThe answer is 4."
+    assert truncate_after_answer("no answer here\n") == "no answer here"
