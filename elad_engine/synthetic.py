@@ -19,18 +19,26 @@ ITEMS = ["apples", "pens", "coins", "books", "cards", "shells", "stamps", "marbl
 ADD = ["{p} buys {n} more.", "{p} finds {n} more.", "{p} gets {n} more."]
 SUB = ["{p} gives away {n}.", "{p} loses {n}.", "{p} sells {n}."]
 MUL = {2: "{p} doubles them.", 3: "{p} triples them."}
+# Phrases the tiny student never sees in pre-training: it must guess what they mean, its explanations
+# of questions that use them are unstable, and the teacher's revisions are what teach them.
+HELD_OUT = {"{p} finds {n} more.", "{p} sells {n}.", "{p} triples them."}
 MAX_VALUE = 99
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
-def make_problem(rng: random.Random, steps: int, uid: str) -> Example:
-    """One problem with `steps` operations; meta holds the start value and the (op, operand) chain."""
+def make_problem(rng: random.Random, steps: int, uid: str, held_out: bool = True) -> Example:
+    """One problem with `steps` operations; meta holds the start value and the (op, operand, sentence) chain.
+
+    held_out=False leaves out the HELD_OUT phrases (the tiny student's pre-training data).
+    """
+    add, sub = ([s for s in ADD if held_out or s not in HELD_OUT], [s for s in SUB if held_out or s not in HELD_OUT])
+    triple_ok = held_out or MUL[3] not in HELD_OUT
     name, pronoun = rng.choice(NAMES)
     item = rng.choice(ITEMS)
     value = rng.randint(2, 20)
     start = value
     sentences = [f"{name} has {value} {item}."]
-    chain, solution = [], []
+    chain = []
     for _ in range(steps):
         options = ["+", "-"] + (["*"] if value * 2 <= MAX_VALUE and value > 0 else [])
         op = rng.choice(options)
@@ -39,43 +47,52 @@ def make_problem(rng: random.Random, steps: int, uid: str) -> Example:
             if n == 0:
                 op, n = "-", rng.randint(1, 9)
             else:
-                sentences.append(rng.choice(ADD).format(p=pronoun, n=n))
+                sentences.append(rng.choice(add).format(p=pronoun, n=n))
         if op == "-":
             if value == 0:
                 op, n = "+", rng.randint(1, 9)
-                sentences.append(rng.choice(ADD).format(p=pronoun, n=n))
+                sentences.append(rng.choice(add).format(p=pronoun, n=n))
             else:
                 n = rng.randint(1, min(9, value))
-                sentences.append(rng.choice(SUB).format(p=pronoun, n=n))
+                sentences.append(rng.choice(sub).format(p=pronoun, n=n))
         if op == "*":
-            n = 3 if value <= 20 and rng.random() < 0.4 else 2
+            n = 3 if triple_ok and value <= 20 and rng.random() < 0.4 else 2
             sentences.append(MUL[n].format(p=pronoun))
-        new = OPS[op](value, n)
-        chain.append([op, n])
-        solution.append(f"{value} {op} {n} = {new}")
-        value = new
+        chain.append([op, n, sentences[-1].rstrip(".")])
+        value = OPS[op](value, n)
     sentences.append(f"How many {item} does {name} have now?")
+    meta = {"start": start, "chain": chain}
     return Example(id=uid, question=" ".join(sentences), answer=str(value),
-                   rationale=format_explanation(solution, str(value)), difficulty=steps,
-                   meta={"start": start, "chain": chain})
+                   rationale=format_explanation(solution_steps(meta), str(value)), difficulty=steps, meta=meta)
 
 
-def generate(n: int, seed: int, difficulties: dict[int, float] | None = None, prefix: str = "s") -> list[Example]:
+def generate(n: int, seed: int, difficulties: dict[int, float] | None = None, prefix: str = "s",
+             held_out: bool = True) -> list[Example]:
     """n problems; `difficulties` maps step count -> weight (default: 1-4 steps, equally likely)."""
     rng = random.Random(seed)
     weights = difficulties or {1: 1, 2: 1, 3: 1, 4: 1}
     ks, ws = zip(*sorted(weights.items()))
-    return [make_problem(rng, rng.choices(ks, ws)[0], f"{prefix}{seed}-{i}") for i in range(n)]
+    return [make_problem(rng, rng.choices(ks, ws)[0], f"{prefix}{seed}-{i}", held_out) for i in range(n)]
 
 
 def solve(meta: dict) -> list[tuple[int, str, int, int]]:
     """The exact chain as (a, op, b, result) tuples."""
     value, out = meta["start"], []
-    for op, n in meta["chain"]:
+    for op, n, *_ in meta["chain"]:
         new = OPS[op](value, n)
         out.append((value, op, n, new))
         value = new
     return out
+
+
+def solution_steps(meta: dict) -> list[str]:
+    """Canonical steps: each restates its sentence, then computes: `She buys 5 more: 7 + 5 = 12`.
+
+    Restating the sentence makes every step local (copy the next sentence, then compute), which is
+    what lets a tiny model chain steps at all.
+    """
+    return [f"{link[2]}: {a} {op} {b} = {c}" if len(link) > 2 else f"{a} {op} {b} = {c}"
+            for link, (a, op, b, c) in zip(meta["chain"], solve(meta))]
 
 
 def default_dataset(pool: int = 400, test: int = 200, seed: int = 1234) -> list[Example]:
@@ -118,12 +135,13 @@ def tokenizer_corpus() -> list[str]:
     return texts + [build_prompt(e.question) + e.rationale for e in generate(200, 7)]
 
 
-def build_student(out_dir: str | Path, seed: int = 0, samples: int = 40000, epochs: int = 1,
+def build_student(out_dir: str | Path, seed: int = 0, samples: int = 45000, epochs: int = 1,
                   difficulties: dict[int, float] | None = None, log=print) -> dict:
     """Pre-train a tiny GPT-2 from scratch on mostly one-step problems and save it to `out_dir`.
 
-    It learns the explanation format and single operations, but stays unreliable on long chains, so
-    that ELAD rounds have something to teach it.
+    It learns the explanation format and the operations it has seen, but never the HELD_OUT phrases:
+    the longer a chain, the likelier it meets one, so it is unreliable on multi-step problems, and
+    ELAD rounds have something to teach it.
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -136,9 +154,9 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 40000, epoc
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
     model = GPT2LMHeadModel(config)
-    mix = difficulties or {1: 0.8, 2: 0.2}
+    mix = difficulties or {1: 0.55, 2: 0.15, 3: 0.15, 4: 0.15}
     # Seeds far from the demo's (1234/1235) keep pre-training data out of the pool and test split.
-    data = generate(samples, seed + 100_000, mix, prefix="pre")
+    data = generate(samples, seed + 100_000, mix, prefix="pre", held_out=False)
     t0 = time.perf_counter()
     last = [t0]
 
@@ -154,6 +172,7 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 40000, epoc
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     info = {"seed": seed, "samples": samples, "epochs": epochs, "mix": {str(k): v for k, v in mix.items()},
+            "held_out_phrases": sorted(HELD_OUT),
             "parameters": sum(p.numel() for p in model.parameters()), "final_loss": result.final_loss,
             "train_seconds": round(result.seconds, 1), "tokens": result.tokens}
     (out_dir / "build_info.json").write_text(json.dumps(info, indent=2))

@@ -76,3 +76,33 @@ def test_demo_small_then_status_and_export(workspace):
     assert status.returncode == 0 and "round 1: done" in status.stdout
     exp = cli("export", "--project", "demo", "--no-merged", workspace=workspace)
     assert exp.returncode == 0 and "adapter" in exp.stdout
+
+
+BAD_FILES = {
+    "missing_column.jsonl": (b'{"question": "q1", "answer": "1"}\n{"query": "q2", "answer": "2"}\n', "row 2"),
+    "non_numeric.csv": (b"question,answer\nq1,1\nq2,12\nq3,twelve\n", "row 4"),
+    "empty.jsonl": (b"", "empty"),
+    "duplicate_ids.jsonl": (b'{"id": "a", "question": "q1", "answer": "1"}\n'
+                            b'{"id": "b", "question": "q2", "answer": "2"}\n'
+                            b'{"id": "a", "question": "q3", "answer": "3"}\n', "row 3"),
+    "bad_utf8.jsonl": (b'{"question": "q1", "answer": "1"}\n{"question": "caf\xe9", "answer": "2"}\n', "row 2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_import_is_refused_whole(name, tmp_path, capsys):
+    from elad_engine.cli import main
+
+    content, where = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    ws = tmp_path / "ws"
+    args = ["import", str(path), "--project", "p", "--workspace", str(ws)]
+    if name == "duplicate_ids.jsonl":
+        args += ["--id", "id"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and name in err and where in err, err
+    store = Store(ws)
+    assert store.db["examples"].count == 0 and store.db["imports"].count == 0
+    assert store.find_project("p") is None  # a refused file does not even create the project

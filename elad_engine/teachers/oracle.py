@@ -12,10 +12,11 @@ import re
 from ..cost import count_message_tokens, count_tokens
 from ..reasoning import answers_match, split_steps
 from ..records import Example, StepVerdict, TeacherResult
-from ..synthetic import solve
+from ..synthetic import solution_steps, solve
 from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
-_STEP = re.compile(r"^\s*(-?\d+)\s*([+\-*x\u00d7])\s*(-?\d+)\s*=\s*(-?\d+)\s*\.?\s*$")
+# An optional restated sentence before a colon, then the arithmetic `a op b = c`.
+_STEP = re.compile(r"^(?:[^:]*:)?\s*(-?\d+)\s*([+\-*x\u00d7])\s*(-?\d+)\s*=\s*(-?\d+)\s*\.?\s*$")
 
 
 def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
@@ -44,7 +45,7 @@ class OracleTeacher:
     def _solution(self, example: Example) -> tuple[list[str], str] | None:
         if "chain" in example.meta:
             chain = solve(example.meta)
-            return [f"{a} {op} {b} = {c}" for a, op, b, c in chain], str(chain[-1][3] if chain else example.meta["start"])
+            return solution_steps(example.meta), str(chain[-1][3] if chain else example.meta["start"])
         if example.rationale:
             steps, _ = split_steps(example.rationale)
             return steps, example.answer
