@@ -254,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     b = add("build-student", cmd_build_student, "Rebuild the tiny demo student from scratch (fixed seed).")
     b.add_argument("--out", default=DEFAULT_STUDENT)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--samples", type=int, default=45000)
+    b.add_argument("--samples", type=int, default=55000)
     return p
 
 

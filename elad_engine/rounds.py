@@ -121,9 +121,13 @@ class RoundRunner:
     def stop_condition(self, rnd: int) -> tuple[str, str] | None:
         if rnd > self.cfg.rounds.rounds:
             return "completed", f"all {self.cfg.rounds.rounds} rounds are done"
-        stopped = [r for r in self.store.rounds(self.pid) if r["stop_reason"] == "budget"]
-        if stopped:
-            return "budget", f"the teacher budget stopped round {stopped[-1]['round']}; raise it to continue"
+        budget = Budget(self.cfg.rounds.budget_tokens, self.cfg.rounds.budget_dollars)
+        spend = self.store.spend(self.pid)
+        # The next call's prompt is unknown until it is rendered: the largest prompt so far stands in for it.
+        try:
+            budget.check(spend, spend["max_prompt_tokens"], self.cfg.teacher.max_tokens, self.cfg.teacher.price())
+        except BudgetExceeded as e:
+            return "budget", f"{e} Raise the budget to continue."
         if rnd >= 1 and not self.unlabeled_pool():
             return "pool_empty", "the unlabeled pool is empty: every pool sample has been sent to the teacher"
         return None
@@ -231,10 +235,12 @@ class RoundRunner:
             candidates = {i: {} for i in self.unlabeled_pool()}
         else:
             strategy, budget = get_strategy(self.cfg.selection.strategy), self.cfg.selection.round_budget
-            candidates = {i: {} for i in self.unlabeled_pool()}
-            for row in self.store.scores(self.pid, rnd):
-                if row["example_id"] in candidates:
-                    candidates[row["example_id"]] = row["components"]
+            pool = self.unlabeled_pool()
+            if strategy.needs:
+                scored = {r["example_id"]: r["components"] for r in self.store.scores(self.pid, rnd)}
+                candidates = {i: scored[i] for i in pool if i in scored}
+            else:
+                candidates = {i: {} for i in pool}
         ranked = strategy.select(candidates, len(candidates), seed=self.cfg.rounds.seed * 7919 + rnd)
         if strategy.name == "random":  # keep the draws, so the UI can show why a sample was picked
             self.store.save_scores(self.pid, rnd, "random", {i: (s, {"random": s}) for i, s in ranked})

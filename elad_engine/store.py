@@ -341,12 +341,13 @@ class Store:
 
     def spend(self, pid: int, up_to_round: int | None = None) -> dict[str, float]:
         sql, args = ("SELECT coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
-                     "coalesce(sum(cost_usd),0), count(*) FROM teacher_calls WHERE project_id=?"), [pid]
+                     "coalesce(sum(cost_usd),0), count(*), coalesce(max(prompt_tokens),0) FROM teacher_calls "
+                     "WHERE project_id=?"), [pid]
         if up_to_round is not None:
             sql += " AND round <= ?"
             args.append(up_to_round)
-        p, c, d, n = self.db.execute(sql, args).fetchone()
-        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n}
+        p, c, d, n, mp = self.db.execute(sql, args).fetchone()
+        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n, "max_prompt_tokens": mp}
 
     def save_revision(self, pid: int, rnd: int, example_id: str, mode: str, teacher: str, result: TeacherResult,
                       text: str, student_text: str | None, cost_usd: float, prompt_version: str) -> int:

@@ -22,7 +22,7 @@ MUL = {2: "{p} doubles them.", 3: "{p} triples them."}
 # Phrases the tiny student never sees in pre-training: it must guess what they mean, its explanations
 # of questions that use them are unstable, and the teacher's revisions are what teach them.
 HELD_OUT = {"{p} finds {n} more.", "{p} sells {n}.", "{p} triples them."}
-MAX_VALUE = 99
+MAX_VALUE = 50  # small numbers: few arithmetic facts, so a tiny model can master them
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
@@ -35,7 +35,7 @@ def make_problem(rng: random.Random, steps: int, uid: str, held_out: bool = True
     triple_ok = held_out or MUL[3] not in HELD_OUT
     name, pronoun = rng.choice(NAMES)
     item = rng.choice(ITEMS)
-    value = rng.randint(2, 20)
+    value = rng.randint(2, 15)
     start = value
     sentences = [f"{name} has {value} {item}."]
     chain = []
@@ -56,7 +56,7 @@ def make_problem(rng: random.Random, steps: int, uid: str, held_out: bool = True
                 n = rng.randint(1, min(9, value))
                 sentences.append(rng.choice(sub).format(p=pronoun, n=n))
         if op == "*":
-            n = 3 if triple_ok and value <= 20 and rng.random() < 0.4 else 2
+            n = 3 if triple_ok and value <= 12 and rng.random() < 0.4 else 2
             sentences.append(MUL[n].format(p=pronoun))
         chain.append([op, n, sentences[-1].rstrip(".")])
         value = OPS[op](value, n)
@@ -135,7 +135,7 @@ def tokenizer_corpus() -> list[str]:
     return texts + [build_prompt(e.question) + e.rationale for e in generate(200, 7)]
 
 
-def build_student(out_dir: str | Path, seed: int = 0, samples: int = 45000, epochs: int = 1,
+def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epochs: int = 1,
                   difficulties: dict[int, float] | None = None, log=print) -> dict:
     """Pre-train a tiny GPT-2 from scratch on mostly one-step problems and save it to `out_dir`.
 

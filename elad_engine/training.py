@@ -126,6 +126,7 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
 
     out_dir = Path(out_dir)
     model = student.model
+    torch.manual_seed(seed)  # LoRA's initial weights come from the global RNG: same seed, same adapter
     if cfg.method == "lora":
         if init_adapter:
             model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)

@@ -51,7 +51,7 @@ def test_stop_between_phases_and_resume_matches_uninterrupted_run(tiny_model_dir
     store = Store(tmp_path / "crashy")
     pid = tiny_project(store, tiny_model_dir)
     cancelled = 0
-    for stop_at in (5, 9, 13):  # stop at several safe points (the cancel check runs per phase and per chunk)
+    for stop_at in (4, 5, 6):  # stop at several safe points (the cancel check runs per phase and per chunk)
         calls = [0]
 
         def cancel():
@@ -147,3 +147,12 @@ def test_approve_if_gold_matches_rejects_wrong_answers(tiny_model_dir, workspace
     assert by_id[ex[0].id]["status"] == "rejected" and by_id[ex[1].id]["status"] == "approved"
     reason = store.reviews(by_id[ex[0].id]["id"])[0]["reason"]
     assert "'999'" in reason and repr(ex[0].answer) in reason
+
+
+def test_raising_the_budget_lets_the_run_go_on(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"rounds.budget_tokens": 1500, "teacher.max_tokens": 200})
+    assert RoundRunner(store, pid).run().stop_reason == "budget"
+    store.set_config(pid, store.config(pid).with_overrides(**{"rounds.budget_tokens": 100_000}))
+    assert RoundRunner(store, pid).run().stop_reason == "completed"
+    assert len(store.metrics(pid)) == 2

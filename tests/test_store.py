@@ -88,7 +88,8 @@ def test_revisions_reviews_append_only_and_ledger(store):
     rev = store.revision(rid)
     assert (rev["status"], rev["first_error"], rev["revised_steps"]) == ("pending", 2, ["x = 1"])
     assert rev["verdicts"] == [{"correct": True, "reason": "ok"}, {"correct": False, "reason": "bad"}]
-    assert store.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1}
+    assert store.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1,
+                                "max_prompt_tokens": 100}
     store.add_review(rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
     store.add_review(rid, "approve", "bob")
     assert store.revision(rid)["status"] == "approved"

@@ -13,7 +13,7 @@ def test_generation_is_seeded_and_exact():
     for e in a:
         chain = solve(e.meta)
         assert len(chain) == e.difficulty and str(chain[-1][3]) == e.answer
-        assert all(0 <= c <= 99 for _, _, _, c in chain)
+        assert all(0 <= c <= 50 for _, _, _, c in chain)
         steps, answer = split_steps(e.rationale)
         assert len(steps) == e.difficulty and answer == f"{e.answer}."
         assert OracleTeacher().revise(e, steps, e.answer).first_error is None
