@@ -27,12 +27,12 @@ def workspace_of(args) -> Path:
 def demo_config(**overrides) -> ProjectConfig:
     """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
     cfg = ProjectConfig()
-    cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 64, 3, 48
+    cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 8, 3, 48
     cfg.review.policy = "auto-approve"
     return cfg.with_overrides(**overrides) if overrides else cfg.validate()
 
 
-def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 200,
+def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
                         **overrides) -> int:
     """Create (or reuse) the demo project with its synthetic pool and test split."""
     from .synthetic import default_dataset
@@ -41,6 +41,8 @@ def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400,
     if pid is None:
         pid = store.create_project(name, demo_config(**overrides))
         store.add_examples(pid, default_dataset(pool, test), source=f"synthetic:pool={pool},test={test},seed=1234")
+    elif overrides:  # an existing demo keeps its data; new round settings apply (e.g. more rounds)
+        store.set_config(pid, store.config(pid).with_overrides(**overrides))
     return pid
 
 
@@ -54,7 +56,9 @@ class TqdmProgress:
         from tqdm import tqdm
         if phase != self.phase or self.bar is None or self.bar.total != total:
             self.close()
-            self.bar, self.phase = tqdm(total=total, desc=f"{phase:>8}", leave=False, file=sys.stderr), phase
+            # initial=done: resumed work is not counted as speed, so the ETA stays honest
+            self.bar = tqdm(total=total, initial=done, desc=f"{phase:>8}", leave=False, file=sys.stderr)
+            self.phase = phase
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -211,10 +215,10 @@ def parser() -> argparse.ArgumentParser:
 
     d = add("demo", cmd_demo, "Create the embedded demo project and run warm-up plus rounds (auto-approve).")
     d.add_argument("--rounds", type=int, default=3, help="rounds after the warm-up (default 3)")
-    d.add_argument("--warmup", type=int, default=64, help="warm-up samples, fully annotated (default 64)")
+    d.add_argument("--warmup", type=int, default=8, help="warm-up samples, fully annotated (default 8)")
     d.add_argument("--budget", type=int, default=48, help="samples sent to the teacher per round (default 48)")
     d.add_argument("--pool", type=int, default=400, help="pool size of a new demo project (default 400)")
-    d.add_argument("--test", type=int, default=200, help="test size of a new demo project (default 200)")
+    d.add_argument("--test", type=int, default=400, help="test size of a new demo project (default 400)")
 
     i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")
     i.add_argument("--project", required=True)

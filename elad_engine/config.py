@@ -136,7 +136,7 @@ class TrainingConfig(Section):
     lora_alpha: int = opt(32, "LoRA scaling numerator.", lo=1, hi=4096)
     lora_dropout: float = opt(0.0, "Dropout on the LoRA path.", lo=0.0, hi=0.9)
     target_modules: str = opt("all-linear", "Modules that get adapters: all-linear, or a comma-separated list.")
-    learning_rate: float = opt(2e-3, "Peak AdamW learning rate (linear decay).", lo=1e-7, hi=1.0)
+    learning_rate: float = opt(1e-3, "Peak AdamW learning rate (linear decay).", lo=1e-7, hi=1.0)
     epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
     batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
     max_length: int = opt(384, "Longest prompt+explanation in tokens; longer samples are truncated.", lo=16, hi=32768)

@@ -16,6 +16,9 @@ from .store import Store
 from .teachers.prompts import PROMPT_VERSION
 
 
+MARKER = ".elad-export"  # marks a folder this module wrote, the only kind it will ever replace
+
+
 def best_round(store: Store, pid: int) -> int:
     """The evaluated round with the highest test accuracy (the latest on ties) that has a checkpoint."""
     rows = [m for m in store.metrics(pid) if m["accuracy"] is not None and store.training_run(pid, m["round"])]
@@ -43,9 +46,13 @@ def model_card(store: Store, pid: int, rnd: int, samples: int) -> str:
     cfg = store.config(pid)
     name = store.project_name(pid)
     metrics = store.metrics(pid)
-    row = next(m for m in metrics if m["round"] == rnd)
+    row = next((m for m in metrics if m["round"] == rnd), None)
+    if row is None or row["accuracy"] is None:
+        raise StoreError(f"Round {rnd} of project {name!r} was trained but not evaluated yet: run `round` to finish "
+                         "it, then export.")
     imports = list(store.db.query("SELECT source, rows, created_at FROM imports WHERE project_id=? ORDER BY id", [pid]))
-    front = {"library_name": "peft" if cfg.training.method == "lora" else "transformers",
+    method = (store.training_run(pid, rnd) or {}).get("method", cfg.training.method)
+    front = {"library_name": "peft" if method == "lora" else "transformers",
              "base_model": cfg.student.path, "tags": ["elad-studio", "distillation", "chain-of-thought"],
              "pipeline_tag": "text-generation"}
     yaml = "\n".join(f"{k}: {json.dumps(v)}" for k, v in front.items())
@@ -61,7 +68,7 @@ Distilled with ELAD Studio (explanation-guided active distillation). Each round 
 unlabeled pool, the most uncertain samples (strategy `{cfg.selection.strategy}`, {cfg.selection.round_budget}
 per round) went to the teacher (`{cfg.teacher.kind}`, model `{cfg.teacher.model}`, annotation
 `{cfg.teacher.annotation}`, prompts `{PROMPT_VERSION}`), reviewers decided each revision (policy
-`{cfg.review.policy}`), and the student was fine-tuned ({cfg.training.method}) on everything approved.
+`{cfg.review.policy}`), and the student was fine-tuned ({method}) on everything approved.
 
 Test accuracy of this student: **{_pct(row['accuracy'])}** on {row['test_size']} held-out samples.
 
@@ -93,14 +100,20 @@ def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | 
     if run is None or not run["checkpoint"] or not Path(run["checkpoint"]).exists():
         raise StoreError(f"Round {rnd} of project {store.project_name(pid)!r} has no checkpoint to export.")
     cfg = store.config(pid)
-    out = Path(out_dir) if out_dir else store.artifacts / store.project_name(pid) / "exports" / f"round-{rnd}"
+    out = (Path(out_dir) if out_dir else store.artifacts / store.project_name(pid) / "exports" / f"round-{rnd}").resolve()
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise StoreError(f"{out} exists and is not an earlier ELAD export; choose an empty or new folder, so that "
+                         "nothing of yours is overwritten.")
+    if out.parent == out:
+        raise StoreError(f"{out} cannot be an export folder; choose a new folder.")
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     paths: dict[str, Path] = {}
     ckpt = Path(run["checkpoint"])
-    if cfg.training.method == "lora":
+    (tmp / MARKER).write_text(f"ELAD Studio export of project {store.project_name(pid)!r}, round {rnd}\n")
+    if run["method"] == "lora":
         shutil.copytree(ckpt, tmp / "adapter")
         paths["adapter"] = out / "adapter"
         if merged:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from .cost import Budget, count_message_tokens, dollars
-from .errors import BudgetExceeded, TeacherError
+from .errors import BudgetExceeded, EladError, TeacherError
 from .evaluation import evaluate
-from .reasoning import answers_match, build_prompt, normalize_answer, probe_prefix, split_steps
+from .reasoning import answers_match, build_prompt, normalize_answer, probe_prefix, short_answer, split_steps
 from .records import Explanation, TeacherResult
 from .selection import get_strategy
 from .store import Store
@@ -55,7 +55,6 @@ class RoundRunner:
         self.log = log or (lambda msg: None)
         self.teacher = make_teacher(self.cfg.teacher)
         self._student: tuple[tuple, Student] | None = None
-        self.budget_hit: str | None = None
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -69,12 +68,14 @@ class RoundRunner:
 
     def student_for(self, rnd: int, after_training: bool = False) -> Student:
         """The student as it stands at the start of round `rnd` (or after its training)."""
-        ckpt = self.store.latest_checkpoint(self.pid, rnd + 1 if after_training else rnd)
+        latest = self.store.latest_checkpoint(self.pid, rnd + 1 if after_training else rnd)
         s = self.cfg.student
-        if self.cfg.training.method == "full":
-            key = (ckpt or s.path, None if ckpt else (s.adapter or None))
+        if latest is None:
+            key = (s.path, s.adapter or None)
+        elif latest[1] == "full":  # the checkpoint's own method says how to load it, whatever the config says now
+            key = (latest[0], None)
         else:
-            key = (s.path, ckpt or s.adapter or None)
+            key = (s.path, latest[0])
         if self._student is None or self._student[0] != key:
             self._student = (key, Student.load(key[0], adapter=key[1], device=s.device, dtype=s.dtype))
         return self._student[1]
@@ -98,38 +99,55 @@ class RoundRunner:
 
     def run(self, max_rounds: int | None = None) -> RunOutcome:
         """Run (or resume) rounds until a stop condition; `max_rounds` caps the rounds run by this call."""
+        if not self.store.count_examples(self.pid).get("test"):
+            raise EladError(f"project {self.store.project_name(self.pid)!r} has no test examples, so rounds cannot "
+                            "be evaluated: import a test split (e.g. `import FILE --split test`, or a test fraction).")
         ran = 0
         while True:
             rnd = self.next_round()
-            stopped = self.stop_condition(rnd)
-            if stopped:
-                return RunOutcome(rnd, *stopped)
-            if max_rounds is not None and ran >= max_rounds:
-                return RunOutcome(rnd, "max_rounds", f"ran {ran} round(s) as asked")
+            started = any(r["round"] == rnd for r in self.store.rounds(self.pid))
+            if not started:  # a round under way always finishes; stop conditions apply before a new one
+                stopped = self.stop_condition(rnd)
+                if stopped:
+                    return RunOutcome(rnd, *stopped)
+                if max_rounds is not None and ran >= max_rounds:
+                    return RunOutcome(rnd, "max_rounds", f"ran {ran} round(s) as asked")
             try:
                 finished = self.run_round(rnd)
             except Cancelled:
                 return RunOutcome(rnd, "cancelled", f"cancelled during round {rnd}; rerun to resume")
             if not finished:
-                pending = len(self.store.revisions(self.pid, rnd, status="pending"))
+                waiting = len(self.store.revisions(self.pid, rnd, status=("pending", "teacher_failed")))
                 return RunOutcome(rnd, "review_pending",
-                                  f"round {rnd} waits for review: {pending} revision(s) pending")
+                                  f"round {rnd} waits for review: {waiting} revision(s) pending")
             ran += 1
-            if self.budget_hit:
-                return RunOutcome(rnd + 1, "budget", self.budget_hit)
+            over = self.over_budget(rnd)
+            if over:
+                return RunOutcome(rnd + 1, "budget", f"the teacher budget ran out in round {rnd}: {over} selected "
+                                  "sample(s) went back to the pool unrevised; raise rounds.budget_tokens or "
+                                  "rounds.budget_dollars to continue")
+
+    def over_budget(self, rnd: int) -> int:
+        return sum(s["status"] == "over_budget" for s in self.store.selection(self.pid, rnd))
 
     def stop_condition(self, rnd: int) -> tuple[str, str] | None:
         if rnd > self.cfg.rounds.rounds:
             return "completed", f"all {self.cfg.rounds.rounds} rounds are done"
+        pool = self.unlabeled_pool()
+        if rnd >= 1 and not pool:
+            return "pool_empty", "the unlabeled pool is empty: every pool sample has been sent to the teacher"
         budget = Budget(self.cfg.rounds.budget_tokens, self.cfg.rounds.budget_dollars)
         spend = self.store.spend(self.pid)
-        # The next call's prompt is unknown until it is rendered: the largest prompt so far stands in for it.
+        # The next prompt is unknown until the student has explained the pool: estimate it from below with the
+        # largest prompt so far or an empty revision of the longest question, so a round that could not afford
+        # a single call never starts (and never wastes its explain phase).
+        longest = max(self.store.examples(self.pid, ids=pool), key=lambda e: len(e.question), default=None)
+        estimate = max(spend["max_prompt_tokens"], count_message_tokens(revision_messages(longest, [], None))
+                       if longest else 0)
         try:
-            budget.check(spend, spend["max_prompt_tokens"], self.cfg.teacher.max_tokens, self.cfg.teacher.price())
+            budget.check(spend, estimate, self.cfg.teacher.max_tokens, self.cfg.teacher.price())
         except BudgetExceeded as e:
             return "budget", f"{e} Raise the budget to continue."
-        if rnd >= 1 and not self.unlabeled_pool():
-            return "pool_empty", "the unlabeled pool is empty: every pool sample has been sent to the teacher"
         return None
 
     def run_round(self, rnd: int) -> bool:
@@ -146,7 +164,7 @@ class RoundRunner:
                 self.store.set_phase(self.pid, rnd, phase, "waiting", time.perf_counter() - t0)
                 return False
             self.store.set_phase(self.pid, rnd, phase, "done", time.perf_counter() - t0, detail)
-        self.store.finish_round(self.pid, rnd, "done", "budget" if self.budget_hit else None)
+        self.store.finish_round(self.pid, rnd, "done", "budget" if self.over_budget(rnd) else None)
         return True
 
     # --- phases ------------------------------------------------------------------------------------
@@ -162,6 +180,7 @@ class RoundRunner:
         chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
         student = self.student_for(rnd)
         finished = sum(len(c) for c in chunks if set(c) <= done)
+        self.progress("explain", finished, len(ids))
         for n, chunk in enumerate(chunks):
             if set(chunk) <= done:
                 continue
@@ -194,18 +213,19 @@ class RoundRunner:
                 for k in range(len(x.steps) + 1):
                     prefixes.append(probe_prefix(q[x.example_id], x.steps, k))
                     owners.append(x)
+            raw = student.probe_answers(prefixes, s.probe_max_tokens, batch_size=s.batch_size * 2)
+            for x in out:
+                x.probe_answers = []
+            final: dict[int, str] = {}  # â_K as decoded, per explanation: the soft probe's target
+            for x, ans in zip(owners, raw):
+                x.probe_answers.append(normalize_answer(ans, a_type))
+                final[id(x)] = ans
             if u.intra == "soft":
-                raw_answers = [split_steps(x.text)[1] or "" for x in owners]
-                probs = student.answer_probs(prefixes, raw_answers, batch_size=s.batch_size)
+                probs = student.answer_probs(prefixes, [final[id(x)] for x in owners], batch_size=s.batch_size)
                 for x in out:
                     x.probe_probs = []
                 for x, p in zip(owners, probs):
                     x.probe_probs.append(p)
-            answers = student.probe_answers(prefixes, s.probe_max_tokens, batch_size=s.batch_size * 2)
-            for x in out:
-                x.probe_answers = []
-            for x, ans in zip(owners, answers):
-                x.probe_answers.append(normalize_answer(ans, a_type))
         if "stats" in needs:
             greedy = [x for x in out if x.kind == "greedy"]
             stats = student.explanation_stats([build_prompt(q) for q in (
@@ -230,6 +250,9 @@ class RoundRunner:
         return f"{len(rows)} questions scored"
 
     def phase_select(self, rnd: int) -> str:
+        existing = self.store.selection(self.pid, rnd)
+        if existing:  # a crash after saving the selection: never select (and pay for) a second batch
+            return f"{len(existing)} selected (kept from an interrupted run)"
         if rnd == 0:
             strategy, budget = get_strategy("random"), self.cfg.rounds.warmup
             candidates = {i: {} for i in self.unlabeled_pool()}
@@ -260,6 +283,7 @@ class RoundRunner:
             if missing:  # strategies that need no pool explanations still revise the student's own steps
                 self.phase_explain(rnd, [i for i in todo if i in missing])
         greedy = {x.example_id: x for x in self.store.explanations(self.pid, rnd, ids=todo) if x.kind == "greedy"}
+        self.progress("revise", len(done), len(selected))
         for n, example in enumerate(self.store.examples(self.pid, ids=todo)):
             self.check_cancel()
             student = greedy.get(example.id)
@@ -269,7 +293,6 @@ class RoundRunner:
             try:
                 budget.check(self.store.spend(self.pid), count_message_tokens(messages), t.max_tokens, price)
             except BudgetExceeded as e:
-                self.budget_hit = str(e)
                 rest = todo[n:]
                 self.store.set_selection_status(self.pid, rnd, rest, "over_budget")
                 self.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
@@ -282,7 +305,10 @@ class RoundRunner:
             except TeacherError as e:  # the sample goes to review for a manual fix; the round goes on
                 result = TeacherResult([], None, [], "", e.prompt_tokens, e.completion_tokens, raw=e.raw,
                                        status="teacher_failed", error=str(e))
-            text = assembled_text([] if mode == "full" else steps, result)
+            student_answer = short_answer(split_steps(student.text)[1] or "") if student else None
+            text = assembled_text([] if mode == "full" else steps, result, student_answer)
+            if text is None and result.status != "teacher_failed":
+                result.status, result.error = "teacher_failed", "no explanation could be assembled from the reply"
             cost = dollars(result.prompt_tokens, result.completion_tokens, price)
             self.store.save_revision(self.pid, rnd, example.id, mode, self.teacher.name, result, text,
                                      student.text if student else None, cost, PROMPT_VERSION)
@@ -293,7 +319,8 @@ class RoundRunner:
         policy = self.cfg.review.policy
         pending = self.store.revisions(self.pid, rnd, status="pending")
         if policy == "human":
-            if pending and self.store.phase_status(self.pid, rnd, "review") != "closed":
+            waiting = pending or self.store.revisions(self.pid, rnd, status="teacher_failed")
+            if waiting and self.store.phase_status(self.pid, rnd, "review") != "closed":
                 return False
             return "decided by reviewers"
         reviewer = f"policy:{policy}"
@@ -311,24 +338,24 @@ class RoundRunner:
 
     def phase_baseline(self, rnd: int) -> str:
         result = self._evaluate(self.student_for(rnd))
-        self.base_accuracy = result["accuracy"]
         self.store.save_metrics(self.pid, rnd, base_accuracy=result["accuracy"], test_size=result["n"])
-        return f"starting accuracy {result['accuracy']:.3f}"
+        return f"starting accuracy {result['accuracy']:.3f} on {result['n']} test samples"
 
     def phase_train(self, rnd: int) -> str:
+        if not self.store.revisions(self.pid, rnd, status=("approved", "edited")):
+            return "skipped: no newly approved samples this round, the student stays as it was"
         samples = self.store.training_samples(self.pid, rnd)
-        if not samples:
-            return "skipped: no approved samples yet"
         t = self.cfg.training
         base = self.cfg.student
-        prev = self.store.latest_checkpoint(self.pid, rnd) if t.continue_from_previous else None
+        latest = self.store.latest_checkpoint(self.pid, rnd) if t.continue_from_previous else None
+        prev = latest[0] if latest and latest[1] == t.method else None
         # A fresh load: training mutates the weights, so the cached inference handle is never reused.
         self._student = None
         if t.method == "lora":
             student = Student.load(base.path, device=base.device, dtype=base.dtype)
             init = prev or base.adapter or None
-        else:
-            student = Student.load(prev or base.path, device=base.device, dtype=base.dtype)
+        else:  # full fine-tuning keeps fp32 master weights; bf16 autocast still speeds it up on CUDA
+            student = Student.load(prev or base.path, device=base.device, dtype="float32")
             init = None
         out = self.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
         result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],

@@ -6,9 +6,11 @@ A workspace is a folder holding `elad.db` and `artifacts/` (checkpoints, exports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -115,8 +117,9 @@ class Store:
     """One workspace: its SQLite database plus the artifacts folder."""
 
     def __init__(self, workspace: str | Path):
-        self.workspace = Path(workspace)
+        self.workspace = Path(workspace).resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         self.path = self.workspace / "elad.db"
         conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
@@ -128,12 +131,34 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction (nested calls join it). BEGIN IMMEDIATE takes the write lock up front, so a
+        read-then-write never fails on a stale WAL snapshot; busy_timeout makes other writers wait."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():  # a savepoint inside the open transaction
+                    yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.execute("COMMIT")
+
     @property
     def artifacts(self) -> Path:
         return self.workspace / "artifacts"
 
     def _migrate(self) -> None:
-        with self.db.atomic():
+        row = None
+        if "meta" in self.db.table_names():
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row and int(row[0]) == SCHEMA_VERSION:
+            return  # the common case: nothing to write, so opening never contends for the write lock
+        with self.transaction():
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
@@ -161,7 +186,7 @@ class Store:
         if self.find_project(name) is not None:
             raise StoreError(f"A project named {name!r} already exists in {self.workspace}.")
         config.validate()
-        with self.db.atomic():
+        with self.transaction():
             return self.db["projects"].insert(
                 {"name": name, "config": config.to_toml(), "created_at": time.time()}).last_pk
 
@@ -190,7 +215,7 @@ class Store:
 
     def set_config(self, pid: int, config: ProjectConfig) -> None:
         config.validate()
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute("UPDATE projects SET config = ? WHERE id = ?", [config.to_toml(), pid])
 
     # --- examples ----------------------------------------------------------------------------------
@@ -207,7 +232,7 @@ class Store:
         if clash:
             raise DatasetError(f"{source}: {len(clash)} ids already exist in project "
                                f"{self.project_name(pid)!r} (first: {clash[0]!r}); nothing was imported.")
-        with self.db.atomic():
+        with self.transaction():
             import_id = self.db["imports"].insert(
                 {"project_id": pid, "source": source, "rows": len(examples), "created_at": time.time()}).last_pk
             self.db["examples"].insert_all(({
@@ -238,19 +263,20 @@ class Store:
             "SELECT split, count(*) AS n FROM examples WHERE project_id = ? GROUP BY split", [pid])}
 
     def labelled_ids(self, pid: int) -> set[str]:
-        """Pool examples already sent to the teacher in any round: they leave the unlabeled pool."""
+        """Pool examples selected in any round leave the unlabeled pool, except those the budget stopped
+        before the teacher saw them: they go back to the pool."""
         return {r[0] for r in self.db.execute(
-            "SELECT example_id FROM selections WHERE project_id = ?", [pid]).fetchall()}
+            "SELECT example_id FROM selections WHERE project_id = ? AND status != 'over_budget'", [pid]).fetchall()}
 
     # --- rounds and phases -------------------------------------------------------------------------
 
     def start_round(self, pid: int, rnd: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO rounds (project_id, round, status, started_at) VALUES (?,?,?,?)",
-                        [pid, rnd, "running", time.time()])
-        self.db.conn.commit()
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO rounds (project_id, round, status, started_at) VALUES (?,?,?,?)",
+                            [pid, rnd, "running", time.time()])
 
     def finish_round(self, pid: int, rnd: int, status: str = "done", stop_reason: str | None = None) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute("UPDATE rounds SET status=?, stop_reason=?, finished_at=? WHERE project_id=? AND "
                             "round=?", [status, stop_reason, time.time(), pid, rnd])
 
@@ -264,7 +290,7 @@ class Store:
 
     def set_phase(self, pid: int, rnd: int, phase: str, status: str, seconds: float | None = None,
                   detail: str | None = None) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO phases VALUES (?,?,?,?,?,?,?)",
                             [pid, rnd, phase, status, seconds, detail, time.time()])
 
@@ -278,7 +304,7 @@ class Store:
     # --- explanations, scores, selections ----------------------------------------------------------
 
     def save_explanations(self, pid: int, rnd: int, explanations: list[Explanation]) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["explanations"].upsert_all(({
                 "project_id": pid, "round": rnd, "example_id": x.example_id, "kind": x.kind,
                 "sample_idx": x.sample_idx, "text": x.text, "steps": _j(x.steps), "answer": x.answer,
@@ -301,7 +327,7 @@ class Store:
                                               "project_id=? AND round=?", [pid, rnd]).fetchall()}
 
     def save_scores(self, pid: int, rnd: int, strategy: str, rows: dict[str, tuple[float, dict]]) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["scores"].upsert_all(({"project_id": pid, "round": rnd, "example_id": i, "strategy": strategy,
                                            "score": s, "components": _j(c)} for i, (s, c) in rows.items()),
                                          pk=("project_id", "round", "example_id", "strategy"))
@@ -314,7 +340,7 @@ class Store:
         return [dict(r, components=_l(r["components"])) for r in self.db.query(sql, args)]
 
     def save_selection(self, pid: int, rnd: int, strategy: str, chosen: list[tuple[str, float | None]]) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["selections"].insert_all(({"project_id": pid, "round": rnd, "example_id": i, "rank": k,
                                                "strategy": strategy, "score": s, "status": "selected"}
                                               for k, (i, s) in enumerate(chosen, 1)), replace=True)
@@ -324,7 +350,7 @@ class Store:
                                   [pid, rnd]))
 
     def set_selection_status(self, pid: int, rnd: int, example_ids: list[str], status: str) -> None:
-        with self.db.atomic():
+        with self.transaction():
             for i in example_ids:
                 self.db.execute("UPDATE selections SET status=? WHERE project_id=? AND round=? AND example_id=?",
                                 [status, pid, rnd, i])
@@ -333,7 +359,7 @@ class Store:
 
     def record_teacher_call(self, pid: int, rnd: int, example_id: str | None, purpose: str, model: str,
                             prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["teacher_calls"].insert({
                 "project_id": pid, "round": rnd, "example_id": example_id, "purpose": purpose, "model": model,
                 "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd,
@@ -353,7 +379,7 @@ class Store:
                       text: str, student_text: str | None, cost_usd: float, prompt_version: str) -> int:
         """Store a teacher revision, pending review (or teacher_failed), and its cost in the ledger."""
         status = "teacher_failed" if result.status == "teacher_failed" else "pending"
-        with self.db.atomic():  # the ledger row and the revision land together, or neither does
+        with self.transaction():  # the ledger row and the revision land together, or neither does
             self.record_teacher_call(pid, rnd, example_id, mode, teacher, result.prompt_tokens,
                                      result.completion_tokens, cost_usd)
             return self.db["revisions"].insert({
@@ -401,7 +427,7 @@ class Store:
         final = edited_text if action == "edit" else (rev["text"] if action == "approve" else None)
         if action == "approve" and not rev["text"]:
             raise StoreError(f"Revision {revision_id} has no usable text (teacher_failed): edit it instead.")
-        with self.db.atomic():
+        with self.transaction():
             self.db["reviews"].insert({"revision_id": revision_id, "action": action, "reviewer": reviewer,
                                        "edited_text": edited_text, "reason": reason, "created_at": time.time()})
             self.db.execute("UPDATE revisions SET status = ?, final_text = ? WHERE id = ?",
@@ -432,22 +458,28 @@ class Store:
 
     def save_training_run(self, pid: int, rnd: int, **row: Any) -> None:
         row["losses"] = _j(row.get("losses"))
-        with self.db.atomic():
+        if row.get("checkpoint"):  # relative, so the workspace can move and be opened from anywhere
+            row["checkpoint"] = os.path.relpath(Path(row["checkpoint"]).resolve(), self.workspace)
+        with self.transaction():
             self.db["training_runs"].insert(dict(project_id=pid, round=rnd, **row), replace=True)
 
     def training_run(self, pid: int, rnd: int) -> dict | None:
         row = next(self.db.query("SELECT * FROM training_runs WHERE project_id=? AND round=?", [pid, rnd]), None)
-        return dict(row, losses=_l(row["losses"])) if row else None
+        if row is None:
+            return None
+        ckpt = str(self.workspace / row["checkpoint"]) if row["checkpoint"] else None
+        return dict(row, losses=_l(row["losses"]), checkpoint=ckpt)
 
-    def latest_checkpoint(self, pid: int, before_round: int) -> str | None:
-        row = self.db.execute("SELECT checkpoint FROM training_runs WHERE project_id=? AND round<? AND checkpoint "
-                              "IS NOT NULL ORDER BY round DESC LIMIT 1", [pid, before_round]).fetchone()
-        return row[0] if row else None
+    def latest_checkpoint(self, pid: int, before_round: int) -> tuple[str, str] | None:
+        """(checkpoint folder, training method) of the latest trained round before `before_round`."""
+        row = self.db.execute("SELECT checkpoint, method FROM training_runs WHERE project_id=? AND round<? AND "
+                              "checkpoint IS NOT NULL ORDER BY round DESC LIMIT 1", [pid, before_round]).fetchone()
+        return (str(self.workspace / row[0]), row[1]) if row else None
 
     def save_metrics(self, pid: int, rnd: int, **row: Any) -> None:
         for key in ("by_difficulty", "phase_seconds"):
             row[key] = _j(row.get(key))
-        with self.db.atomic():
+        with self.transaction():
             self.db["metrics"].insert(dict(project_id=pid, round=rnd, created_at=time.time(), **row), replace=True)
 
     def metrics(self, pid: int) -> list[dict]:
@@ -457,19 +489,17 @@ class Store:
     # --- jobs (run by the worker process) ----------------------------------------------------------
 
     def enqueue_job(self, pid: int | None, kind: str, args: dict | None = None) -> int:
-        with self.db.atomic():
+        with self.transaction():
             return self.db["jobs"].insert({"project_id": pid, "kind": kind, "args": _j(args or {}),
                                            "status": "queued", "created_at": time.time()}).last_pk
 
     def claim_job(self) -> dict | None:
         """Atomically take the oldest queued job for this process."""
-        with self.db.atomic():
-            row = self.db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY id LIMIT 1").fetchone()
-            if row is None:
-                return None
-            self.db.execute("UPDATE jobs SET status='running', worker_pid=?, started_at=?, heartbeat=? WHERE id=?",
-                            [os.getpid(), time.time(), time.time(), row[0]])
-        return self.job(row[0])
+        with self.transaction():
+            row = self.db.execute("UPDATE jobs SET status='running', worker_pid=?, started_at=?, heartbeat=? WHERE id="
+                                  "(SELECT id FROM jobs WHERE status='queued' ORDER BY id LIMIT 1) RETURNING id",
+                                  [os.getpid(), time.time(), time.time()]).fetchone()
+        return self.job(row[0]) if row else None
 
     def job(self, job_id: int) -> dict:
         row = next(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]), None)
@@ -480,7 +510,7 @@ class Store:
     def update_job(self, job_id: int, **fields: Any) -> None:
         fields["heartbeat"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id])
 
     def jobs(self, pid: int | None = None) -> list[dict]:

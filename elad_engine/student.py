@@ -156,11 +156,11 @@ class Student:
                 mask[row, :len(seq)] = 1
             with torch.no_grad():
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            logp = torch.log_softmax(logits.float(), dim=-1)
             for row, i in enumerate(idx):
                 p_len, t_ids = len(encoded[i][0]), encoded[i][1]
-                # logits at position j predict token j+1
-                yield i, t_ids, logp[row, p_len - 1:p_len - 1 + len(t_ids)]
+                # Logits at position j predict token j+1. Only the target rows go to fp32: a whole
+                # [batch, length, vocab] fp32 copy would not fit a GPU for 150k-token vocabularies.
+                yield i, t_ids, torch.log_softmax(logits[row, p_len - 1:p_len - 1 + len(t_ids)].float(), dim=-1).cpu()
 
     def answer_probs(self, prefixes: list[str], answers: list[str], batch_size: int = 64) -> list[float]:
         """P(` {answer}.` | prefix) by teacher forcing: the soft probe's p_k."""

@@ -19,46 +19,51 @@ ITEMS = ["apples", "pens", "coins", "books", "cards", "shells", "stamps", "marbl
 ADD = ["{p} buys {n} more.", "{p} finds {n} more.", "{p} gets {n} more."]
 SUB = ["{p} gives away {n}.", "{p} loses {n}.", "{p} sells {n}."]
 MUL = {2: "{p} doubles them.", 3: "{p} triples them."}
-# Phrases the tiny student never sees in pre-training: it must guess what they mean, its explanations
-# of questions that use them are unstable, and the teacher's revisions are what teach them.
-HELD_OUT = {"{p} finds {n} more.", "{p} sells {n}.", "{p} triples them."}
+# Phrases the tiny student's pre-training data gets wrong half of the time (noisy "web" knowledge): it
+# is unsure what they mean, its sampled explanations of questions that use them disagree, and the
+# teacher's revisions are what settle them. Each maps to the (op, operand) it is mistaken for.
+CONFUSED = {"{p} finds {n} more.": "-", "{p} sells {n}.": "+", "{p} triples them.": "*2"}
 MAX_VALUE = 50  # small numbers: few arithmetic facts, so a tiny model can master them
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
-def make_problem(rng: random.Random, steps: int, uid: str, held_out: bool = True) -> Example:
+def _operation(rng: random.Random, value: int) -> tuple[str, int, str]:
+    """A random operation valid at `value` (results stay in 0..MAX_VALUE): (op, operand, sentence template)."""
+    options = (["+"] if value < MAX_VALUE else []) + (["-"] if value > 0 else []) + (
+        ["*"] if 0 < value * 2 <= MAX_VALUE else [])
+    op = rng.choice(options)
+    if op == "+":
+        return op, rng.randint(1, min(9, MAX_VALUE - value)), rng.choice(ADD)
+    if op == "-":
+        return op, rng.randint(1, min(9, value)), rng.choice(SUB)
+    n = 3 if value * 3 <= MAX_VALUE and value <= 12 and rng.random() < 0.4 else 2
+    return op, n, MUL[n]
+
+
+def _mistaken(op: str, n: int, template: str, value: int) -> tuple[str, int]:
+    """What a noisy source computes for a CONFUSED phrase, when the result stays in range."""
+    wrong = CONFUSED[template]
+    w_op, w_n = (wrong[0], int(wrong[1:])) if len(wrong) > 1 else (wrong, n)
+    return (w_op, w_n) if 0 <= OPS[w_op](value, w_n) <= MAX_VALUE else (op, n)
+
+
+def make_problem(rng: random.Random, steps: int, uid: str, noisy: bool = False) -> Example:
     """One problem with `steps` operations; meta holds the start value and the (op, operand, sentence) chain.
 
-    held_out=False leaves out the HELD_OUT phrases (the tiny student's pre-training data).
+    noisy=True writes the tiny student's pre-training data: each CONFUSED phrase is computed as the
+    operation it is mistaken for, half of the time.
     """
-    add, sub = ([s for s in ADD if held_out or s not in HELD_OUT], [s for s in SUB if held_out or s not in HELD_OUT])
-    triple_ok = held_out or MUL[3] not in HELD_OUT
     name, pronoun = rng.choice(NAMES)
     item = rng.choice(ITEMS)
-    value = rng.randint(2, 15)
-    start = value
-    sentences = [f"{name} has {value} {item}."]
-    chain = []
+    value = start = rng.randint(2, 15)
+    sentences, chain = [f"{name} has {value} {item}."], []
     for _ in range(steps):
-        options = ["+", "-"] + (["*"] if value * 2 <= MAX_VALUE and value > 0 else [])
-        op = rng.choice(options)
-        if op == "+":
-            n = rng.randint(1, min(9, MAX_VALUE - value)) if value < MAX_VALUE else 0
-            if n == 0:
-                op, n = "-", rng.randint(1, 9)
-            else:
-                sentences.append(rng.choice(add).format(p=pronoun, n=n))
-        if op == "-":
-            if value == 0:
-                op, n = "+", rng.randint(1, 9)
-                sentences.append(rng.choice(add).format(p=pronoun, n=n))
-            else:
-                n = rng.randint(1, min(9, value))
-                sentences.append(rng.choice(sub).format(p=pronoun, n=n))
-        if op == "*":
-            n = 3 if triple_ok and value <= 12 and rng.random() < 0.4 else 2
-            sentences.append(MUL[n].format(p=pronoun))
-        chain.append([op, n, sentences[-1].rstrip(".")])
+        op, n, template = _operation(rng, value)
+        sentence = template.format(p=pronoun, n=n)
+        if noisy and template in CONFUSED and rng.random() < 0.5:
+            op, n = _mistaken(op, n, template, value)
+        sentences.append(sentence)
+        chain.append([op, n, sentence.rstrip(".")])
         value = OPS[op](value, n)
     sentences.append(f"How many {item} does {name} have now?")
     meta = {"start": start, "chain": chain}
@@ -67,12 +72,12 @@ def make_problem(rng: random.Random, steps: int, uid: str, held_out: bool = True
 
 
 def generate(n: int, seed: int, difficulties: dict[int, float] | None = None, prefix: str = "s",
-             held_out: bool = True) -> list[Example]:
+             noisy: bool = False) -> list[Example]:
     """n problems; `difficulties` maps step count -> weight (default: 1-4 steps, equally likely)."""
     rng = random.Random(seed)
     weights = difficulties or {1: 1, 2: 1, 3: 1, 4: 1}
     ks, ws = zip(*sorted(weights.items()))
-    return [make_problem(rng, rng.choices(ks, ws)[0], f"{prefix}{seed}-{i}", held_out) for i in range(n)]
+    return [make_problem(rng, rng.choices(ks, ws)[0], f"{prefix}{seed}-{i}", noisy) for i in range(n)]
 
 
 def solve(meta: dict) -> list[tuple[int, str, int, int]]:
@@ -139,9 +144,9 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epoc
                   difficulties: dict[int, float] | None = None, log=print) -> dict:
     """Pre-train a tiny GPT-2 from scratch on mostly one-step problems and save it to `out_dir`.
 
-    It learns the explanation format and the operations it has seen, but never the HELD_OUT phrases:
-    the longer a chain, the likelier it meets one, so it is unreliable on multi-step problems, and
-    ELAD rounds have something to teach it.
+    It learns the explanation format and the operations, but its data computes the CONFUSED phrases
+    wrongly half of the time: the longer a chain, the likelier it meets one, so it is unreliable on
+    multi-step problems, and ELAD rounds have something to teach it.
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -156,7 +161,7 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epoc
     model = GPT2LMHeadModel(config)
     mix = difficulties or {1: 0.55, 2: 0.15, 3: 0.15, 4: 0.15}
     # Seeds far from the demo's (1234/1235) keep pre-training data out of the pool and test split.
-    data = generate(samples, seed + 100_000, mix, prefix="pre", held_out=False)
+    data = generate(samples, seed + 100_000, mix, prefix="pre", noisy=True)
     t0 = time.perf_counter()
     last = [t0]
 
@@ -172,7 +177,7 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epoc
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     info = {"seed": seed, "samples": samples, "epochs": epochs, "mix": {str(k): v for k, v in mix.items()},
-            "held_out_phrases": sorted(HELD_OUT),
+            "confused_phrases": CONFUSED,
             "parameters": sum(p.numel() for p in model.parameters()), "final_loss": result.final_loss,
             "train_seconds": round(result.seconds, 1), "tokens": result.tokens}
     (out_dir / "build_info.json").write_text(json.dumps(info, indent=2))

@@ -20,7 +20,8 @@ def test_export_round(tiny_model_dir, workspace):
     RoundRunner(store, pid).run()
     paths = export_round(store, pid, 1)
     folder = paths["folder"]
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "adapter", "approved.jsonl", "merged"]
+    assert sorted(p.name for p in folder.iterdir()) == [".elad-export", "README.md", "adapter", "approved.jsonl",
+                                                         "merged"]
     assert (folder / "adapter" / "adapter_config.json").is_file()
 
     merged = AutoModelForCausalLM.from_pretrained(folder / "merged")

@@ -429,3 +429,12 @@ def test_annotate_full_with_an_empty_solution_fails_cleanly():
     ex = Example(id="g3", question="q", answer="18", rationale="The answer is 18.")
     r = OracleTeacher().annotate_full(ex)
     assert r.status == "teacher_failed"
+
+
+def test_confirmed_revision_keeps_the_students_answer():
+    from elad_engine.records import TeacherResult as TR
+    from elad_engine.teachers import assembled_text as at
+
+    confirmed = TR([], None, [], "", 1, 1)  # a teacher that confirms but leaves the answer empty
+    assert at(["a", "b"], confirmed, "7") == "1. a\n2. b\nThe answer is 7."
+    assert at(["a"], TR([], None, [], "", 1, 1)) is None  # nothing to assemble: no answer from anyone

@@ -156,3 +156,38 @@ def test_raising_the_budget_lets_the_run_go_on(tiny_model_dir, workspace):
     store.set_config(pid, store.config(pid).with_overrides(**{"rounds.budget_tokens": 100_000}))
     assert RoundRunner(store, pid).run().stop_reason == "completed"
     assert len(store.metrics(pid)) == 2
+
+
+def test_select_is_idempotent_after_a_crash(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir)
+    runner = RoundRunner(store, pid)
+    runner.phase_select(0)  # saved, but the phase was never marked done (a crash right after)
+    first = [s["example_id"] for s in store.selection(pid, 0)]
+    runner.phase_select(0)
+    assert [s["example_id"] for s in store.selection(pid, 0)] == first and len(first) == 4
+
+
+def test_rounds_need_a_test_split(tiny_model_dir, workspace):
+    from elad_engine.config import ProjectConfig
+    from elad_engine.errors import EladError
+    from elad_engine.synthetic import generate
+
+    store = Store(workspace)
+    pid = store.create_project("no-test", ProjectConfig().with_overrides(**{"student.path": str(tiny_model_dir)}))
+    store.add_examples(pid, generate(5, 1), "pool-only")
+    with pytest.raises(EladError, match="no test examples"):
+        RoundRunner(store, pid).run()
+
+
+def test_human_review_waits_for_teacher_failed_samples(tiny_model_dir, workspace):
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir, **{"review.policy": "human"})
+    runner = RoundRunner(store, pid)
+    ex = store.examples(pid, split="pool")[0]
+    store.save_revision(pid, 0, ex.id, "full", "t", TeacherResult([], None, [], "", 5, 0, status="teacher_failed"),
+                        None, None, 0.0, "v")
+    assert runner.phase_review(0) is False
+    rid = store.revisions(pid, 0)[0]["id"]
+    store.add_review(rid, "edit", "carol", edited_text=f"1. fixed\nThe answer is {ex.answer}.")
+    assert runner.phase_review(0) == "decided by reviewers"

@@ -114,10 +114,13 @@ def test_revisions_reviews_append_only_and_ledger(store):
 
 def test_metrics_training_runs_and_jobs(store):
     pid = store.create_project("p", ProjectConfig())
+    ckpt = store.workspace / "artifacts" / "p" / "round-0" / "adapter"
     store.save_training_run(pid, 0, method="lora", samples=3, steps=2, tokens=50, seconds=1.0, final_loss=0.5,
-                            losses=[1.0, 0.5], checkpoint="/x/round-0")
+                            losses=[1.0, 0.5], checkpoint=str(ckpt))
     assert store.training_run(pid, 0)["losses"] == [1.0, 0.5]
-    assert store.latest_checkpoint(pid, 1) == "/x/round-0" and store.latest_checkpoint(pid, 0) is None
+    # stored relative to the workspace, so a moved workspace still finds its checkpoints
+    assert store.db.execute("SELECT checkpoint FROM training_runs").fetchone()[0] == "artifacts/p/round-0/adapter"
+    assert store.latest_checkpoint(pid, 1) == (str(ckpt), "lora") and store.latest_checkpoint(pid, 0) is None
     store.save_metrics(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
     m = store.metrics(pid)[0]
     assert (m["accuracy"], m["by_difficulty"], m["phase_seconds"]) == (0.5, {"1": {"accuracy": 0.5, "n": 2}}, {"a": 1})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from elad_engine.reasoning import build_prompt, split_steps
-from elad_engine.synthetic import HELD_OUT, build_tokenizer, default_dataset, generate, solve, tokenizer_corpus
+from elad_engine.synthetic import CONFUSED, build_tokenizer, default_dataset, generate, solve, tokenizer_corpus
 from elad_engine.teachers.oracle import OracleTeacher
 
 
@@ -19,12 +19,20 @@ def test_generation_is_seeded_and_exact():
         assert OracleTeacher().revise(e, steps, e.answer).first_error is None
 
 
-def test_held_out_phrases_only_outside_pretraining():
-    stems = [h.split("{n}")[0].replace("{p} ", "") for h in HELD_OUT]  # "finds ", "sells ", "triples them."
-    pre = " ".join(e.question for e in generate(3000, 5, held_out=False))
-    assert not any(" " + s in pre for s in stems)
-    pool = " ".join(e.question for e in generate(3000, 5))
-    assert all(" " + s in pool for s in stems)
+def test_noisy_pretraining_data_gets_confused_phrases_wrong_half_the_time():
+    def wrong_share(examples, phrase):
+        links = [link for e in examples for link in e.meta["chain"] if link[2].split(" ", 1)[1].startswith(phrase)]
+        truth = {"finds": "+", "sells": "-", "triples": "*"}[phrase]
+        return sum(link[0] != truth or (phrase == "triples" and link[1] != 3) for link in links) / len(links)
+
+    noisy, clean = generate(3000, 5, noisy=True), generate(3000, 5)
+    for phrase in ("finds", "sells", "triples"):
+        assert wrong_share(clean, phrase) == 0.0
+        assert 0.35 < wrong_share(noisy, phrase) < 0.55, phrase
+    assert len(CONFUSED) == 3
+    # other phrases are never wrong, noisy or not
+    plain = [link for e in noisy for link in e.meta["chain"] if link[2].split(" ", 1)[1].startswith("buys")]
+    assert plain and all(link[0] == "+" for link in plain)
 
 
 def test_default_dataset_splits_and_difficulties():

@@ -22,20 +22,23 @@ class Teacher(Protocol):
     def annotate_full(self, example: Example) -> TeacherResult: ...
 
 
-def assemble(student_steps: list[str], result: TeacherResult) -> tuple[list[str], str] | None:
-    """s_1..s_{j-1} + revised_steps and the answer; the student's own steps when first_error is None.
+def assemble(student_steps: list[str], result: TeacherResult,
+             student_answer: str | None = None) -> tuple[list[str], str] | None:
+    """s_1..s_{j-1} + revised_steps and the answer; when first_error is None the student's explanation
+    stands, its own answer included (the teacher's answer only fills in where the student gave none).
 
     Returns None for a failed result (nothing usable to train on until a reviewer fixes it).
     """
     if result.status == "teacher_failed":
         return None
     if result.first_error is None:
-        return list(student_steps), result.answer
+        answer = student_answer or result.answer
+        return (list(student_steps), answer) if answer else None
     return list(student_steps[:result.first_error - 1]) + list(result.revised_steps), result.answer
 
 
-def assembled_text(student_steps: list[str], result: TeacherResult) -> str | None:
-    parts = assemble(student_steps, result)
+def assembled_text(student_steps: list[str], result: TeacherResult, student_answer: str | None = None) -> str | None:
+    parts = assemble(student_steps, result, student_answer)
     return None if parts is None else format_explanation(*parts)
 
 
