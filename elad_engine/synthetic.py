@@ -174,7 +174,7 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epoc
                  learning_rate=1e-3, epochs=epochs, batch_size=32, max_length=256, seed=seed, on_step=on_step)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
+    model.half().save_pretrained(out_dir)  # fp16 halves the shipped size; loading upcasts to fp32 on the CPU
     tokenizer.save_pretrained(out_dir)
     info = {"seed": seed, "samples": samples, "epochs": epochs, "mix": {str(k): v for k, v in mix.items()},
             "confused_phrases": CONFUSED,
