@@ -164,6 +164,9 @@ class RoundRunner:
                 self.store.set_phase(self.pid, rnd, phase, "waiting", time.perf_counter() - t0)
                 return False
             self.store.set_phase(self.pid, rnd, phase, "done", time.perf_counter() - t0, detail)
+        # The metrics row was written inside the evaluate phase: complete its timings with that phase too.
+        self.store.set_phase_seconds(self.pid, rnd, {p["phase"]: round(p["seconds"] or 0.0, 2)
+                                                     for p in self.store.phases(self.pid, rnd)})
         self.store.finish_round(self.pid, rnd, "done", "budget" if self.over_budget(rnd) else None)
         return True
 

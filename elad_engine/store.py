@@ -482,6 +482,11 @@ class Store:
         with self.transaction():
             self.db["metrics"].insert(dict(project_id=pid, round=rnd, created_at=time.time(), **row), replace=True)
 
+    def set_phase_seconds(self, pid: int, rnd: int, seconds: dict[str, float]) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE metrics SET phase_seconds = ? WHERE project_id = ? AND round = ?",
+                            [_j(seconds), pid, rnd])
+
     def metrics(self, pid: int) -> list[dict]:
         return [dict(r, by_difficulty=_l(r["by_difficulty"]), phase_seconds=_l(r["phase_seconds"]))
                 for r in self.db.query("SELECT * FROM metrics WHERE project_id=? ORDER BY round", [pid])]

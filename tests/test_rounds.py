@@ -7,7 +7,7 @@ import pytest
 
 from conftest import tiny_project
 from elad_engine.records import TeacherResult
-from elad_engine.rounds import RoundRunner, close_review
+from elad_engine.rounds import PHASES, RoundRunner, close_review
 from elad_engine.store import Store
 
 ALL_TABLES = ["projects", "imports", "examples", "rounds", "phases", "explanations", "scores", "selections",
@@ -23,6 +23,7 @@ def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
     for table in ALL_TABLES:
         assert counts[table] > 0, table
     assert [r["round"] for r in store.metrics(pid)] == [0, 1]
+    assert list(store.metrics(pid)[1]["phase_seconds"]) == list(PHASES)  # every phase timed, evaluate too
     assert len(store.revisions(pid, 0)) == 4 and len(store.revisions(pid, 1)) == 4
     assert {r["mode"] for r in store.revisions(pid, 0)} == {"full"}
     assert {r["mode"] for r in store.revisions(pid, 1)} == {"revision"}
