@@ -17,7 +17,8 @@ from typing import Callable
 from .cost import Budget, count_message_tokens, dollars
 from .errors import BudgetExceeded, EladError, TeacherError
 from .evaluation import evaluate
-from .reasoning import answers_match, build_prompt, normalize_answer, probe_prefix, short_answer, split_steps
+from .probes import branched_answer_probs, branched_probe_answers
+from .reasoning import answers_match, build_prompt, normalize_answer, short_answer, split_steps
 from .records import Explanation, TeacherResult
 from .selection import get_strategy
 from .store import Store
@@ -211,24 +212,14 @@ class RoundRunner:
                                        normalize_answer(raw, a_type)))
         if "probes" in needs:
             q = {e.id: e.question for e in examples}
-            prefixes, owners = [], []
-            for x in out:
-                for k in range(len(x.steps) + 1):
-                    prefixes.append(probe_prefix(q[x.example_id], x.steps, k))
-                    owners.append(x)
-            raw = student.probe_answers(prefixes, s.probe_max_tokens, batch_size=s.batch_size * 2)
-            for x in out:
-                x.probe_answers = []
-            final: dict[int, str] = {}  # â_K as decoded, per explanation: the soft probe's target
-            for x, ans in zip(owners, raw):
-                x.probe_answers.append(normalize_answer(ans, a_type))
-                final[id(x)] = ans
-            if u.intra == "soft":
-                probs = student.answer_probs(prefixes, [final[id(x)] for x in owners], batch_size=s.batch_size)
-                for x in out:
-                    x.probe_probs = []
-                for x, p in zip(owners, probs):
-                    x.probe_probs.append(p)
+            items = [(q[x.example_id], x.steps) for x in out]
+            raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
+            for x, answers in zip(out, raw):
+                x.probe_answers = [normalize_answer(a, a_type) for a in answers]
+            if u.intra == "soft":  # p_k of the final probe answer â_K, as decoded
+                probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
+                for x, p in zip(out, probs):
+                    x.probe_probs = p
         if "stats" in needs:
             greedy = [x for x in out if x.kind == "greedy"]
             stats = student.explanation_stats([build_prompt(q) for q in (
