@@ -17,9 +17,9 @@ from typing import Callable
 from .cost import Budget, count_message_tokens, dollars
 from .errors import BudgetExceeded, EladError, TeacherError
 from .evaluation import evaluate
-from .probes import branched_answer_probs, branched_probe_answers
-from .reasoning import answers_match, build_prompt, normalize_answer, short_answer, split_steps
-from .records import Explanation, TeacherResult
+from .explain import explain_examples
+from .reasoning import answers_match, build_prompt, short_answer, split_steps
+from .records import TeacherResult
 from .selection import get_strategy
 from .store import Store
 from .student import Student
@@ -190,44 +190,11 @@ class RoundRunner:
                 continue
             self.check_cancel()
             examples = self.store.examples(self.pid, ids=chunk)
-            self.store.save_explanations(self.pid, rnd, self.explain_chunk(
-                student, examples, strategy.needs, seed=self.cfg.rounds.seed + 1000 * rnd + n))
+            self.store.save_explanations(self.pid, rnd, explain_examples(
+                student, examples, self.cfg, strategy.needs, seed=self.cfg.rounds.seed + 1000 * rnd + n))
             finished += len(chunk)
             self.progress("explain", finished, len(ids))
         return f"{len(ids)} questions"
-
-    def explain_chunk(self, student: Student, examples, needs: frozenset, seed: int) -> list[Explanation]:
-        s, u, a_type = self.cfg.student, self.cfg.uncertainty, self.cfg.task.answer_type
-        prompts = [build_prompt(e.question) for e in examples]
-        texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
-        if "samples" in needs:
-            sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
-                                       temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
-            texts = [g + smp for g, smp in zip(texts, sampled)]
-        out = []
-        for e, group in zip(examples, texts):
-            for k, text in enumerate(group):
-                steps, raw = split_steps(text)
-                out.append(Explanation(e.id, "greedy" if k == 0 else "sample", k, text, steps,
-                                       normalize_answer(raw, a_type)))
-        if "probes" in needs:
-            q = {e.id: e.question for e in examples}
-            items = [(q[x.example_id], x.steps) for x in out]
-            raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
-            for x, answers in zip(out, raw):
-                x.probe_answers = [normalize_answer(a, a_type) for a in answers]
-            if u.intra == "soft":  # p_k of the final probe answer â_K, as decoded
-                probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
-                for x, p in zip(out, probs):
-                    x.probe_probs = p
-        if "stats" in needs:
-            greedy = [x for x in out if x.kind == "greedy"]
-            stats = student.explanation_stats([build_prompt(q) for q in (
-                {e.id: e.question for e in examples}[x.example_id] for x in greedy)], [x.text for x in greedy],
-                batch_size=s.batch_size)
-            for x, (nll, ent) in zip(greedy, stats):
-                x.mean_nll, x.answer_entropy = nll, ent
-        return out
 
     def phase_score(self, rnd: int) -> str:
         strategy = get_strategy(self.cfg.selection.strategy)
