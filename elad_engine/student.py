@@ -62,6 +62,7 @@ class Student:
     def __init__(self, model, tokenizer, device: torch.device, path: str, adapter: str | None = None):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.path, self.adapter = path, adapter
+        self.max_rows: int | None = None  # generation rows that fit in memory, learnt from the first OOM
         self.model.eval()
 
     @classmethod
@@ -108,26 +109,45 @@ class Student:
         """Completions for each prompt: one greedy, or `num_samples` sampled sharing the prompt's cache."""
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
         out: list[list[str]] = [[] for _ in prompts]
-        per_batch = max(1, batch_size // num_samples) if sample else batch_size
-        for start in range(0, len(order), per_batch):
-            idx = order[start:start + per_batch]
-            enc = self._encode_left([prompts[i] for i in idx])
-            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                          eos_token_id=self.tokenizer.eos_token_id)
-            if sample:
-                torch.manual_seed(seed + start)
-                kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
-                              num_return_sequences=num_samples)
-            else:
-                kwargs.update(do_sample=False, num_beams=1)
-            gen = self.model.generate(**enc, **kwargs)
-            texts = self.tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            per = num_samples if sample else 1
+        per = num_samples if sample else 1
+        per_batch = max(1, min(batch_size, self.max_rows or batch_size) // per)
+        pending = [(s, order[s:s + per_batch]) for s in range(0, len(order), per_batch)]
+        while pending:
+            start, idx = pending.pop(0)
+            try:
+                gen, width = self._generate_batch([prompts[i] for i in idx], max_new_tokens, sample, num_samples,
+                                                  temperature, top_p, seed + start)
+            except torch.OutOfMemoryError:
+                # Memory decides the batch size: halve it, remember the size that fits, and retry.
+                if len(idx) == 1:
+                    raise StudentError("One sequence does not fit in the device's memory: lower "
+                                       "student.max_new_tokens or use a smaller student.") from None
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                half = len(idx) // 2
+                self.max_rows = half * per
+                pending[:0] = [(start, idx[:half]), (start + half, idx[half:])]
+                continue
+            texts = self.tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
             for row, i in enumerate(idx):
                 out[i] = [truncate_after_answer(t) for t in texts[row * per:(row + 1) * per]]
             if on_batch:
                 on_batch(len(idx))
         return out
+
+    def _generate_batch(self, prompts: list[str], max_new_tokens: int, sample: bool, num_samples: int,
+                        temperature: float, top_p: float, seed: int) -> tuple[torch.Tensor, int]:
+        """One generate() call on left-padded prompts; returns the sequences and the prompt width."""
+        enc = self._encode_left(prompts)
+        kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                      eos_token_id=self.tokenizer.eos_token_id)
+        if sample:
+            torch.manual_seed(seed)
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
+                          num_return_sequences=num_samples)
+        else:
+            kwargs.update(do_sample=False, num_beams=1)
+        return self.model.generate(**enc, **kwargs), enc["input_ids"].shape[1]
 
     def probe_answers(self, prefixes: list[str], max_new_tokens: int = 8, batch_size: int = 64) -> list[str]:
         """Greedy short answers after each prefix (each ends with `The answer is`)."""

@@ -46,11 +46,13 @@ def encode_pairs(tokenizer, prompts: list[str], completions: list[str], max_leng
     return out
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffle, then sort by length inside windows of 50 batches, so batches carry little padding."""
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random,
+                           window_batches: int = 50) -> list[list[int]]:
+    """Shuffle, then sort by length inside windows of 50 batches, so batches carry little padding.
+    window_batches=1 gives plain shuffled batches (the padded baseline)."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
-    window = batch_size * 50
+    window = batch_size * window_batches
     batches = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
@@ -73,7 +75,7 @@ def collate(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Ten
 
 
 def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
-        batch_size: int, max_length: int, seed: int = 0,
+        batch_size: int, max_length: int, seed: int = 0, group_by_length: bool = True,
         on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train `model` in place with AdamW and a linear decay; returns the loss curve."""
     if not prompts:
@@ -95,7 +97,7 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
     t0 = time.perf_counter()
     for _ in range(epochs):
-        for idx in length_grouped_batches(lengths, batch_size, rng):
+        for idx in length_grouped_batches(lengths, batch_size, rng, 50 if group_by_length else 1):
             batch = collate(encoded, idx, tokenizer.pad_token_id, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model(**batch).loss

@@ -78,3 +78,34 @@ def test_explanation_stats_are_finite(student):
 def test_truncate_after_answer():
     assert truncate_after_answer("1. a\nThe answer is 4.\n2. junk") == "1. a\nThe answer is 4."
     assert truncate_after_answer("no answer here\n") == "no answer here"
+
+
+class _OutOfMemoryAbove:
+    """Wraps a real model; generate() raises torch's real OutOfMemoryError above `limit` rows, as a GPU would."""
+
+    def __init__(self, model, limit: int):
+        self.model, self.limit, self.calls = model, limit, []
+
+    def generate(self, **kw):
+        rows = kw["input_ids"].shape[0] * kw.get("num_return_sequences", 1)
+        self.calls.append(rows)
+        if rows > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return self.model.generate(**kw)
+
+
+def test_batch_size_adapts_to_memory(tiny_model_dir):
+    student = Student.load(str(tiny_model_dir))
+    prompts = [build_prompt(e.question) for e in generate(10, 8)]
+    expected = student.generate(prompts, max_new_tokens=6, batch_size=16)
+    real = student.model
+    student.model = _OutOfMemoryAbove(real, limit=3)
+    got = student.generate(prompts, max_new_tokens=6, batch_size=16)
+    assert got == expected  # greedy results do not depend on the batch size
+    assert max(r for r in student.model.calls if r <= 3) <= 3 and student.max_rows <= 3
+    calls_before = len(student.model.calls)
+    student.generate(prompts, max_new_tokens=6, batch_size=16)  # the learnt size is kept: no new failures
+    assert all(r <= 3 for r in student.model.calls[calls_before:])
+    student.model = _OutOfMemoryAbove(real, limit=0)
+    with pytest.raises(StudentError, match="One sequence does not fit"):
+        student.generate(prompts[:1], max_new_tokens=6)
