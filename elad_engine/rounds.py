@@ -290,11 +290,12 @@ class RoundRunner:
                 self.store.add_review(rev["id"], "approve", reviewer)
                 continue
             gold = self.store.examples(self.pid, ids=[rev["example_id"]])[0].answer
-            if answers_match(rev["answer"], gold, self.cfg.task.answer_type):
+            answer = short_answer(split_steps(rev["text"] or "")[1] or "")  # the answer the student would learn
+            if answers_match(answer, gold, self.cfg.task.answer_type):
                 self.store.add_review(rev["id"], "approve", reviewer)
             else:
                 self.store.add_review(rev["id"], "reject", reviewer,
-                                      reason=f"revised answer {rev['answer']!r} differs from the gold answer {gold!r}")
+                                      reason=f"revised answer {answer!r} differs from the gold answer {gold!r}")
         return f"{len(pending)} decided by {policy}"
 
     def phase_baseline(self, rnd: int) -> str:
