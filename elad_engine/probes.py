@@ -70,19 +70,26 @@ def _step(model, cache, mask, tokens, positions):
     return out.logits, mask
 
 
-def _explanation_batches(tokenizer, items: list[tuple[str, list[str]]], batch_size: int):
-    """Yield (indices, ids, bounds) of explanations grouped by length; batch_size counts probe rows."""
-    enc = [segments(tokenizer, q, s) for q, s in items]
+def _branched_batches(student, items: list[tuple[str, list[str]]], batch_size: int):
+    """Group explanations by length (batch_size counts probe rows), prefill each group once, and yield
+    (explanation indices, owner of each probe row, prefix length of each row, branched cache, its mask)."""
+    tok = student.tokenizer
+    enc = [segments(tok, q, s) for q, s in items]
     order = sorted(range(len(items)), key=lambda i: len(enc[i][0]))
-    batch, rows = [], 0
+    groups, batch, rows = [], [], 0
     for i in order:
         batch.append(i)
         rows += len(enc[i][1])
         if rows >= batch_size:
-            yield batch, [enc[j][0] for j in batch], [enc[j][1] for j in batch]
+            groups.append(batch)
             batch, rows = [], 0
-    if batch:
-        yield batch, [enc[j][0] for j in batch], [enc[j][1] for j in batch]
+    groups += [batch] if batch else []
+    for idx in groups:
+        cache = _prefill(student.model, [enc[j][0] for j in idx], tok.pad_token_id, student.device)
+        owners = [e for e, j in enumerate(idx) for _ in enc[j][1]]
+        lengths = [n for j in idx for n in enc[j][1]]
+        branch, mask = _branch(cache, owners, lengths)
+        yield idx, owners, lengths, branch, mask
 
 
 def branched_probe_answers(student, items: list[tuple[str, list[str]]], max_new_tokens: int = 8,
@@ -91,11 +98,7 @@ def branched_probe_answers(student, items: list[tuple[str, list[str]]], max_new_
     tok, model, dev = student.tokenizer, student.model, student.device
     trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
     out: list[list[str]] = [[] for _ in items]
-    for idx, ids, bounds in _explanation_batches(tok, items, batch_size):
-        cache = _prefill(model, ids, tok.pad_token_id, dev)
-        owners = [e for e, b in enumerate(bounds) for _ in b]
-        lengths = [n for b in bounds for n in b]
-        branch, mask = _branch(cache, owners, lengths)
+    for idx, owners, lengths, branch, mask in _branched_batches(student, items, batch_size):
         n = len(owners)
         pos = torch.tensor(lengths, device=dev)[:, None] + torch.arange(len(trigger), device=dev)[None, :]
         tokens = torch.tensor([trigger] * n, device=dev)
@@ -125,12 +128,8 @@ def branched_answer_probs(student, items: list[tuple[str, list[str]]], answers: 
     tok, model, dev = student.tokenizer, student.model, student.device
     trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
     out: list[list[float]] = [[] for _ in items]
-    for idx, ids, bounds in _explanation_batches(tok, items, batch_size):
-        cache = _prefill(model, ids, tok.pad_token_id, dev)
-        owners = [e for e, b in enumerate(bounds) for _ in b]
-        lengths = [n for b in bounds for n in b]
+    for idx, owners, lengths, branch, mask in _branched_batches(student, items, batch_size):
         targets = [tok(f" {answers[idx[e]]}.", add_special_tokens=False)["input_ids"] for e in owners]
-        branch, mask = _branch(cache, owners, lengths)
         width = len(trigger) + max(len(t) for t in targets)
         tokens = torch.full((len(owners), width), tok.pad_token_id, dtype=torch.long)
         for r, t in enumerate(targets):
