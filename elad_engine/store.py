@@ -1,4 +1,5 @@
-"""The workspace database: the only module that touches SQLite (through sqlite-utils, WAL mode).
+"""The workspace database: the only module that touches SQLite (through sqlite-utils, WAL mode), which is
+why it holds every table's queries, over 500 lines.
 
 A workspace is a folder holding `elad.db` and `artifacts/` (checkpoints, exports). Open it with
 `Store(workspace_dir)`; every multi-row write is one transaction, so a crash leaves nothing half-done.
