@@ -349,13 +349,12 @@ class RoundRunner:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
         previous = next((m for m in self.store.metrics(self.pid) if m["round"] == rnd), {})
         base = previous.get("base_accuracy", result["accuracy"] if rnd == 0 else None)
-        seconds = {p["phase"]: round(p["seconds"] or 0.0, 2) for p in self.store.phases(self.pid, rnd)}
         self.store.save_metrics(self.pid, rnd, accuracy=result["accuracy"], base_accuracy=base,
                                 by_difficulty=result["by_difficulty"], test_size=result["n"],
                                 prompt_tokens=spend["prompt_tokens"], completion_tokens=spend["completion_tokens"],
                                 cost_usd=spend["cost_usd"], approved=counts.get("approved", 0),
                                 edited=counts.get("edited", 0), rejected=counts.get("rejected", 0),
-                                teacher_failed=counts.get("teacher_failed", 0), phase_seconds=seconds)
+                                teacher_failed=counts.get("teacher_failed", 0))  # timings: run_round, at the end
         return f"accuracy {result['accuracy']:.3f} on {result['n']} test samples"
 
 
