@@ -88,6 +88,20 @@ def metrics_rows(store: Store, pid: int) -> str:
     return "\n".join(lines)
 
 
+def add_teacher_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("teacher (saved in the project's config)")
+    g.add_argument("--teacher", choices=["oracle", "openai"], help="teacher backend")
+    g.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    g.add_argument("--model", help="the endpoint's model name")
+    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key ('' for none)")
+
+
+def teacher_overrides(args) -> dict:
+    flags = {"teacher.kind": args.teacher, "teacher.base_url": args.base_url, "teacher.model": args.model,
+             "teacher.api_key_env": args.api_key_env}
+    return {k: v for k, v in flags.items() if v is not None}
+
+
 def run_rounds(store: Store, pid: int, max_rounds: int | None = None) -> int:
     from .rounds import RoundRunner
 
@@ -103,7 +117,8 @@ def run_rounds(store: Store, pid: int, max_rounds: int | None = None) -> int:
 
 def cmd_demo(args) -> int:
     store = Store(workspace_of(args))
-    overrides = {"rounds.rounds": args.rounds, "rounds.warmup": args.warmup, "selection.round_budget": args.budget}
+    overrides = {"rounds.rounds": args.rounds, "rounds.warmup": args.warmup, "selection.round_budget": args.budget,
+                 **teacher_overrides(args)}
     pid = create_demo_project(store, pool=args.pool, test=args.test, **overrides)
     print(f"workspace {store.workspace.resolve()}, project {DEMO_PROJECT!r}: {store.count_examples(pid)}")
     return run_rounds(store, pid)
@@ -112,8 +127,11 @@ def cmd_demo(args) -> int:
 def cmd_init(args) -> int:
     store = Store(workspace_of(args))
     cfg = ProjectConfig.load(args.config) if args.config else ProjectConfig().validate()
+    overrides = teacher_overrides(args)
     if args.student:
-        cfg = cfg.with_overrides(**{"student.path": args.student})
+        overrides["student.path"] = args.student
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
     pid = store.create_project(args.project, cfg)
     print(f"created project {args.project!r} (id {pid}) in {store.workspace}")
     return 0
@@ -145,7 +163,11 @@ def cmd_import(args) -> int:
 
 def cmd_round(args) -> int:
     store = Store(workspace_of(args))
-    return run_rounds(store, store.project_id(args.project), max_rounds=args.max_rounds)
+    pid = store.project_id(args.project)
+    overrides = teacher_overrides(args)
+    if overrides:
+        store.set_config(pid, store.config(pid).with_overrides(**overrides))
+    return run_rounds(store, pid, max_rounds=args.max_rounds)
 
 
 def cmd_status(args) -> int:
@@ -158,8 +180,8 @@ def cmd_status(args) -> int:
         phases = ", ".join(f"{p['phase']}={p['status']}" for p in store.phases(pid, r["round"]))
         print(f"round {r['round']}: {r['status']}{' (' + r['stop_reason'] + ')' if r['stop_reason'] else ''}: {phases}")
     spend = store.spend(pid)
-    print(f"teacher: {spend['calls']} calls, {spend['prompt_tokens']:,} prompt + {spend['completion_tokens']:,} "
-          f"completion tokens, ${spend['cost_usd']:.4f}")
+    print(f"teacher: {spend['calls']} paid calls, {spend['prompt_tokens']:,} prompt + {spend['completion_tokens']:,} "
+          f"completion tokens, ${spend['cost_usd']:.4f}; {spend['cached_calls']} answered from the request cache")
     print(metrics_rows(store, pid))
     return 0
 
@@ -219,11 +241,13 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--budget", type=int, default=48, help="samples sent to the teacher per round (default 48)")
     d.add_argument("--pool", type=int, default=400, help="pool size of a new demo project (default 400)")
     d.add_argument("--test", type=int, default=400, help="test size of a new demo project (default 400)")
+    add_teacher_flags(d)
 
     i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")
     i.add_argument("--project", required=True)
     i.add_argument("--config", help="project config TOML file")
     i.add_argument("--student", help=f"student model folder (default {DEFAULT_STUDENT})")
+    add_teacher_flags(i)
 
     im = add("import", cmd_import, "Import a dataset file (JSONL, CSV, Parquet, JSON array) into a project.")
     im.add_argument("file")
@@ -241,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     r = add("round", cmd_round, "Run or resume rounds until R are done, the budget, an empty pool, or review.")
     r.add_argument("--project", required=True)
     r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
+    add_teacher_flags(r)
 
     s = add("status", cmd_status, "Show a project's rounds, phases, teacher spend and metrics.")
     s.add_argument("--project", required=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,12 @@ class TeacherConfig(Section):
     show_gold: bool = opt(False, "Show the gold answer to the teacher.")
     max_tokens: int = opt(512, "Most completion tokens one teacher call may use (the budget's worst case).",
                           lo=16, hi=32768)
+    temperature: float = opt(0.0, "Sampling temperature sent to the endpoint.", lo=0.0, hi=2.0)
+    json_mode: bool = opt(True, "Ask for JSON output (response_format json_object); switched off by itself for "
+                          "an endpoint that refuses it.")
+    concurrency: int = opt(8, "Teacher calls in flight at once (openai kind).", lo=1, hi=256)
+    timeout_s: float = opt(60.0, "Seconds one call may take before it is retried.", lo=0.1, hi=3600.0)
+    max_retries: int = opt(5, "Retries of one call on 429, 5xx, timeouts and connection errors.", lo=0, hi=50)
     prices: dict = opt(None, "USD per million (prompt, completion) tokens, by model name.", factory=lambda: {
         "gpt-4o": [2.50, 10.00], "gpt-4o-mini": [0.15, 0.60], "gpt-4.1": [2.00, 8.00],
         "gpt-4.1-mini": [0.40, 1.60], "oracle": [0.0, 0.0]})
@@ -127,6 +134,17 @@ class TeacherConfig(Section):
                     isinstance(x, (int, float)) and x >= 0 for x in p)):
                 raise ConfigError(f"{prefix}.prices[{name!r}] = {p!r} is invalid: expected [prompt_usd, "
                                   "completion_usd] per million tokens, both >= 0.")
+        if self.kind == "openai":
+            if not self.model.strip() or self.model == "oracle":
+                raise ConfigError(f"{prefix}.model = {self.model!r}: name the endpoint's model (e.g. gpt-4o-mini, or "
+                                  f"the name vLLM/Ollama serves) when {prefix}.kind = 'openai'.")
+            if self.base_url and not re.match(r"^https?://[^\s/]+", self.base_url):
+                raise ConfigError(f"{prefix}.base_url = {self.base_url!r} is not an http(s) URL, e.g. "
+                                  "http://localhost:8000/v1 (empty means OpenAI's own endpoint).")
+        if self.api_key_env and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.api_key_env):
+            raise ConfigError(f"{prefix}.api_key_env must be the NAME of an environment variable (letters, digits, "
+                              "_), such as OPENAI_API_KEY, not the key itself (the value is not shown here, in case "
+                              "it is one).")
 
 
 @dataclass
@@ -140,6 +158,8 @@ class TrainingConfig(Section):
     epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
     batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
     max_length: int = opt(384, "Longest prompt+explanation in tokens; longer samples are truncated.", lo=16, hi=32768)
+    batching: str = opt("grouped", "How samples become batches: grouped (by length), packed (several "
+                        "per row, no cross-sample attention) or padded.", choices=("packed", "grouped", "padded"))
     continue_from_previous: bool = opt(True, "Start each round from the previous round's adapter.")
 
 

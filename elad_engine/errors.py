@@ -26,6 +26,11 @@ class TeacherError(EladError):
         self.prompt_tokens, self.completion_tokens, self.raw = prompt_tokens, completion_tokens, raw
 
 
+class TeacherUnavailable(TeacherError):
+    """The teacher endpoint cannot be used at all (wrong key, unknown model, unreachable): the phase stops
+    instead of failing every sample one by one."""
+
+
 class BudgetExceeded(EladError):
     """The next teacher call could exceed the project's budget, so it was not made."""
 

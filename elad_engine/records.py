@@ -55,3 +55,4 @@ class TeacherResult:
     raw: str = ""  # the teacher's raw response text, kept for the reviewer
     status: str = "ok"  # ok | teacher_failed
     error: str = ""
+    cost_usd: float = 0.0  # dollars actually paid for this sample's calls (0 for cached replies)

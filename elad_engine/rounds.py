@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .cost import Budget, count_message_tokens, dollars
-from .errors import BudgetExceeded, EladError, TeacherError
+from .cost import Budget, count_message_tokens
+from .errors import BudgetExceeded, EladError
 from .evaluation import evaluate
 from .explain import explain_examples
 from .reasoning import answers_match, build_prompt, short_answer, split_steps
-from .records import TeacherResult
 from .selection import get_strategy
 from .store import Store
 from .student import Student
-from .teachers import assembled_text, make_teacher
-from .teachers.prompts import PROMPT_VERSION, full_messages, revision_messages
+from .teachers import assembled_text, build_request, make_teacher
+from .teachers.dispatch import Ledger, run_requests
+from .teachers.prompts import PROMPT_VERSION, revision_messages
 from .training import train_student
 from .uncertainty import question_scores
 
@@ -54,10 +54,16 @@ class RoundRunner:
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
         self.log = log or (lambda msg: None)
-        self.teacher = make_teacher(self.cfg.teacher)
+        self._teacher = None
         self._student: tuple[tuple, Student] | None = None
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    @property
+    def teacher(self):
+        if self._teacher is None:  # built when first needed: a round with no teacher calls needs no API key
+            self._teacher = make_teacher(self.cfg.teacher)
+        return self._teacher
 
     def phases_of(self, rnd: int) -> tuple[str, ...]:
         if rnd == 0:
@@ -234,8 +240,6 @@ class RoundRunner:
     def phase_revise(self, rnd: int) -> str:
         mode = "full" if rnd == 0 else self.cfg.teacher.annotation
         t = self.cfg.teacher
-        price = t.price()
-        budget = Budget(self.cfg.rounds.budget_tokens, self.cfg.rounds.budget_dollars)
         selected = [r["example_id"] for r in self.store.selection(self.pid, rnd)]
         done = {r["example_id"] for r in self.store.revisions(self.pid, rnd)}
         todo = [i for i in selected if i not in done]
@@ -244,36 +248,34 @@ class RoundRunner:
             if missing:  # strategies that need no pool explanations still revise the student's own steps
                 self.phase_explain(rnd, [i for i in todo if i in missing])
         greedy = {x.example_id: x for x in self.store.explanations(self.pid, rnd, ids=todo) if x.kind == "greedy"}
-        self.progress("revise", len(done), len(selected))
-        for n, example in enumerate(self.store.examples(self.pid, ids=todo)):
-            self.check_cancel()
+        requests = []
+        for example in self.store.examples(self.pid, ids=todo):
             student = greedy.get(example.id)
-            steps = student.steps if student else []
-            messages = (full_messages(example, t.show_gold) if mode == "full" else
-                        revision_messages(example, steps, student.answer if student else None, t.show_gold))
-            try:
-                budget.check(self.store.spend(self.pid), count_message_tokens(messages), t.max_tokens, price)
-            except BudgetExceeded as e:
-                rest = todo[n:]
-                self.store.set_selection_status(self.pid, rnd, rest, "over_budget")
-                self.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
-                break
-            try:
-                if mode == "full":
-                    result = self.teacher.annotate_full(example)
-                else:
-                    result = self.teacher.revise(example, steps, student.answer if student else None)
-            except TeacherError as e:  # the sample goes to review for a manual fix; the round goes on
-                result = TeacherResult([], None, [], "", e.prompt_tokens, e.completion_tokens, raw=e.raw,
-                                       status="teacher_failed", error=str(e))
+            requests.append(build_request(example, mode, student.steps if student else [],
+                                          student.answer if student else None, t.show_gold))
+        finished = [len(done)]
+        self.progress("revise", finished[0], len(selected))
+
+        def on_result(request, result) -> None:
+            student = greedy.get(request.example.id)
             student_answer = short_answer(split_steps(student.text)[1] or "") if student else None
-            text = assembled_text([] if mode == "full" else steps, result, student_answer)
+            text = assembled_text(request.steps, result, student_answer)
             if text is None and result.status != "teacher_failed":
                 result.status, result.error = "teacher_failed", "no explanation could be assembled from the reply"
-            cost = dollars(result.prompt_tokens, result.completion_tokens, price)
-            self.store.save_revision(self.pid, rnd, example.id, mode, self.teacher.name, result, text,
-                                     student.text if student else None, cost, PROMPT_VERSION)
-            self.progress("revise", len(done) + n + 1, len(selected))
+            self.store.save_revision(self.pid, rnd, request.example.id, mode, self.teacher.name, result, text,
+                                     student.text if student else None, result.cost_usd, PROMPT_VERSION)
+            finished[0] += 1
+            self.progress("revise", finished[0], len(selected))
+
+        ledger = Ledger(self.store, self.pid, rnd, Budget(self.cfg.rounds.budget_tokens, self.cfg.rounds.budget_dollars),
+                        t.price(), self.teacher.model, self.check_cancel)
+        try:
+            run_requests(self.teacher, requests, ledger, t.max_tokens, on_result)
+        except BudgetExceeded as e:
+            saved = {r["example_id"] for r in self.store.revisions(self.pid, rnd)}
+            rest = [i for i in todo if i not in saved]
+            self.store.set_selection_status(self.pid, rnd, rest, "over_budget")
+            self.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
         return f"{len(self.store.revisions(self.pid, rnd))} of {len(selected)} revised ({mode})"
 
     def phase_review(self, rnd: int) -> str | bool:

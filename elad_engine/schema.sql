@@ -29,7 +29,13 @@ CREATE TABLE IF NOT EXISTS selections (
 CREATE TABLE IF NOT EXISTS teacher_calls (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT,
   purpose TEXT NOT NULL, model TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-  cost_usd REAL NOT NULL, created_at REAL NOT NULL);
+  cost_usd REAL NOT NULL, created_at REAL NOT NULL, cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache_key);
+-- Every paid teacher reply, by cache_key (prompt version, model, messages, parameters): a rerun or a resume
+-- after a crash reads it from here instead of paying again. Shared by the workspace's projects.
+CREATE TABLE IF NOT EXISTS teacher_cache (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, finish_reason TEXT,
+  prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS revisions (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL,
   mode TEXT NOT NULL, teacher TEXT NOT NULL, prompt_version TEXT, student_text TEXT, verdicts TEXT,

@@ -22,14 +22,21 @@ from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DECIDED = ("approved", "edited", "rejected")
 TRAINABLE = ("approved", "edited")
 
 SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")  # version SCHEMA_VERSION
 
 # Migrations from version N to N+1, in order; each is SQL run in one transaction.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {1: """
+ALTER TABLE teacher_calls ADD COLUMN cache_key TEXT;
+ALTER TABLE teacher_calls ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache_key);
+CREATE TABLE IF NOT EXISTS teacher_cache (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, finish_reason TEXT,
+  prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created_at REAL NOT NULL);
+"""}
 
 
 def _statements(script: str) -> list[str]:
@@ -298,30 +305,48 @@ class Store:
     # --- teacher ledger and revisions --------------------------------------------------------------
 
     def record_teacher_call(self, pid: int, rnd: int, example_id: str | None, purpose: str, model: str,
-                            prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+                            prompt_tokens: int, completion_tokens: int, cost_usd: float, cache_key: str | None = None,
+                            cached: bool = False, reply=None) -> None:
+        """One ledger row; with `reply` (a teachers.Reply) the reply enters the request cache in the same
+        transaction. A cached reply this project already has a row for (a resume) adds no second row."""
         with self.transaction():
+            if cached and cache_key and self.db.execute(
+                    "SELECT 1 FROM teacher_calls WHERE project_id=? AND cache_key=?", [pid, cache_key]).fetchone():
+                return
+            if reply is not None and cache_key:
+                self.db["teacher_cache"].insert({
+                    "key": cache_key, "model": model, "content": reply.content, "finish_reason": reply.finish_reason,
+                    "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                    "created_at": time.time()}, replace=True)
             self.db["teacher_calls"].insert({
                 "project_id": pid, "round": rnd, "example_id": example_id, "purpose": purpose, "model": model,
                 "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd,
-                "created_at": time.time()})
+                "created_at": time.time(), "cache_key": cache_key, "cached": int(cached)})
+
+    def cached_reply(self, key: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM teacher_cache WHERE key = ?", [key]))
+        return rows[0] if rows else None
 
     def spend(self, pid: int, up_to_round: int | None = None) -> dict[str, float]:
+        """What the teacher was paid (cached replies cost nothing and are counted apart)."""
         sql, args = ("SELECT coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
                      "coalesce(sum(cost_usd),0), count(*), coalesce(max(prompt_tokens),0) FROM teacher_calls "
-                     "WHERE project_id=?"), [pid]
+                     "WHERE project_id=? AND cached=0"), [pid]
         if up_to_round is not None:
             sql += " AND round <= ?"
             args.append(up_to_round)
         p, c, d, n, mp = self.db.execute(sql, args).fetchone()
-        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n, "max_prompt_tokens": mp}
+        cached = self.db.execute("SELECT count(*) FROM teacher_calls WHERE project_id=? AND cached=1" +
+                                 (" AND round <= ?" if up_to_round is not None else ""), args).fetchone()[0]
+        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n, "max_prompt_tokens": mp,
+                "cached_calls": cached}
 
     def save_revision(self, pid: int, rnd: int, example_id: str, mode: str, teacher: str, result: TeacherResult,
                       text: str, student_text: str | None, cost_usd: float, prompt_version: str) -> int:
-        """Store a teacher revision, pending review (or teacher_failed), and its cost in the ledger."""
+        """Store a teacher revision, pending review (or teacher_failed). Its calls are already in the ledger:
+        each was recorded the moment its reply arrived (teachers/dispatch.py)."""
         status = "teacher_failed" if result.status == "teacher_failed" else "pending"
-        with self.transaction():  # the ledger row and the revision land together, or neither does
-            self.record_teacher_call(pid, rnd, example_id, mode, teacher, result.prompt_tokens,
-                                     result.completion_tokens, cost_usd)
+        with self.transaction():
             return self.db["revisions"].insert({
                 "project_id": pid, "round": rnd, "example_id": example_id, "mode": mode, "teacher": teacher,
                 "prompt_version": prompt_version, "student_text": student_text,

@@ -318,8 +318,13 @@ def test_assembled_text_strips_the_answer_period():
 def test_make_teacher():
     teacher = make_teacher(TeacherConfig(show_gold=True))
     assert isinstance(teacher, OracleTeacher) and teacher.show_gold is True and teacher.name == "oracle"
-    with pytest.raises(NotImplementedError, match="teacher.kind = 'openai'"):
-        make_teacher(TeacherConfig(kind="openai"))
+    from elad_engine.errors import TeacherUnavailable
+    from elad_engine.teachers.openai_compat import OpenAICompatTeacher
+
+    local = make_teacher(TeacherConfig(kind="openai", model="m", api_key_env=""))
+    assert isinstance(local, OpenAICompatTeacher) and local.model == "m"
+    with pytest.raises(TeacherUnavailable, match="ELAD_TEST_UNSET_KEY is not set"):
+        make_teacher(TeacherConfig(kind="openai", model="m", api_key_env="ELAD_TEST_UNSET_KEY"))
 
 
 # --- parse_revision --------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
 
 
 class OracleTeacher:
-    name = "oracle"
+    name = model = "oracle"
+    concurrency = 1  # it answers instantly; nothing to overlap
 
     def __init__(self, show_gold: bool = False):
         self.show_gold = show_gold
@@ -96,3 +97,26 @@ class OracleTeacher:
         result.prompt_tokens = count_message_tokens(full_messages(example, self.show_gold))
         result.completion_tokens = count_tokens(raw)
         return result
+
+    # --- the backend protocol (teachers.Teacher): the reply text a well-behaved LLM teacher would send ---
+
+    async def send(self, request, messages: list[dict], max_tokens: int):
+        from . import Reply
+        if request.mode == "full":
+            solution = self._solution(request.example)
+            if solution is None:
+                from ..errors import TeacherError
+                raise TeacherError("the oracle has no solution for this example")
+            raw = render_full(*solution)
+        else:
+            raw = render_revision(self.judge(request.example, request.steps, request.answer))
+        return Reply(raw, "stop", count_message_tokens(messages), count_tokens(raw))
+
+    def worst_prompt_tokens(self, messages: list[dict]) -> int:
+        return count_message_tokens(messages)  # exact: the oracle bills with this very counter
+
+    def params(self, max_tokens: int) -> dict:
+        return {"show_gold": self.show_gold}
+
+    async def aclose(self) -> None:
+        return None

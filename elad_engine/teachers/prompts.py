@@ -10,7 +10,7 @@ import re
 from ..reasoning import ANSWER_TRIGGER
 from ..records import Example, StepVerdict, TeacherResult
 
-PROMPT_VERSION = "revise-v1/full-v1"
+PROMPT_VERSION = "revise-v1/full-v1/repair-v1"
 
 SYSTEM = ("You are a meticulous teacher checking a student's step-by-step reasoning. "
           "Reply with one JSON object and nothing else.")
@@ -49,6 +49,16 @@ def revision_messages(example: Example, steps: list[str], answer: str | None, sh
 def full_messages(example: Example, show_gold: bool = False) -> list[dict]:
     user = f"{_question_block(example, show_gold)}\n\n{FULL_INSTRUCTIONS}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+REPAIR_INSTRUCTIONS = ("Your reply could not be used: {error}. Reply again with only the complete JSON object "
+                       "asked for above, and keep each reason short.")
+
+
+def repair_messages(messages: list[dict], reply: str, error: str) -> list[dict]:
+    """The one repair turn after a malformed or truncated reply: the conversation so far plus what was wrong."""
+    return list(messages) + [{"role": "assistant", "content": reply},
+                             {"role": "user", "content": REPAIR_INSTRUCTIONS.format(error=error)}]
 
 
 def render_revision(result: TeacherResult) -> str:

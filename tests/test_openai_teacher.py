@@ -1,0 +1,251 @@
+"""The OpenAI-compatible teacher against a real HTTP server on 127.0.0.1 (tests/teacher_server.py): revisions
+through a round, retries, JSON repair, the request cache, the budget, the ledger, and the key kept secret."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import tiny_project
+from teacher_server import TeacherServer
+
+from elad_engine.config import TeacherConfig
+from elad_engine.cost import Budget
+from elad_engine.errors import BudgetExceeded, TeacherUnavailable
+from elad_engine.rounds import RoundRunner
+from elad_engine.store import Store
+from elad_engine.synthetic import default_dataset, solution_steps
+from elad_engine.teachers import assembled_text, build_request
+from elad_engine.teachers.dispatch import Ledger, run_requests
+from elad_engine.teachers.oracle import OracleTeacher
+from elad_engine.teachers.openai_compat import (OpenAICompatTeacher, backoff_seconds, check_connection,
+                                                retry_after_seconds)
+
+KEY = "sk-SENTINEL-4b1d9c0e7f"
+EXAMPLES = default_dataset(24, 8, seed=99)  # what tiny_project imports
+
+
+@pytest.fixture
+def server():
+    with TeacherServer(EXAMPLES, api_key=KEY) as s:
+        yield s
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv("ELAD_TEST_KEY", KEY)
+
+
+def teacher_cfg(server, **kw) -> TeacherConfig:
+    values = dict(kind="openai", model=server.model, base_url=server.base_url, api_key_env="ELAD_TEST_KEY",
+                  timeout_s=1.0, max_retries=4, concurrency=4)
+    values.update(kw)
+    cfg = TeacherConfig(**values)
+    cfg.validate("teacher")
+    return cfg
+
+
+def wrong_steps(example):
+    """The oracle's steps with the last result off by one: a revision from the last step."""
+    steps = solution_steps(example.meta)
+    last = steps[-1]
+    head, _, result = last.rpartition("= ")
+    return steps[:-1] + [f"{head}= {int(result) + 1}"], str(int(result) + 1)
+
+
+def dispatch(store, pid, cfg: TeacherConfig, examples, budget=Budget()):
+    """Revise `examples` (student steps wrong at the last step) through the real dispatch path."""
+    requests = [build_request(e, "revision", *wrong_steps(e), cfg.show_gold) for e in examples]
+    results = {}
+    ledger = Ledger(store, pid, 1, budget, cfg.price(), cfg.model)
+    run_requests(OpenAICompatTeacher(cfg), requests, ledger, cfg.max_tokens,
+                 lambda req, res: results.__setitem__(req.example.id, (req, res)))
+    return results
+
+
+@pytest.fixture
+def project(tmp_path, tiny_model_dir):
+    store = Store(tmp_path / "ws")
+    return store, tiny_project(store, tiny_model_dir)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+def test_retry_after_parsing_and_backoff():
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 <= retry_after_seconds({"retry-after": date}) <= 31
+    assert retry_after_seconds({}) is None and retry_after_seconds(None) is None
+    waits = [backoff_seconds(a) for a in range(8) for _ in range(20)]
+    assert all(0 <= w <= 30 for w in waits) and max(waits) > 4  # grows, capped, jittered
+    assert len(set(waits)) > 100
+
+
+# --- correct answers, ledger, cache ----------------------------------------------------------------------------
+
+def test_revisions_equal_the_oracle_and_the_ledger_equals_usage(project, server, keyed):
+    store, pid = project
+    cfg = teacher_cfg(server)
+    pool = [e for e in EXAMPLES if e.split == "pool"][:8]
+    results = dispatch(store, pid, cfg, pool)
+    oracle = OracleTeacher()
+    for e in pool:
+        req, res = results[e.id]
+        assert res.status == "ok", res.error
+        expected = oracle.revise(e, req.steps, req.answer)
+        assert assembled_text(req.steps, res) == assembled_text(req.steps, expected)
+        assert res.first_error == len(req.steps)  # the last step was the wrong one
+    spend = store.spend(pid)
+    assert spend["calls"] == 8 == server.requests
+    assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
+    assert max(server.served.values()) == 1
+    # a second identical run is answered from the request cache: no call reaches the server, nothing is paid
+    again = dispatch(store, pid, cfg, pool)
+    assert server.requests == 8 and all(r.status == "ok" for _, r in again.values())
+    assert store.spend(pid)["calls"] == 8 and store.spend(pid)["cached_calls"] == 0  # same project: no new rows
+    other = store.create_project("other", store.config(pid))
+    dispatch(store, other, cfg, pool)
+    assert server.requests == 8
+    other_spend = store.spend(other)  # another project on the same data: cached, recorded, not paid
+    assert (other_spend["calls"], other_spend["cost_usd"], other_spend["cached_calls"]) == (0, 0, 8)
+
+
+def test_a_round_revises_through_the_endpoint_and_the_key_leaks_nowhere(tmp_path, tiny_model_dir, server, keyed):
+    from elad_engine.export import export_round
+
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir, **{"teacher.kind": "openai", "teacher.model": server.model,
+                                                 "teacher.base_url": server.base_url,
+                                                 "teacher.api_key_env": "ELAD_TEST_KEY", "teacher.timeout_s": 5.0})
+    logs = []
+    outcome = RoundRunner(store, pid, log=logs.append).run()
+    assert outcome.stop_reason == "completed", outcome.message
+    revisions = store.revisions(pid)
+    assert len(revisions) == 8 and all(r["status"] == "approved" for r in revisions)  # 4 warm-up + 4 in round 1
+    assert all(r["prompt_version"] for r in revisions)
+    assert server.requests == 8 and max(server.served.values()) == 1
+    spend = store.spend(pid)
+    assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
+    assert all(h.get("authorization") == f"Bearer {KEY}" for h in server.headers_seen)  # the key was used ...
+    out = export_round(store, pid, None, tmp_path / "export", merged=False)
+    store.close()
+    leaked = [str(p) for root in (tmp_path / "ws", tmp_path / "export") for p in root.rglob("*")
+              if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert leaked == [] and not any(KEY in line for line in logs)  # ... and is stored nowhere
+    assert out
+
+
+# --- faults ----------------------------------------------------------------------------------------------------
+
+def test_429_500_and_timeouts_are_retried_and_retry_after_is_honoured(project, keyed):
+    store, pid = project
+    with TeacherServer(EXAMPLES, api_key=KEY, retry_after="1", hang_s=1.5) as server:
+        server.faults += ["429", "500", "timeout", "500"]
+        cfg = teacher_cfg(server, concurrency=1)
+        results = dispatch(store, pid, cfg, [e for e in EXAMPLES if e.split == "pool"][:2])
+    assert all(r.status == "ok" for _, r in results.values())
+    outcomes = [o for _, o in server.events]
+    assert outcomes[:5] == ["429", "500", "timeout", "500", "ok"] and server.requests == 6
+    assert server.events[1][0] - server.events[0][0] >= 0.95  # waited for Retry-After: 1
+    assert max(server.served.values()) == 1 and store.spend(pid)["calls"] == 2  # failures are not billed
+
+
+def test_retries_exhausted_marks_the_sample_teacher_failed(project, server, keyed):
+    store, pid = project
+    server.faults += ["500"] * 3
+    cfg = teacher_cfg(server, max_retries=2, concurrency=1)
+    results = dispatch(store, pid, cfg, [e for e in EXAMPLES if e.split == "pool"][:2])
+    statuses = [r.status for _, r in results.values()]
+    assert sorted(statuses) == ["ok", "teacher_failed"]
+    failed = next(r for _, r in results.values() if r.status == "teacher_failed")
+    assert "failed 3 times" in failed.error and "HTTP 500" in failed.error
+
+
+@pytest.mark.parametrize("fault", ["malformed", "truncated"])
+def test_bad_json_gets_one_repair_call(project, server, keyed, fault):
+    store, pid = project
+    server.faults += [fault]
+    cfg = teacher_cfg(server, concurrency=1)
+    example = [e for e in EXAMPLES if e.split == "pool"][0]
+    (req, res), = dispatch(store, pid, cfg, [example]).values()
+    assert res.status == "ok" and server.requests == 2
+    purposes = [r["purpose"] for r in store.db.query("SELECT purpose FROM teacher_calls ORDER BY id")]
+    assert purposes == ["revision", "repair"]
+    assert res.completion_tokens == server.completion_tokens  # both calls are on the sample's bill
+
+
+def test_bad_json_twice_is_teacher_failed_with_the_raw_text_kept(project, server, keyed):
+    store, pid = project
+    server.faults += ["malformed", "malformed"]
+    cfg = teacher_cfg(server, concurrency=1)
+    (req, res), = dispatch(store, pid, cfg, [[e for e in EXAMPLES if e.split == "pool"][0]]).values()
+    assert res.status == "teacher_failed" and "still unusable" in res.error
+    assert res.raw.startswith("Sure! Here is my check") and server.requests == 2
+
+
+def test_an_endpoint_without_json_mode_is_used_without_it(project, server, keyed):
+    store, pid = project
+    server.faults += ["no_json_mode"]
+    cfg = teacher_cfg(server, concurrency=1)
+    results = dispatch(store, pid, cfg, [e for e in EXAMPLES if e.split == "pool"][:3])
+    assert all(r.status == "ok" for _, r in results.values()) and server.requests == 4
+
+
+def test_a_wrong_key_stops_with_a_clear_error_and_no_leak(project, server, monkeypatch):
+    store, pid = project
+    monkeypatch.setenv("ELAD_TEST_KEY", "sk-wrong-key-123456")
+    with pytest.raises(TeacherUnavailable, match=r"refused the API key from \$ELAD_TEST_KEY \(HTTP 401\)") as e:
+        dispatch(store, pid, teacher_cfg(server), [e for e in EXAMPLES if e.split == "pool"][:3])
+    assert "sk-wrong-key" not in str(e.value) and store.spend(pid)["calls"] == 0
+
+
+# --- budget ----------------------------------------------------------------------------------------------------
+
+def test_the_budget_is_never_exceeded_even_with_calls_in_flight(project, keyed):
+    store, pid = project
+    with TeacherServer(EXAMPLES, api_key=KEY, latency=0.05) as server:
+        cfg = teacher_cfg(server, concurrency=4, max_tokens=200)
+        pool = [e for e in EXAMPLES if e.split == "pool"]
+        probe = OpenAICompatTeacher(cfg)
+        one = probe.worst_prompt_tokens(build_request(pool[0], "revision", *wrong_steps(pool[0]), False).messages)
+        cap = 5 * (one + 200)  # room for about five worst cases
+        with pytest.raises(BudgetExceeded, match="rounds.budget_tokens"):
+            dispatch(store, pid, cfg, pool, Budget(max_tokens=cap))
+    spend = store.spend(pid)
+    assert 1 <= spend["calls"] < len(pool)
+    assert spend["prompt_tokens"] + spend["completion_tokens"] <= cap
+    assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
+
+
+def test_a_round_stops_cleanly_at_the_dollar_budget(tmp_path, tiny_model_dir, server, keyed):
+    store = Store(tmp_path / "ws")
+    settings = {"teacher.kind": "openai", "teacher.model": server.model, "teacher.base_url": server.base_url,
+                "teacher.api_key_env": "ELAD_TEST_KEY", "teacher.prices": {server.model: [100.0, 400.0]},
+                "rounds.budget_dollars": 0.25, "teacher.max_tokens": 300}
+    pid = tiny_project(store, tiny_model_dir, **settings)
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "budget", outcome.message
+    assert 0 < store.spend(pid)["cost_usd"] <= 0.25
+    assert any(s["status"] == "over_budget" for s in store.selection(pid, 0))
+
+
+# --- connection check and config -------------------------------------------------------------------------------
+
+def test_check_connection(server, keyed):
+    assert "serves 'teacher-test'" in check_connection(teacher_cfg(server))
+    with pytest.raises(TeacherUnavailable, match="does not list model 'gpt-9'; it lists: teacher-test"):
+        check_connection(teacher_cfg(server, model="gpt-9"))
+    with pytest.raises(TeacherUnavailable, match="cannot reach http://127.0.0.1:9/v1"):
+        check_connection(teacher_cfg(server, base_url="http://127.0.0.1:9/v1"))
+
+
+def test_openai_config_is_validated():
+    from elad_engine.errors import ConfigError
+    with pytest.raises(ConfigError, match="name the endpoint's model"):
+        TeacherConfig(kind="openai").validate("teacher")
+    with pytest.raises(ConfigError, match="not an http"):
+        TeacherConfig(kind="openai", model="m", base_url="localhost:8000").validate("teacher")
+    with pytest.raises(ConfigError, match="NAME of an environment variable") as e:
+        TeacherConfig(api_key_env="sk-live-abc").validate("teacher")
+    assert "sk-live-abc" not in str(e.value)
