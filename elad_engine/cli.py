@@ -1,4 +1,4 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,status,export,config,build-student} --help`.
+"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,status,export,config,build-student} --help`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
@@ -186,6 +186,17 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_check_teacher(args) -> int:
+    store = Store(workspace_of(args))
+    cfg = store.config(store.project_id(args.project)).with_overrides(**teacher_overrides(args))
+    if cfg.teacher.kind == "oracle":
+        print("teacher: oracle (built in, nothing to connect to)")
+        return 0
+    from .teachers.openai_compat import check_connection
+    print(f"teacher: {check_connection(cfg.teacher)}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export_round
 
@@ -266,6 +277,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--project", required=True)
     r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
     add_teacher_flags(r)
+
+    ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
+             "its model (lists models; costs nothing).")
+    ct.add_argument("--project", required=True)
+    add_teacher_flags(ct)
 
     s = add("status", cmd_status, "Show a project's rounds, phases, teacher spend and metrics.")
     s.add_argument("--project", required=True)

@@ -75,6 +75,8 @@ class TeacherServer:
             def do_GET(self):
                 if not server.authorised(self):
                     return
+                if self.path.rstrip("/").endswith("/stats"):  # not OpenAI's: the counters, for a server in
+                    return server.send_json(self, 200, server.stats())  # another process
                 if self.path.rstrip("/").endswith("/models"):
                     return server.send_json(self, 200, {"object": "list", "data": [
                         {"id": server.model, "object": "model", "created": 0, "owned_by": "test"}]})
@@ -88,7 +90,10 @@ class TeacherServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 server.chat(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the default 5 resets connections under a burst of concurrent calls
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -101,6 +106,11 @@ class TeacherServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {"requests": self.requests, "max_served": max(self.served.values(), default=0),
+                    "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
 
     # --- behaviour ---
 
@@ -173,3 +183,21 @@ class TeacherServer:
             "model": self.model, "usage": usage,
             "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": content}}]})
+
+
+def serve_in_subprocess(examples: list[Example], **kwargs):
+    """Start a TeacherServer in its own process (so its Python work does not share the caller's GIL, as a
+    remote endpoint would not); returns (process, base_url). Counters: GET base_url + "/stats"."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    proc = ctx.Process(target=_serve, args=(examples, kwargs, ready), daemon=True)
+    proc.start()
+    return proc, ready.get(timeout=60)
+
+
+def _serve(examples, kwargs, ready) -> None:
+    with TeacherServer(examples, **kwargs) as server:
+        ready.put(server.base_url)
+        threading.Event().wait()

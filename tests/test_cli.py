@@ -21,7 +21,8 @@ def cli(*args: str, workspace=None, env=None) -> subprocess.CompletedProcess:
 
 
 def test_help_for_every_command():
-    for command in ["demo", "init", "import", "round", "status", "export", "config", "build-student"]:
+    for command in ["demo", "init", "import", "round", "check-teacher", "status", "export", "config",
+                    "build-student"]:
         out = cli(command, "--help")
         assert out.returncode == 0 and "--workspace" in out.stdout, command
 
@@ -76,6 +77,32 @@ def test_demo_small_then_status_and_export(workspace):
     assert status.returncode == 0 and "round 1: done" in status.stdout
     exp = cli("export", "--project", "demo", "--no-merged", workspace=workspace)
     assert exp.returncode == 0 and "adapter" in exp.stdout
+
+
+def test_demo_with_an_openai_compatible_teacher(workspace):
+    from teacher_server import TeacherServer
+
+    from elad_engine.synthetic import default_dataset
+
+    key = "sk-CLI-SENTINEL-93be0"
+    flags = ["--teacher", "openai", "--model", "teacher-test", "--api-key-env", "ELAD_CLI_KEY"]
+    with TeacherServer(default_dataset(32, 16), api_key=key) as server:
+        flags += ["--base-url", server.base_url]
+        missing = cli("demo", "--rounds", "1", "--warmup", "4", "--budget", "4", "--pool", "32", "--test", "16",
+                      *flags, workspace=workspace)
+        assert missing.returncode == 2 and "error: the environment variable ELAD_CLI_KEY is not set" in missing.stderr
+        assert "Traceback" not in missing.stderr
+        env = {"ELAD_CLI_KEY": key}
+        out = cli("demo", "--rounds", "1", "--warmup", "4", "--budget", "4", *flags, workspace=workspace, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "stopped: completed" in out.stdout and server.requests == 8
+        check = cli("check-teacher", "--project", "demo", workspace=workspace, env=env)
+        assert check.returncode == 0 and "serves 'teacher-test'" in check.stdout
+        status = cli("status", "--project", "demo", workspace=workspace)
+        assert "teacher: 8 paid calls" in status.stdout
+    for text in (missing.stdout, missing.stderr, out.stdout, out.stderr, check.stdout, status.stdout):
+        assert key not in text
+    assert not [p for p in workspace.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
 
 
 BAD_FILES = {

@@ -38,6 +38,8 @@ class Ledger:
         self.budget, self.price, self.model = budget, price, model
         self.check_cancel = check_cancel
         self.inflight = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+        spent = store.spend(pid)  # read once; this phase is the project's only spender while it runs
+        self.spent = {k: spent[k] for k in self.inflight}
 
     def lookup(self, key: str) -> Reply | None:
         row = self.store.cached_reply(key)
@@ -47,9 +49,7 @@ class Ledger:
 
     def reserve(self, prompt_worst: int, max_tokens: int) -> tuple[int, int, float]:
         self.check_cancel()
-        spent = self.store.spend(self.pid)
-        for k in self.inflight:
-            spent[k] += self.inflight[k]
+        spent = {k: self.spent[k] + self.inflight[k] for k in self.inflight}
         self.budget.check(spent, prompt_worst, max_tokens, self.price)
         hold = (prompt_worst, max_tokens, dollars(prompt_worst, max_tokens, self.price))
         self._add(hold, +1)
@@ -69,6 +69,10 @@ class Ledger:
         self.store.record_teacher_call(self.pid, self.rnd, request.example.id, purpose, self.model,
                                        reply.prompt_tokens, reply.completion_tokens, cost, cache_key=key,
                                        cached=reply.cached, reply=None if reply.cached else reply)
+        if not reply.cached:
+            self.spent["prompt_tokens"] += reply.prompt_tokens
+            self.spent["completion_tokens"] += reply.completion_tokens
+            self.spent["cost_usd"] += cost
         return cost
 
 

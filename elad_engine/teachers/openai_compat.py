@@ -13,6 +13,8 @@ import os
 import random
 import time
 
+import openai  # imported here, not on the first call: it takes about a second
+
 from ..config import TeacherConfig
 from ..errors import TeacherError, TeacherUnavailable
 from . import Reply, TeacherRequest
@@ -73,8 +75,7 @@ class OpenAICompatTeacher:
 
     def client(self):
         if self._client is None:  # built inside the running loop: its connection pool belongs to that loop
-            from openai import AsyncOpenAI
-            self._client = AsyncOpenAI(api_key=self._key, base_url=self.cfg.base_url or None,
+            self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.cfg.base_url or None,
                                        timeout=self.cfg.timeout_s, max_retries=0)
         return self._client
 
@@ -92,8 +93,6 @@ class OpenAICompatTeacher:
         return {"max_tokens": max_tokens, "temperature": self.cfg.temperature}
 
     async def send(self, request: TeacherRequest, messages: list[dict], max_tokens: int) -> Reply:
-        import openai
-
         last = ""
         for attempt in range(self.cfg.max_retries + 1):
             kwargs = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
@@ -140,8 +139,6 @@ class OpenAICompatTeacher:
 
 async def list_models(cfg: TeacherConfig) -> list[str]:
     """The endpoint's model names (GET /models): a connection test that costs nothing."""
-    import openai
-
     teacher = OpenAICompatTeacher(cfg)
     try:
         page = await teacher.client().models.list()
