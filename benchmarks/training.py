@@ -1,5 +1,6 @@
 """Training benchmark (a benchmark, not a test): one round's LoRA training of the shipped tiny student on
-500 samples of the embedded task: plain shuffled padded batches against length-grouped and packed ones.
+500 samples of the embedded task: plain shuffled padded batches against length-grouped and packed ones,
+and the engine's default (length-grouped with bf16 autocast where the CPU has it natively).
 
 Run: `python -m benchmarks.training [--samples 500] [--epochs 4]`.
 """
@@ -16,10 +17,10 @@ from elad_engine.config import DEFAULT_STUDENT, TrainingConfig
 from elad_engine.reasoning import build_prompt
 from elad_engine.student import Student
 from elad_engine.synthetic import generate
-from elad_engine.training import encode_pairs, fit
+from elad_engine.training import bf16_native, encode_pairs, fit
 
 
-def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool):
+def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool, precision: str = "fp32"):
     from peft import LoraConfig, get_peft_model
 
     student = Student.load(DEFAULT_STUDENT)
@@ -31,7 +32,8 @@ def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool)
     model = get_peft_model(student.model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                                      target_modules="all-linear", task_type="CAUSAL_LM"))
     return fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate, epochs=cfg.epochs,
-               batch_size=cfg.batch_size, max_length=cfg.max_length, seed=0, batching=batching)
+               batch_size=cfg.batch_size, max_length=cfg.max_length, seed=0, batching=batching,
+               precision=precision)
 
 
 def main() -> None:
@@ -46,13 +48,15 @@ def main() -> None:
     prompts, completions = [build_prompt(e.question) for e in data], [e.rationale for e in data]
     tok = Student.load(DEFAULT_STUDENT).tokenizer
     lengths = [len(x) for x, _ in encode_pairs(tok, prompts, completions, cfg.max_length)]
-    names = {"padded": "shuffled, padded to the batch's longest", "grouped": "length-grouped",
-             "packed": "length-grouped and packed"}
+    names = {"padded": "shuffled, padded to the batch's longest (fp32)", "grouped": "length-grouped (fp32)",
+             "packed": "length-grouped and packed (fp32)", "engine": "length-grouped, bf16 autocast where native "
+             f"({'on' if bf16_native(torch.device('cpu')) else 'off'} here): the engine's default"}
     seconds: dict[str, list[float]] = {k: [] for k in names}
     results = {}
     for _ in range(args.repeats):  # interleaved, so a slow spell on a shared machine hits every variant
         for key in names:
-            results[key] = run(prompts, completions, cfg, key, not args.no_dropout)
+            results[key] = run(prompts, completions, cfg, "grouped" if key == "engine" else key,
+                               not args.no_dropout, "auto" if key == "engine" else "fp32")
             seconds[key].append(results[key].seconds)
     median = {k: statistics.median(v) for k, v in seconds.items()}
     print(f"# LoRA r={cfg.lora_r} on {args.samples} samples x {cfg.epochs} epochs, batch {cfg.batch_size}, "

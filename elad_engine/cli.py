@@ -1,4 +1,4 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,status,export,config,build-student} --help`.
+"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,config,build-student} --help`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
@@ -15,35 +15,13 @@ from pathlib import Path
 from .config import DEFAULT_STUDENT, ProjectConfig
 from .errors import EladError
 from .evaluation import multi_step_accuracy
+from .projects import DEMO_PROJECT, create_demo_project
 from .store import Store
 
-DEMO_PROJECT = "demo"
 
 
 def workspace_of(args) -> Path:
     return Path(args.workspace or os.environ.get("ELAD_WORKSPACE") or "workspace")
-
-
-def demo_config(**overrides) -> ProjectConfig:
-    """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
-    cfg = ProjectConfig()
-    cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 8, 3, 48
-    cfg.review.policy = "auto-approve"
-    return cfg.with_overrides(**overrides) if overrides else cfg.validate()
-
-
-def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
-                        **overrides) -> int:
-    """Create (or reuse) the demo project with its synthetic pool and test split."""
-    from .synthetic import default_dataset
-
-    pid = store.find_project(name)
-    if pid is None:
-        pid = store.create_project(name, demo_config(**overrides))
-        store.add_examples(pid, default_dataset(pool, test), source=f"synthetic:pool={pool},test={test},seed=1234")
-    elif overrides:  # an existing demo keeps its data; new round settings apply (e.g. more rounds)
-        store.set_config(pid, store.config(pid).with_overrides(**overrides))
-    return pid
 
 
 class TqdmProgress:
@@ -121,6 +99,8 @@ def cmd_demo(args) -> int:
                  **teacher_overrides(args)}
     pid = create_demo_project(store, pool=args.pool, test=args.test, **overrides)
     print(f"workspace {store.workspace.resolve()}, project {DEMO_PROJECT!r}: {store.count_examples(pid)}")
+    if args.prepare_only:
+        return 0
     return run_rounds(store, pid)
 
 
@@ -138,25 +118,21 @@ def cmd_init(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .datasets import ColumnMapping, read_dataset
+    from .datasets import ColumnMapping
+    from .projects import import_file
 
     store = Store(workspace_of(args))
     mapping = None
     if any([args.question, args.answer, args.rationale, args.id, args.split_column, args.choices]):
         mapping = ColumnMapping(question=args.question or "question", answer=args.answer or "answer",
                                 rationale=args.rationale, id=args.id, split=args.split_column, choices=args.choices)
-    pid = store.find_project(args.project)
-    answer_type = store.config(pid).task.answer_type if pid is not None else args.answer_type
-    examples = read_dataset(args.file, mapping=mapping, preset=args.preset, answer_type=answer_type,
-                            split=args.split, test_fraction=args.test_fraction, seed=args.seed)
-    if pid is None:
-        cfg = ProjectConfig().with_overrides(**{"task.answer_type": answer_type})
-        pid = store.create_project(args.project, cfg)
+    existed = store.find_project(args.project) is not None
+    pid, n = import_file(store, args.project, args.file, mapping=mapping, preset=args.preset,
+                         answer_type=args.answer_type, split=args.split, test_fraction=args.test_fraction,
+                         seed=args.seed)
+    if not existed:
         print(f"created project {args.project!r}")
-    n = store.add_examples(pid, examples, source=str(args.file))
-    splits = {}
-    for e in examples:
-        splits[e.split] = splits.get(e.split, 0) + 1
+    splits = store.count_examples(pid)
     print(f"imported {n} rows into {args.project!r} ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))})")
     return 0
 
@@ -194,6 +170,19 @@ def cmd_check_teacher(args) -> int:
         return 0
     from .teachers.openai_compat import check_connection
     print(f"teacher: {check_connection(cfg.teacher)}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .worker import run_worker
+
+    ws = workspace_of(args)
+    print(f"worker {os.getpid()} on {ws.resolve()}: waiting for jobs (Ctrl-C stops)", flush=True)
+    try:
+        n = run_worker(ws, once=args.once, idle_exit_s=args.idle_exit, stale_s=args.stale_after)
+    except KeyboardInterrupt:
+        return 0
+    print(f"worker {os.getpid()}: ran {n} job(s)")
     return 0
 
 
@@ -252,6 +241,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--budget", type=int, default=48, help="samples sent to the teacher per round (default 48)")
     d.add_argument("--pool", type=int, default=400, help="pool size of a new demo project (default 400)")
     d.add_argument("--test", type=int, default=400, help="test size of a new demo project (default 400)")
+    d.add_argument("--prepare-only", action="store_true", help="create the demo project, run nothing")
     add_teacher_flags(d)
 
     i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")
@@ -277,6 +267,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--project", required=True)
     r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
     add_teacher_flags(r)
+
+    w = add("worker", cmd_worker, "Run queued jobs (rounds, exports) for the web app; the app starts one itself.")
+    w.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    w.add_argument("--stale-after", type=float, default=15.0,
+                   help="seconds without a heartbeat after which a running job is presumed orphaned and resumed")
 
     ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
              "its model (lists models; costs nothing).")

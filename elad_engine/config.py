@@ -160,6 +160,8 @@ class TrainingConfig(Section):
     max_length: int = opt(384, "Longest prompt+explanation in tokens; longer samples are truncated.", lo=16, hi=32768)
     batching: str = opt("grouped", "How samples become batches: grouped (by length), packed (several "
                         "per row, no cross-sample attention) or padded.", choices=("packed", "grouped", "padded"))
+    precision: str = opt("auto", "auto: bfloat16 autocast where the GPU or CPU has native bf16 (AVX512-BF16, AMX), "
+                         "else float32.", choices=("auto", "bf16", "fp32"))
     continue_from_previous: bool = opt(True, "Start each round from the previous round's adapter.")
 
 

@@ -140,3 +140,27 @@ def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | 
     tmp.rename(out)
     paths["folder"] = out
     return paths
+
+
+def zip_folder(folder: str | Path) -> Path:
+    """A zip of an export subfolder (adapter/ or merged/) beside it, rebuilt only when the folder is newer."""
+    folder = Path(folder).resolve()
+    target = folder.with_suffix(".zip")
+    newest = max((p.stat().st_mtime for p in folder.rglob("*")), default=folder.stat().st_mtime)
+    if not target.exists() or target.stat().st_mtime < newest:
+        tmp = shutil.make_archive(str(folder) + ".partial", "zip", root_dir=folder.parent, base_dir=folder.name)
+        Path(tmp).replace(target)
+    return target
+
+
+def exports(store: Store, pid: int) -> list[dict]:
+    """The project's finished exports (default folders), newest round first."""
+    root = store.artifacts / store.project_name(pid) / "exports"
+    out = []
+    found = [(int(d.name[6:]), d) for d in root.glob("round-*") if d.name[6:].isdigit() and (d / MARKER).exists()]
+    for rnd, d in sorted(found, reverse=True):
+        if d.is_dir():
+            out.append({"round": rnd, "folder": d,
+                        "parts": {name: d / name for name in ("adapter", "merged", "README.md", "approved.jsonl")
+                                  if (d / name).exists()}})
+    return out

@@ -363,3 +363,26 @@ class RoundRunner:
 def close_review(store: Store, project_id: int, rnd: int) -> None:
     """Admin override: train on what is approved so far; pending revisions of the round stay pending."""
     store.set_phase(project_id, rnd, "review", "closed")
+
+
+def estimate_next_round(store: Store, project_id: int) -> dict:
+    """What the next round's teacher calls should cost: typical (the mean call so far, or the prompt of an
+    empty revision) and worst case (every completion at teacher.max_tokens)."""
+    cfg = store.config(project_id)
+    runner = RoundRunner(store, project_id)
+    rnd = runner.next_round()
+    n = min(cfg.rounds.warmup if rnd == 0 else cfg.selection.round_budget, len(runner.unlabeled_pool()))
+    row = store.mean_call(project_id)
+    if row[0] is None:
+        pool = store.examples(project_id, ids=runner.unlabeled_pool()[:50])
+        prompt = max((count_message_tokens(revision_messages(e, [], None)) for e in pool), default=0)
+        completion = cfg.teacher.max_tokens // 4
+    else:
+        prompt, completion = int(row[0]), int(row[1])
+    price = cfg.teacher.price()
+
+    def usd(p: int, c: int) -> float:
+        return (p * price[0] + c * price[1]) / 1_000_000
+    return {"round": rnd, "calls": n, "prompt_tokens": n * prompt, "completion_tokens": n * completion,
+            "usd": usd(n * prompt, n * completion), "worst_completion_tokens": n * cfg.teacher.max_tokens,
+            "worst_usd": usd(n * prompt, n * cfg.teacher.max_tokens), "from_history": row[0] is not None}

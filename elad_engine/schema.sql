@@ -57,7 +57,12 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL, args TEXT, status TEXT NOT NULL,
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
-  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL);
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
+  phase_start_done INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS job_log (
+  id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
+CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS reviews_by_revision ON reviews(revision_id);
 CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);
 -- The review log is append-only: history is never rewritten.

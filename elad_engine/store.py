@@ -22,7 +22,7 @@ from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DECIDED = ("approved", "edited", "rejected")
 TRAINABLE = ("approved", "edited")
 
@@ -36,6 +36,14 @@ CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache
 CREATE TABLE IF NOT EXISTS teacher_cache (
   key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, finish_reason TEXT,
   prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created_at REAL NOT NULL);
+""", 2: """
+ALTER TABLE jobs ADD COLUMN phase TEXT;
+ALTER TABLE jobs ADD COLUMN phase_started REAL;
+ALTER TABLE jobs ADD COLUMN phase_start_done INTEGER DEFAULT 0;
+CREATE TABLE IF NOT EXISTS job_log (
+  id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
+CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
 """}
 
 
@@ -326,6 +334,11 @@ class Store:
                 "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd,
                 "created_at": time.time(), "cache_key": cache_key, "cached": int(cached)})
 
+    def mean_call(self, pid: int) -> tuple[float | None, float | None]:
+        """Mean (prompt, completion) tokens of the project's paid teacher calls; (None, None) before the first."""
+        return tuple(self.db.execute("SELECT avg(prompt_tokens), avg(completion_tokens) FROM teacher_calls "
+                                     "WHERE project_id=? AND cached=0", [pid]).fetchone())
+
     def cached_reply(self, key: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM teacher_cache WHERE key = ?", [key]))
         return rows[0] if rows else None
@@ -491,6 +504,39 @@ class Store:
         if pid is not None:
             sql, args = sql + " WHERE project_id = ?", [pid]
         return [dict(r, args=_l(r["args"])) for r in self.db.query(sql + " ORDER BY id", args)]
+
+    def log_job(self, job_id: int, line: str) -> None:
+        with self.transaction():
+            self.db["job_log"].insert({"job_id": job_id, "created_at": time.time(), "line": line})
+
+    def job_log(self, job_id: int, last: int = 200) -> list[dict]:
+        return list(self.db.query("SELECT * FROM (SELECT * FROM job_log WHERE job_id=? ORDER BY id DESC LIMIT ?) "
+                                  "ORDER BY id", [job_id, last]))
+
+    def beat_worker(self, pid: int) -> None:
+        """The worker's heartbeat, and that of the jobs it runs."""
+        with self.transaction():
+            self.db.execute("INSERT INTO workers VALUES (?, ?, ?) ON CONFLICT(pid) DO UPDATE SET heartbeat="
+                            "excluded.heartbeat", [pid, time.time(), time.time()])
+            self.db.execute("UPDATE jobs SET heartbeat=? WHERE worker_pid=? AND status IN ('running','stopping')",
+                            [time.time(), pid])
+
+    def forget_worker(self, pid: int) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM workers WHERE pid=?", [pid])
+
+    def live_workers(self, within_s: float) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT pid FROM workers WHERE heartbeat > ?", [time.time() - within_s])]
+
+    def requeue_stale_jobs(self, older_than_s: float) -> list[int]:
+        """Running jobs whose worker stopped beating (killed): back to the queue, to be resumed."""
+        cutoff = time.time() - older_than_s
+        with self.transaction():
+            self.db.execute("UPDATE jobs SET status='paused', finished_at=? WHERE status='stopping' AND heartbeat < ?",
+                            [time.time(), cutoff])  # it was asked to stop anyway
+            rows = self.db.execute("UPDATE jobs SET status='queued', worker_pid=NULL WHERE status='running' "
+                                   "AND heartbeat < ? RETURNING id", [cutoff]).fetchall()
+        return [r[0] for r in rows]
 
     def table_counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in self.db.table_names()}

@@ -114,14 +114,26 @@ def collate_packed(encoded, idx: list[int], pad_id: int, device) -> dict[str, to
 BATCHING = ("padded", "grouped", "packed")
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether bfloat16 autocast is fast here: a CUDA card with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or
+                    getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return False
+
+
 def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
-        batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped",
+        batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
         on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train `model` in place with AdamW and a linear decay; returns the loss curve.
 
     batching: "padded" (shuffled batches padded to their longest sample: the baseline), "grouped"
     (batches of similar lengths) or "packed" (grouped, then several samples per row). Every optimiser
     step sees `batch_size` samples in all three, so the recipe is the same and only the speed differs.
+    precision: "auto" (bfloat16 autocast where the hardware has it natively, else float32), "bf16", "fp32".
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -139,7 +151,7 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     warm = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_native(device))
     model.train()
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
     t0 = time.perf_counter()
@@ -195,7 +207,7 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
             p.requires_grad_(True)
     result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
-                 batching=cfg.batching, on_step=on_step)
+                 batching=cfg.batching, precision=cfg.precision, on_step=on_step)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)

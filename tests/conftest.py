@@ -47,3 +47,18 @@ def tiny_project(store, model_dir: Path, name: str = "p", pool: int = 24, test: 
     pid = store.create_project(name, ProjectConfig().with_overrides(**settings))
     store.add_examples(pid, default_dataset(pool, test, seed=99), source="synthetic-test")
     return pid
+
+
+def reviewed_workspace(ws: Path, model_dir: Path) -> Path:
+    """A workspace whose project 'p' has round 0 done and round 1 waiting for human review."""
+    from elad_engine.rounds import RoundRunner
+    from elad_engine.store import Store
+
+    store = Store(ws)
+    pid = tiny_project(store, model_dir)
+    RoundRunner(store, pid).run(max_rounds=1)
+    store.set_config(pid, store.config(pid).with_overrides(**{"review.policy": "human"}))
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "review_pending", outcome.message
+    store.close()
+    return ws

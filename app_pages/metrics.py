@@ -1,0 +1,57 @@
+"""Metrics: accuracy per round and against cumulative teacher cost, several projects overlaid; the per-round
+table; selection-score histograms; reviewer statistics and where the teacher's first error falls."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from elad_engine.metrics_view import first_error_positions, metrics_frame, reviewer_stats, score_frame
+from ui.engine import current_project, store
+
+name, pid = current_project()
+st.title("Metrics")
+all_names = [p["name"] for p in store().projects()]
+chosen = st.multiselect("Projects to compare", all_names, default=[name])
+frame = pd.DataFrame(metrics_frame(store(), [store().project_id(n) for n in chosen]))
+if frame.empty:
+    st.info("No evaluated round yet: metrics appear after a round's evaluate phase.")
+    st.stop()
+
+x_axis = st.radio("Accuracy against", ["round", "completion tokens", "prompt + completion tokens", "dollars"],
+                  horizontal=True)
+x_field = {"round": "round", "completion tokens": "completion_tokens",
+           "prompt + completion tokens": "total_tokens", "dollars": "cost_usd"}[x_axis]
+base = alt.Chart(frame).encode(
+    x=alt.X(f"{x_field}:Q", title=x_axis), color=alt.Color("project:N"),
+    tooltip=["project", "round", "accuracy", "multi_step", "completion_tokens", "cost_usd"])
+c1, c2 = st.columns(2)
+c1.altair_chart((base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False),
+                                                             title="test accuracy"))).properties(
+    title="Accuracy"), width="stretch")
+c2.altair_chart((base.mark_line(point=True).encode(y=alt.Y("multi_step:Q", scale=alt.Scale(zero=False),
+                                                             title="multi-step accuracy"))).properties(
+    title="Multi-step accuracy"), width="stretch")
+st.subheader("Per round")
+st.dataframe(frame, hide_index=True, width="stretch")
+
+st.subheader(f"Selection scores · {name}")
+scores = pd.DataFrame(score_frame(store(), pid))
+if scores.empty:
+    st.caption("No scores yet.")
+else:
+    st.altair_chart(alt.Chart(scores).mark_bar(opacity=0.7).encode(
+        x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="uncertainty score"), y=alt.Y("count():Q", title="samples"),
+        color=alt.Color("selected:N"), column=alt.Column("round:O")).properties(width=180, height=160))
+
+st.subheader(f"Reviewers · {name}")
+stats = pd.DataFrame(reviewer_stats(store(), pid))
+if stats.empty:
+    st.caption("No review decisions yet.")
+else:
+    st.dataframe(stats, hide_index=True, width="stretch")
+positions = pd.DataFrame(first_error_positions(store(), pid))
+if not positions.empty:
+    st.altair_chart(alt.Chart(positions).mark_bar().encode(
+        x=alt.X("position:O", title="first wrong step (relative position in the student's chain)"),
+        y=alt.Y("count():Q", title="revisions")).properties(title="Where the teacher's first error falls"),
+        width="stretch")

@@ -1,0 +1,45 @@
+"""Projects: the list; the demo project in one click; a new project from a dataset file (upload or server path)
+with a column mapping and a preview of parsed rows and row errors; the selected project's settings."""
+
+import pandas as pd
+import streamlit as st
+
+from elad_engine.projects import create_demo_project
+from ui.engine import store
+from ui.project_forms import import_form, settings_form
+
+st.title("Projects")
+projects = store().projects()
+if projects:
+    rows = []
+    for p in projects:
+        cfg, counts = store().config(p["id"]), store().count_examples(p["id"])
+        done = [r["round"] for r in store().rounds(p["id"]) if r["status"] == "done"]
+        acc = [m["accuracy"] for m in store().metrics(p["id"]) if m["accuracy"] is not None]
+        rows.append({"project": p["name"], "pool": counts.get("pool", 0), "test": counts.get("test", 0),
+                     "strategy": cfg.selection.strategy, "teacher": f"{cfg.teacher.kind} · {cfg.teacher.model}",
+                     "review": cfg.review.policy, "rounds done": len(done),
+                     "best accuracy": max(acc) if acc else None})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+else:
+    st.info("No project yet. Start with the embedded demo, or import a dataset below.")
+
+c1, c2 = st.columns([1, 3])
+if c1.button("Create the demo project", type="primary", disabled=store().find_project("demo") is not None,
+             help="Synthetic multi-step arithmetic, the shipped tiny student and the oracle teacher."):
+    create_demo_project(store())
+    st.session_state["project"] = "demo"
+    st.rerun()
+c2.caption("The demo: 400 pool and 400 test word problems, the tiny student in data/tiny-student, the exact "
+           "arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve.")
+
+with st.expander("New project from a dataset file", expanded=not projects):
+    import_form(store())
+
+if projects:
+    st.divider()
+    names = [p["name"] for p in projects]
+    current = st.session_state.get("project")
+    name = current if current in names else names[0]
+    st.subheader(f"Settings · {name}")
+    settings_form(store(), store().project_id(name))

@@ -1,0 +1,104 @@
+"""Review: the round's revisions, filtered and sorted by uncertainty; one sample step by step with the step
+diff; approve (A), edit (E), reject (X: R is Streamlit's rerun key), skip (S), next (J) and previous (K); bulk approve of the filter."""
+
+import streamlit as st
+
+from elad_engine import review
+from elad_engine.errors import EladError
+from elad_engine.rounds import close_review
+from elad_engine.worker import enqueue_rounds
+from ui.engine import current_project, inert, store
+from ui.review_view import show_sample
+
+name, pid = current_project()
+st.title(f"Review · {name}")
+rounds = sorted({r["round"] for r in store().revisions(pid)})
+if not rounds:
+    st.info("Nothing to review yet: revisions appear here once a round has reached its review phase.")
+    st.stop()
+
+with st.expander("Filter", expanded=False):
+    f1, f2, f3 = st.columns(3)
+    rnd = f1.selectbox("Round", rounds, index=len(rounds) - 1, key="rv_round")
+    statuses = f2.multiselect("Status", review.STATUSES, default=["pending", "teacher_failed"], key="rv_status")
+    gold = f3.selectbox("Revised answer vs gold", ["any", "matches", "differs"], key="rv_gold")
+    u = st.slider("Uncertainty range", 0.0, 1.0, (0.0, 1.0), 0.05, key="rv_unc")
+    failed_only = st.checkbox("Only teacher_failed", key="rv_failed")
+flt = review.QueueFilter(round=rnd, statuses=("teacher_failed",) if failed_only else tuple(statuses),
+                         min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
+                         matches_gold={"any": None, "matches": True, "differs": False}[gold])
+rows = review.queue(store(), pid, flt)
+decided, total = review.progress(store(), pid, rnd)
+st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
+            f"{len(rows)} in this view")
+
+reviewer = (st.session_state.get("reviewer") or "").strip()
+if not reviewer:
+    st.warning("Enter your name in the sidebar: it is recorded on every decision.")
+
+if rows:
+    with st.popover(f"Approve all {len(rows)} in this view"):
+        st.write(f"This approves **{sum(r['status'] == 'pending' for r in rows)}** pending revision(s) of "
+                 "this view as you; teacher_failed ones need an edit.")
+        if st.button("Yes, approve them", disabled=not reviewer):
+            n = review.bulk_approve(store(), [r["id"] for r in rows], reviewer)
+            st.toast(f"Approved {n} revision(s)")
+            st.rerun()
+
+if not rows:
+    st.success("The queue of this view is empty.")
+else:
+    idx = min(st.session_state.get("rv_index", 0), len(rows) - 1)
+    nav1, nav2, nav3 = st.columns([1, 1, 4])
+    if nav1.button("Previous", shortcut="K", disabled=idx == 0):
+        st.session_state.update(rv_index=idx - 1, rv_mode=None)
+        st.rerun()
+    if nav2.button("Next", shortcut="J", disabled=idx >= len(rows) - 1):
+        st.session_state.update(rv_index=idx + 1, rv_mode=None)
+        st.rerun()
+    nav3.caption(f"Sample {idx + 1} of {len(rows)} · revision {rows[idx]['id']} · uncertainty "
+                 f"{'-' if rows[idx]['uncertainty'] is None else format(rows[idx]['uncertainty'], '.3f')}")
+    view = review.sample(store(), rows[idx]["id"])
+    show_sample(view)
+
+    def act(action: str, **kw) -> None:
+        try:
+            review.decide(store(), view.revision["id"], action, reviewer, **kw)
+        except EladError as e:  # something the reviewer can fix, e.g. an edit without an answer
+            st.error(inert(str(e)))
+            return
+        st.session_state["rv_mode"] = None
+        st.toast(f"{ {'approve': 'Approved', 'edit': 'Saved your edit of', 'reject': 'Rejected'}[action]} "
+                 f"revision {view.revision['id']}")
+        st.rerun()
+
+    a1, a2, a3, a4 = st.columns(4)
+    if a1.button("Approve", shortcut="A", type="primary", disabled=not reviewer or not view.revision["text"]):
+        act("approve")
+    if a4.button("Skip", shortcut="S"):
+        st.session_state.update(rv_index=(idx + 1) % len(rows), rv_mode=None)
+        st.rerun()
+    if a2.button("Edit", shortcut="E"):
+        st.session_state["rv_mode"] = "edit"
+    if a3.button("Reject", shortcut="X"):
+        st.session_state["rv_mode"] = "reject"
+    if st.session_state.get("rv_mode") == "edit":
+        with st.form("edit"):
+            steps = st.text_area("Steps, one per line", "\n".join(view.revised_steps), height=160)
+            answer = st.text_input("Answer", view.revised_answer or view.gold)
+            if st.form_submit_button("Save my version", disabled=not reviewer):
+                act("edit", steps=steps.splitlines(), answer=answer)
+    if st.session_state.get("rv_mode") == "reject":
+        with st.form("reject"):
+            reason = st.text_input("Reason (kept in the review log)")
+            if st.form_submit_button("Reject this sample", disabled=not reviewer):
+                act("reject", reason=reason)
+
+phase = store().phase_status(pid, rnd, "review")
+if phase == "waiting":
+    st.divider()
+    st.write(f"Round {rnd} waits for review. Training uses what is approved when the round goes on.")
+    if st.button("Close the review and continue the round"):
+        close_review(store(), pid, rnd)
+        enqueue_rounds(store(), pid)
+        st.rerun()

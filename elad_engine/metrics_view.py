@@ -1,0 +1,65 @@
+"""Tables behind the Metrics page (plain lists of dicts, ready for pandas): accuracy against teacher cost per
+round and project, selection scores, reviewer statistics, and where the teacher's first error falls."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .evaluation import multi_step_accuracy
+from .store import Store
+
+
+def metrics_frame(store: Store, pids: list[int]) -> list[dict]:
+    rows = []
+    for pid in pids:
+        cfg = store.config(pid)
+        for m in store.metrics(pid):
+            if m["accuracy"] is None:
+                continue
+            rows.append({"project": store.project_name(pid), "strategy": cfg.selection.strategy,
+                         "annotation": cfg.teacher.annotation, "round": m["round"], "accuracy": m["accuracy"],
+                         "multi_step": multi_step_accuracy(m["by_difficulty"]), "prompt_tokens": m["prompt_tokens"],
+                         "completion_tokens": m["completion_tokens"],
+                         "total_tokens": (m["prompt_tokens"] or 0) + (m["completion_tokens"] or 0),
+                         "cost_usd": m["cost_usd"], "approved": m["approved"], "edited": m["edited"],
+                         "rejected": m["rejected"], "teacher_failed": m["teacher_failed"]})
+    return rows
+
+
+def score_frame(store: Store, pid: int) -> list[dict]:
+    """Every scored pool sample of every round, and whether it was selected."""
+    strategy = store.config(pid).selection.strategy
+    selected = {}
+    rows = []
+    for s in store.scores(pid):
+        if s["strategy"] not in (strategy, "random") or s["round"] == 0:
+            continue
+        if s["round"] not in selected:
+            selected[s["round"]] = {r["example_id"] for r in store.selection(pid, s["round"])}
+        rows.append({"round": s["round"], "example_id": s["example_id"], "score": s["score"],
+                     "selected": "selected" if s["example_id"] in selected[s["round"]] else "not selected"})
+    return rows
+
+
+def reviewer_stats(store: Store, pid: int) -> list[dict]:
+    by: dict[str, Counter] = {}
+    for r in store.reviews(pid=pid):
+        by.setdefault(r["reviewer"], Counter())[r["action"]] += 1
+    out = []
+    for who, c in sorted(by.items()):
+        n = sum(c.values())
+        out.append({"reviewer": who, "decisions": n, "approve %": round(100 * c["approve"] / n, 1),
+                    "edit %": round(100 * c["edit"] / n, 1), "reject %": round(100 * c["reject"] / n, 1)})
+    return out
+
+
+def first_error_positions(store: Store, pid: int) -> list[dict]:
+    """For each revision that found an error: its first wrong step, as "k of n" steps of the student's chain."""
+    out = []
+    for r in store.revisions(pid):
+        if r["mode"] != "revision" or r["first_error"] is None or r["status"] == "teacher_failed":
+            continue
+        n = len(r["verdicts"] or [])
+        k = r["first_error"]
+        out.append({"round": r["round"], "position": "after the last step" if k > n else f"step {k} of {n}"})
+    return out

@@ -1,0 +1,85 @@
+"""Creating projects: the embedded demo in one call, or from a dataset file (previewed first, imported whole or
+not at all). The CLI and the web app's Projects page both call these."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .config import ProjectConfig
+from .datasets import ColumnMapping, read_dataset
+from .errors import DatasetError, StoreError
+from .records import Example
+from .store import Store
+
+DEMO_PROJECT = "demo"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def demo_config(**overrides) -> ProjectConfig:
+    """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
+    cfg = ProjectConfig()
+    cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 8, 3, 48
+    cfg.review.policy = "auto-approve"
+    return cfg.with_overrides(**overrides) if overrides else cfg.validate()
+
+
+def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
+                        **overrides) -> int:
+    """Create (or reuse) the demo project with its synthetic pool and test split."""
+    from .synthetic import default_dataset
+
+    pid = store.find_project(name)
+    if pid is None:
+        check_name(name)
+        pid = store.create_project(name, demo_config(**overrides))
+        store.add_examples(pid, default_dataset(pool, test), source=f"synthetic:pool={pool},test={test},seed=1234")
+    elif overrides:  # an existing demo keeps its data; new round settings apply (e.g. more rounds)
+        store.set_config(pid, store.config(pid).with_overrides(**overrides))
+    return pid
+
+
+def check_name(name: str) -> None:
+    """Project names become folder names under artifacts/: letters, digits, _ . - only."""
+    if not NAME.match(name or ""):
+        raise StoreError(f"project name {name!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
+                         "starting with a letter or digit.")
+
+
+def safe_upload_name(name: str) -> str:
+    """A browser-supplied file name reduced to its last part, without anything that could climb folders."""
+    base = Path(str(name).replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip(".")
+    if not base:
+        raise StoreError(f"the uploaded file name {name!r} has no usable characters")
+    return base[:120]
+
+
+def preview_file(path: str | Path, mapping: ColumnMapping | None = None, preset: str | None = None,
+                 answer_type: str = "number", split: str = "auto", test_fraction: float = 0.2,
+                 seed: int = 0) -> tuple[list[Example], list[str]]:
+    """The parsed rows and the problems (empty when the file would import cleanly)."""
+    try:
+        return read_dataset(path, mapping=mapping, preset=preset, answer_type=answer_type, split=split,
+                            test_fraction=test_fraction, seed=seed), []
+    except DatasetError as e:
+        return [], list(getattr(e, "problems", None) or [str(e)])
+
+
+def import_file(store: Store, project: str, path: str | Path, mapping: ColumnMapping | None = None,
+                preset: str | None = None, answer_type: str = "number", split: str = "auto",
+                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None) -> tuple[int, int]:
+    """Import a whole file into `project` (created when missing): (project id, rows). Any bad row refuses the
+    file before anything is written, and a refused file never creates its project."""
+    pid = store.find_project(project)
+    if pid is not None:
+        answer_type = store.config(pid).task.answer_type
+    examples = read_dataset(path, mapping=mapping, preset=preset, answer_type=answer_type, split=split,
+                            test_fraction=test_fraction, seed=seed)
+    if pid is None:
+        check_name(project)
+    with store.transaction():  # the new project and its rows land together, or neither does
+        if pid is None:
+            cfg = (config or ProjectConfig()).with_overrides(**{"task.answer_type": answer_type})
+            pid = store.create_project(project, cfg)
+        return pid, store.add_examples(pid, examples, source=str(path))

@@ -1,0 +1,124 @@
+"""The web app's pages through streamlit.testing.v1.AppTest, on a real workspace: every page renders, and its
+buttons do what they say in the store (no worker is started here: ELAD_NO_WORKER)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, reviewed_workspace
+from streamlit.testing.v1 import AppTest
+
+from elad_engine.store import Store
+
+
+@pytest.fixture(scope="module")
+def reviewed_ws(tmp_path_factory, tiny_model_dir):
+    return reviewed_workspace(tmp_path_factory.mktemp("app") / "ws", tiny_model_dir)
+
+
+@pytest.fixture
+def env(monkeypatch, reviewed_ws):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(reviewed_ws))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    monkeypatch.chdir(REPO)
+    return reviewed_ws
+
+
+def page(name: str, **state) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app_pages" / f"{name}.py"), default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def shown_revision(at: AppTest) -> int:
+    caption = next(c.value for c in at.caption if c.value.startswith("Sample "))
+    return int(caption.split("revision ")[1].split(" ")[0])
+
+
+def test_the_app_starts_on_the_projects_page(env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Projects"
+    table = at.dataframe[0].value
+    assert list(table["project"]) == ["p"] and int(table.loc[0, "pool"]) == 24
+
+
+def test_projects_creates_the_demo_in_one_click(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("projects")
+    assert not at.exception and "No project yet" in at.info[0].value
+    next(b for b in at.button if b.label == "Create the demo project").click().run()
+    assert not at.exception
+    store = Store(tmp_path / "fresh")
+    assert store.count_examples(store.project_id("demo")) == {"pool": 400, "test": 400}
+
+
+def test_projects_previews_a_bad_file_and_imports_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answer": "1"}\n{"question": "q2", "answer": "two"}\n')
+    at = page("projects")
+    at.radio[0].set_value("A path on the server").run()
+    at.text_input(key="imp-path").input(str(bad)).run()
+    at.text_input(key="imp-name").input("mine").run()
+    assert not at.exception
+    assert "would be refused: 1 problem" in at.error[0].value
+    assert "row 2" in str(at.dataframe[0].value.iloc[0, 0])
+    assert Store(tmp_path / "fresh").projects() == []
+
+
+def test_rounds_page_shows_phases_cost_and_enqueues(env):
+    at = page("rounds", project="p")
+    assert not at.exception
+    assert [m.label for m in at.metric] == ["Next round", "Teacher calls", "Estimated cost", "Worst case"]
+    shown = at.dataframe[0].value
+    assert list(shown["round"]) == [0, 1] and shown.loc[1, "review"].startswith("waiting")
+    next(b for b in at.button if b.label == "Start next round").click().run()
+    assert not at.exception
+    jobs = Store(env).jobs()
+    assert jobs[-1]["kind"] == "rounds" and jobs[-1]["status"] == "queued"
+    Store(env).update_job(jobs[-1]["id"], status="cancelled")  # leave the module's workspace as it was
+
+
+def test_review_page_approves_with_the_reviewer_recorded(env):
+    store = Store(env)
+    pending = store.revisions(1, 1, status="pending")
+    assert pending
+    at = page("review", project="p", reviewer="alice")
+    assert not at.exception
+    first_id = shown_revision(at)
+    next(b for b in at.button if b.label == "Approve").click().run()
+    assert not at.exception
+    assert store.revision(first_id)["status"] == "approved"
+    assert store.reviews(first_id)[-1]["reviewer"] == "alice"
+
+
+def test_review_page_edit_and_reject(env):
+    store = Store(env)
+    at = page("review", project="p", reviewer="bob")
+    rid = shown_revision(at)
+    next(b for b in at.button if b.label == "Edit").click().run()
+    at.text_area[0].input("2 + 2 = 4\n4 * 3 = 12")  # form widgets: their values travel with the submit
+    next(t for t in at.text_input if t.label == "Answer").input("12")
+    next(b for b in at.button if b.label == "Save my version").click().run()
+    assert not at.exception
+    rev = store.revision(rid)
+    assert rev["status"] == "edited" and rev["final_text"] == "1. 2 + 2 = 4\n2. 4 * 3 = 12\nThe answer is 12."
+    at = page("review", project="p", reviewer="bob")
+    rid = shown_revision(at)
+    next(b for b in at.button if b.label == "Reject").click().run()
+    next(t for t in at.text_input if t.label.startswith("Reason")).input("off topic")
+    next(b for b in at.button if b.label == "Reject this sample").click().run()
+    assert store.revision(rid)["status"] == "rejected" and store.reviews(rid)[-1]["reason"] == "off topic"
+
+
+def test_metrics_and_export_pages_render(env):
+    at = page("metrics", project="p")
+    assert not at.exception and at.dataframe[0].value["round"].tolist() == [0]  # round 1 waits for review
+    at = page("export", project="p")
+    assert not at.exception
+    next(b for b in at.button if b.label == "Build the export").click().run()
+    assert Store(env).jobs()[-1]["kind"] == "export"
+    Store(env).update_job(Store(env).jobs()[-1]["id"], status="cancelled")

@@ -1,0 +1,103 @@
+"""The worker process: jobs queued in the store are run, report progress and a log, stop when asked, and a
+job whose worker was killed is resumed by the next worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO, tiny_project
+
+from elad_engine.store import Store
+from elad_engine.worker import enqueue_rounds, request_stop, run_worker
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def start_worker(ws, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "elad_engine", "worker", "--workspace", str(ws), *extra],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def test_a_queued_rounds_job_runs_with_progress_and_log(tmp_path, tiny_model_dir):
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir)
+    job_id = enqueue_rounds(store, pid)
+    assert enqueue_rounds(store, pid) == job_id  # one rounds job per project at a time
+    assert run_worker(tmp_path / "ws", once=True) == 1
+    job = store.job(job_id)
+    assert job["status"] == "done" and job["message"].startswith("completed"), job
+    assert job["phase"] == "evaluate" and job["progress"] == job["total"] > 0
+    lines = [r["line"] for r in store.job_log(job_id)]
+    assert "round 1: explain" in lines and lines[-1].startswith("stopped: completed")
+    assert [r["round"] for r in store.rounds(pid)] == [0, 1]
+
+
+def test_a_queued_job_stops_at_once_and_a_failed_job_says_why(tmp_path, tiny_model_dir):
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir)
+    job_id = enqueue_rounds(store, pid)
+    request_stop(store, job_id, "cancelled")
+    assert store.job(job_id)["status"] == "cancelled"
+    bad = tiny_project(store, tiny_model_dir, name="no-test", test=0)
+    failed = enqueue_rounds(store, bad)
+    run_worker(tmp_path / "ws", once=True)
+    job = store.job(failed)
+    assert job["status"] == "failed" and "has no test examples" in job["error"]
+    assert "Traceback" not in job["error"]
+
+
+def test_stop_at_a_safe_point_then_resume_in_a_worker_process(tmp_path, tiny_model_dir):
+    ws = tmp_path / "ws"
+    store = Store(ws)
+    pid = tiny_project(store, tiny_model_dir, **{"rounds.rounds": 3})
+    worker = start_worker(ws)
+    try:
+        job_id = enqueue_rounds(store, pid)
+        wait_for(lambda: store.job(job_id)["phase"] in ("explain", "score", "select", "revise"))
+        request_stop(store, job_id, "paused")
+        wait_for(lambda: store.job(job_id)["status"] in ("paused", "done"))
+        job = store.job(job_id)
+        assert job["status"] == "paused", job
+        done_before = len([r for r in store.rounds(pid) if r["status"] == "done"])
+        assert done_before < 4
+        again = enqueue_rounds(store, pid)
+        assert again != job_id
+        wait_for(lambda: store.job(again)["status"] == "done", timeout=300)
+        assert [r["status"] for r in store.rounds(pid)] == ["done"] * 4
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+def test_a_killed_workers_job_is_resumed_by_the_next_worker(tmp_path, tiny_model_dir):
+    ws = tmp_path / "ws"
+    store = Store(ws)
+    pid = tiny_project(store, tiny_model_dir, **{"rounds.rounds": 2})
+    first = start_worker(ws, "--stale-after", "3")
+    job_id = enqueue_rounds(store, pid)
+    wait_for(lambda: store.job(job_id)["phase"] in ("explain", "score", "revise", "train"))
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(10)
+    assert store.job(job_id)["status"] == "running"  # as the killed worker left it
+    second = start_worker(ws, "--stale-after", "3")
+    try:
+        wait_for(lambda: store.job(job_id)["status"] == "done", timeout=300)
+        assert store.job(job_id)["worker_pid"] == second.pid
+        assert [r["status"] for r in store.rounds(pid)] == ["done"] * 3
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        second.terminate()
+        second.wait(10)

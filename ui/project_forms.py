@@ -1,0 +1,128 @@
+"""The Projects page's two forms: a dataset import with column mapping and preview, and a project's settings
+(widgets built from the config fields' own documentation, ranges and choices)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from elad_engine.datasets import PRESETS, ColumnMapping
+from elad_engine.errors import EladError
+from elad_engine.projects import import_file, preview_file, safe_upload_name
+from elad_engine.store import Store
+from ui.engine import inert
+
+SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", "teacher.base_url",
+            "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
+            "teacher.concurrency", "selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
+            "rounds.budget_tokens", "rounds.budget_dollars", "review.policy", "training.epochs",
+            "training.learning_rate"]
+
+
+def _source(store: Store, key: str):
+    """The file to import: an upload saved under the workspace, or a path on the server."""
+    how = st.radio("Source", ["Upload a file", "A path on the server"], horizontal=True, key=f"{key}-how")
+    if how == "Upload a file":
+        up = st.file_uploader("Dataset (JSONL, CSV, Parquet, JSON array)", key=f"{key}-up",
+                              type=["jsonl", "json", "csv", "parquet"])
+        if up is None:
+            return None
+        target = store.workspace / "uploads" / safe_upload_name(up.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(up.getvalue())
+        return target
+    path = st.text_input("Path on the server", key=f"{key}-path", placeholder="../shared/datasets/gsm8k/test.jsonl")
+    return path.strip() or None
+
+
+def import_form(store: Store, key: str = "imp") -> None:
+    path = _source(store, key)
+    c1, c2, c3 = st.columns(3)
+    project = c1.text_input("Project name", key=f"{key}-name", placeholder="gsm8k")
+    preset = c2.selectbox("Preset", ["(column mapping)", *PRESETS], key=f"{key}-preset")
+    answer_type = c3.selectbox("Answer type", ["number", "choice", "label", "text"], key=f"{key}-atype",
+                               disabled=preset != "(column mapping)")
+    mapping = None
+    if preset == "(column mapping)":
+        m1, m2, m3, m4, m5 = st.columns(5)
+        mapping = ColumnMapping(question=m1.text_input("Question column", "question", key=f"{key}-q"),
+                                answer=m2.text_input("Answer column", "answer", key=f"{key}-a"),
+                                rationale=m3.text_input("Rationale column", "", key=f"{key}-r") or None,
+                                id=m4.text_input("Id column", "", key=f"{key}-id") or None,
+                                split=m5.text_input("Split column", "", key=f"{key}-s") or None)
+    fraction = st.slider("Test fraction (when the file has no split column)", 0.0, 0.9, 0.2, 0.05, key=f"{key}-tf")
+    if path is None:
+        st.caption("Choose a file to see a preview.")
+        return
+    kwargs = dict(mapping=mapping, preset=None if preset == "(column mapping)" else preset,
+                  answer_type=answer_type, test_fraction=fraction)
+    try:
+        examples, problems = preview_file(path, **kwargs)
+    except EladError as e:
+        st.error(inert(str(e)))
+        return
+    if problems:
+        st.error(f"This file would be refused: {len(problems)} problem(s). Nothing is imported until it is fixed.")
+        st.dataframe(pd.DataFrame({"problem": problems}), hide_index=True, width="stretch")
+        return
+    counts = pd.Series([e.split for e in examples]).value_counts().to_dict()
+    st.success(f"{len(examples)} rows parse cleanly ({', '.join(f'{k}: {v}' for k, v in counts.items())}).")
+    st.dataframe(pd.DataFrame([{"id": e.id, "split": e.split, "question": e.question, "answer": e.answer,
+                                "rationale": e.rationale or ""} for e in examples[:20]]),
+                 hide_index=True, width="stretch")
+    if st.button("Import", type="primary", disabled=not project.strip(), key=f"{key}-go"):
+        try:
+            pid, n = import_file(store, project.strip(), path, **kwargs)
+        except EladError as e:
+            st.error(inert(str(e)))
+            return
+        st.session_state["project"] = project.strip()
+        st.success(f"Imported {n} rows into {project.strip()!r}.")
+        st.rerun()
+
+
+def _widget(section, name: str, label: str, key: str):
+    f = next(f for f in dataclasses.fields(section) if f.name == name)
+    value, m = getattr(section, name), f.metadata
+    if m.get("choices"):
+        return st.selectbox(label, m["choices"], index=list(m["choices"]).index(value), help=m["doc"], key=key)
+    if isinstance(value, bool):
+        return st.checkbox(label, value, help=m["doc"], key=key)
+    if isinstance(value, int):
+        return int(st.number_input(label, min_value=int(m["lo"]) if m["lo"] is not None else None,
+                                   max_value=int(m["hi"]) if m["hi"] is not None else None, value=value, step=1,
+                                   help=m["doc"], key=key))
+    if isinstance(value, float):
+        return float(st.number_input(label, min_value=m["lo"], max_value=m["hi"], value=value, help=m["doc"],
+                                     format="%g", key=key))
+    return st.text_input(label, value, help=m["doc"], key=key)
+
+
+def settings_form(store: Store, pid: int) -> None:
+    cfg = store.config(pid)
+    values = {}
+    cols = st.columns(3)
+    for n, dotted in enumerate(SETTINGS):
+        sec, name = dotted.split(".")
+        with cols[n % 3]:
+            values[dotted] = _widget(getattr(cfg, sec), name, dotted, key=f"cfg-{pid}-{dotted}")
+    prices = pd.DataFrame([{"model": k, "prompt $/M": v[0], "completion $/M": v[1]}
+                           for k, v in cfg.teacher.prices.items()])
+    edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{pid}-prices")
+    values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0), float(r["completion $/M"] or 0)]
+                                for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
+    b1, b2 = st.columns(2)
+    if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save"):
+        try:
+            store.set_config(pid, cfg.with_overrides(**values))
+            st.success("Saved.")
+        except EladError as e:
+            st.error(inert(str(e)))
+    if b2.button("Test the teacher connection", key=f"cfg-{pid}-test", disabled=values["teacher.kind"] == "oracle"):
+        from elad_engine.teachers.openai_compat import check_connection
+        try:
+            st.success(check_connection(cfg.with_overrides(**values).teacher))
+        except EladError as e:
+            st.error(inert(str(e)))
