@@ -44,6 +44,12 @@ status()
 for e in exports(store(), pid):
     with st.expander(f"Round {e['round']} export", expanded=e["round"] == rnd):
         st.text(f"on the server: {e['folder']}")
+        if st.button("Prepare the whole export as a zip", key=f"zip-{e['round']}-all"):
+            zip_folder(e["folder"])
+        whole = e["folder"].with_suffix(".zip")
+        if whole.exists():
+            st.download_button(f"Download the whole export ({whole.stat().st_size / 1e6:.1f} MB)", whole.read_bytes(),
+                               file_name=f"{name}-round{e['round']}-export.zip", key=f"dl-{e['round']}-all")
         for part, path in e["parts"].items():
             if path.is_dir():
                 if st.button(f"Prepare {part}.zip", key=f"zip-{e['round']}-{part}"):

@@ -22,14 +22,15 @@ x_axis = st.radio("Accuracy against", ["round", "completion tokens", "prompt + c
 x_field = {"round": "round", "completion tokens": "completion_tokens",
            "prompt + completion tokens": "total_tokens", "dollars": "cost_usd"}[x_axis]
 base = alt.Chart(frame).encode(
-    x=alt.X(f"{x_field}:Q", title=x_axis), color=alt.Color("project:N"),
+    x=alt.X(f"{x_field}:Q", title=x_axis, axis=alt.Axis(format={"round": "d", "cost_usd": "$.4f"}.get(x_field, ",d"))),
+    color=alt.Color("project:N"),
     tooltip=["project", "round", "accuracy", "multi_step", "completion_tokens", "cost_usd"])
 c1, c2 = st.columns(2)
 c1.altair_chart((base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False),
-                                                             title="test accuracy"))).properties(
+                                                             title="test accuracy", axis=alt.Axis(format=".1%")))).properties(
     title="Accuracy"), width="stretch")
 c2.altair_chart((base.mark_line(point=True).encode(y=alt.Y("multi_step:Q", scale=alt.Scale(zero=False),
-                                                             title="multi-step accuracy"))).properties(
+                                                             title="multi-step accuracy", axis=alt.Axis(format=".1%")))).properties(
     title="Multi-step accuracy"), width="stretch")
 st.subheader("Per round")
 st.dataframe(frame, hide_index=True, width="stretch")

@@ -24,14 +24,16 @@ if projects:
 else:
     st.info("No project yet. Start with the embedded demo, or import a dataset below.")
 
-c1, c2 = st.columns([1, 3])
+c1, c2, c3 = st.columns([2, 1, 1])
+pool = c2.number_input("Demo pool size", 16, 100_000, 400, step=16)
+test = c3.number_input("Demo test size", 16, 100_000, 400, step=16)
 if c1.button("Create the demo project", type="primary", disabled=store().find_project("demo") is not None,
              help="Synthetic multi-step arithmetic, the shipped tiny student and the oracle teacher."):
-    create_demo_project(store())
+    create_demo_project(store(), pool=int(pool), test=int(test))
     st.session_state["project"] = "demo"
     st.rerun()
-c2.caption("The demo: 400 pool and 400 test word problems, the tiny student in data/tiny-student, the exact "
-           "arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve.")
+c1.caption("The demo: synthetic word problems of 1-4 steps, the tiny student in data/tiny-student, the exact "
+           "arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve (change it below).")
 
 with st.expander("New project from a dataset file", expanded=not projects):
     import_form(store())

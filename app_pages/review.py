@@ -42,6 +42,7 @@ if rows:
                  "this view as you; teacher_failed ones need an edit.")
         if st.button("Yes, approve them", disabled=not reviewer):
             n = review.bulk_approve(store(), [r["id"] for r in rows], reviewer)
+            review.continue_if_decided(store(), pid, rnd)
             st.toast(f"Approved {n} revision(s)")
             st.rerun()
 
@@ -68,6 +69,7 @@ else:
             st.error(inert(str(e)))
             return
         st.session_state["rv_mode"] = None
+        review.continue_if_decided(store(), pid, rnd)
         st.toast(f"{ {'approve': 'Approved', 'edit': 'Saved your edit of', 'reject': 'Rejected'}[action]} "
                  f"revision {view.revision['id']}")
         st.rerun()
@@ -97,8 +99,9 @@ else:
 phase = store().phase_status(pid, rnd, "review")
 if phase == "waiting":
     st.divider()
-    st.write(f"Round {rnd} waits for review. Training uses what is approved when the round goes on.")
-    if st.button("Close the review and continue the round"):
+    st.write(f"Round {rnd} waits for review; it goes on by itself (training, evaluation) once every revision "
+             "is decided. To train now on what is approved so far:")
+    if st.button("Close the review and train on what is approved"):
         close_review(store(), pid, rnd)
         enqueue_rounds(store(), pid)
         st.rerun()

@@ -145,6 +145,20 @@ def decide(store: Store, revision_id: int, action: str, reviewer: str, steps: li
         store.add_review(revision_id, action, reviewer)
 
 
+def continue_if_decided(store: Store, pid: int, rnd: int) -> int | None:
+    """When nothing of a waiting round is left undecided, queue the rest of the round (training onwards);
+    returns the rounds job id, or None while the queue still has undecided revisions."""
+    from .worker import enqueue_rounds
+
+    if store.phase_status(pid, rnd, "review") != "waiting":
+        return None
+    if store.revisions(pid, rnd, status=("pending", "teacher_failed")):
+        return None
+    last = [j for j in store.jobs(pid) if j["kind"] == "rounds"]
+    # go on as far as the job that stopped for review was asked to (one round, or all)
+    return enqueue_rounds(store, pid, max_rounds=(last[-1]["args"] or {}).get("max_rounds") if last else None)
+
+
 def bulk_approve(store: Store, revision_ids: list[int], reviewer: str) -> int:
     """Approve every listed revision that has usable text and is still undecided; returns how many."""
     n = 0

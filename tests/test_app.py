@@ -122,3 +122,40 @@ def test_metrics_and_export_pages_render(env):
     next(b for b in at.button if b.label == "Build the export").click().run()
     assert Store(env).jobs()[-1]["kind"] == "export"
     Store(env).update_job(Store(env).jobs()[-1]["id"], status="cancelled")
+
+
+@pytest.mark.parametrize("name", ["projects", "rounds", "review", "metrics", "export"])
+def test_every_page_renders_on_an_empty_workspace(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "empty"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page(name)
+    assert not at.exception
+    assert any("No project yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("name", ["projects", "rounds", "review", "metrics", "export"])
+def test_every_page_renders_on_a_fresh_demo_project(name, tmp_path, monkeypatch):
+    from elad_engine.projects import create_demo_project
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "demo"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    create_demo_project(Store(tmp_path / "demo"), pool=32, test=32)
+    at = page(name, project="demo")
+    assert not at.exception
+    assert at.title[0].value.startswith(name.capitalize())
+
+
+def test_a_decided_queue_continues_the_round(tmp_path, tiny_model_dir):
+    from elad_engine import review
+
+    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
+    store = Store(ws)
+    store.enqueue_job(1, "rounds", {"max_rounds": 1})
+    store.update_job(1, status="done")
+    pending = store.revisions(1, 1, status="pending")
+    assert review.continue_if_decided(store, 1, 1) is None  # undecided revisions remain
+    review.bulk_approve(store, [r["id"] for r in pending[:-1]], "eve")
+    assert review.continue_if_decided(store, 1, 1) is None
+    review.decide(store, pending[-1]["id"], "reject", "eve", reason="no")
+    job = review.continue_if_decided(store, 1, 1)
+    assert store.job(job)["status"] == "queued" and store.job(job)["args"] == {"max_rounds": 1}

@@ -1,6 +1,8 @@
-"""The real browser path: `streamlit run app.py` on 127.0.0.1 driven by Playwright in Debian's chromium. The app
-starts its own worker; a reviewer approves with the keyboard, bulk-approves, closes the review, and the worker
-finishes the round. Every request the browser makes stays on 127.0.0.1."""
+"""The whole story in a real browser: `streamlit run app.py` on 127.0.0.1 driven by Playwright in Debian's
+chromium, on an empty workspace. Create the demo project (small pool), switch it to human review, start a
+round, approve (keyboard), edit, reject, bulk-approve, watch the worker train and evaluate, see the metrics,
+build the export and download it as a zip. Screenshots of every page go to test-output/screenshots/.
+Every request the browser makes must stay on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO, reviewed_workspace
+from conftest import REPO
 
 from elad_engine.store import Store
 
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chr
                                 "(apt-get install chromium; .ci/run does it)")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+SHOTS = REPO / "test-output" / "screenshots"
 
 
 def free_port() -> int:
@@ -32,8 +36,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def app(tmp_path, tiny_model_dir):
-    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
+def app(tmp_path):
+    ws = tmp_path / "ws"
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws))
     env.pop("ELAD_NO_WORKER", None)
@@ -51,46 +55,116 @@ def app(tmp_path, tiny_model_dir):
     yield url, ws
     proc.terminate()
     proc.wait(10)
-    store = Store(ws)
-    for pid in store.live_workers(60):  # the worker the app started
+    for pid in Store(ws).live_workers(60):  # the worker the app started
         try:
             os.kill(pid, 15)
         except ProcessLookupError:
             pass
 
 
-def test_review_in_the_browser_and_the_worker_finishes_the_round(app):
+def test_the_whole_story_in_the_browser(app, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, ws = app
-    store = Store(ws)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.on("request", lambda r: requests.append(r.url))
-        page.goto(url + "/review")
-        page.get_by_label("Your name (recorded on every review)").fill("carol")
+
+        def go(name: str) -> None:
+            page.get_by_role("link", name=name).click()
+            expect(page.get_by_role("heading", level=1).first).to_contain_text(name, timeout=30_000)
+
+        def decided(n: int, total: int = 8) -> None:
+            expect(page.get_by_text(f"{n} of {total} decided", exact=False)).to_be_visible(timeout=30_000)
+
+        # Projects: the demo with a small pool, switched to human review
+        page.goto(url)
+        expect(page.get_by_text("No project yet", exact=False).first).to_be_visible(timeout=60_000)
+        page.get_by_label("Demo pool size").fill("32")
+        page.get_by_label("Demo test size").fill("32")
+        page.get_by_role("button", name="Create the demo project").click()
+        expect(page.get_by_text("Settings · demo")).to_be_visible(timeout=60_000)
+        policy = page.get_by_role("combobox", name="review.policy")
+        for _ in range(3):  # the option list can close under a rerun; try again
+            policy.click()
+            try:
+                page.get_by_role("option", name="human", exact=True).click(timeout=5_000)
+                break
+            except Exception:
+                page.keyboard.press("Escape")
+        expect(policy).to_have_value("human")
+        page.get_by_role("button", name="Save settings").click()
+        expect(page.get_by_text("Saved.")).to_be_visible(timeout=30_000)
+        page.get_by_label("Your name (recorded on every review)").fill("dana")
         page.keyboard.press("Enter")
-        expect(page.get_by_text("Sample 1 of 4", exact=False)).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "1-projects.png"), full_page=True)
+        store = Store(ws)
+        pid = store.project_id("demo")
+        assert store.config(pid).review.policy == "human" and store.count_examples(pid) == {"pool": 32, "test": 32}
+
+        # Rounds: start the warm-up round; the worker the app started runs it up to the review
+        go("Rounds")
+        page.get_by_role("button", name="Start next round").click()
+        expect(page.get_by_text("waits for review", exact=False).first).to_be_visible(timeout=120_000)
+        page.screenshot(path=str(SHOTS / "2-rounds-waiting.png"), full_page=True)
+
+        # Review: approve with the keyboard, edit one, reject one, bulk-approve the rest
+        go("Review")
+        expect(page.get_by_text("Sample 1 of 8", exact=False)).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name=re.compile(r"^Approve Shortcut"))).to_be_enabled(timeout=30_000)
-        page.get_by_role("heading", name="Review · p").click()  # focus the page, not the text box
-        page.keyboard.press("a")  # the Approve shortcut
-        expect(page.get_by_text("1 of 4 decided", exact=False)).to_be_visible(timeout=30_000)
-        approved = [r for r in store.revisions(1, 1) if r["status"] == "approved"]
-        assert len(approved) == 1 and store.reviews(approved[0]["id"])[-1]["reviewer"] == "carol"
-
-        page.get_by_role("button", name="Approve all 3 in this view").click()
+        page.screenshot(path=str(SHOTS / "3-review-sample.png"), full_page=True)
+        page.get_by_role("heading", name="Review · demo").click()  # focus the page, not a text box
+        page.keyboard.press("a")
+        decided(1)
+        page.get_by_role("button", name=re.compile(r"^Edit")).click()
+        page.get_by_label("Steps, one per line").fill("3 + 4 = 7\n7 * 2 = 14")
+        page.get_by_label("Answer", exact=True).fill("14")
+        page.get_by_role("button", name="Save my version").click()
+        decided(2)
+        page.get_by_role("button", name=re.compile(r"^Reject")).click()
+        page.get_by_label("Reason (kept in the review log)").fill("wrong chain")
+        page.get_by_role("button", name="Reject this sample").click()
+        decided(3)
+        page.get_by_role("button", name="Approve all 5 in this view").click()
         page.get_by_role("button", name="Yes, approve them").click()
-        expect(page.get_by_text("4 of 4 decided", exact=False)).to_be_visible(timeout=30_000)
-        close = page.get_by_role("button", name="Close the review and continue the round")
-        close.click()
-        expect(close).to_be_hidden(timeout=30_000)  # the click reached the server: the round is queued
+        decided(8)
+        actions = sorted((r["action"], r["reviewer"]) for r in store.reviews(pid=pid))
+        assert actions == [("approve", "dana")] * 6 + [("edit", "dana"), ("reject", "dana")]
 
-        page.get_by_role("link", name="Rounds").click()
-        expect(page.get_by_text("completed: all 1 rounds are done", exact=False).first).to_be_visible(timeout=120_000)
+        # The queue is decided: the round goes on by itself (training, evaluation)
+        go("Rounds")
+        expect(page.get_by_text("max_rounds: ran 1 round(s) as asked", exact=False).first).to_be_visible(
+            timeout=180_000)
+        page.screenshot(path=str(SHOTS / "4-rounds-done.png"), full_page=True)
+        assert [r["status"] for r in store.rounds(pid)] == ["done"]
+
+        # Metrics: the new accuracy point
+        go("Metrics")
+        expect(page.get_by_text("Per round")).to_be_visible(timeout=30_000)
+        chart = page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first
+        expect(chart).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1000)  # let vega draw before the screenshot
+        accuracy = store.metrics(pid)[0]["accuracy"]
+        assert accuracy is not None
+        page.screenshot(path=str(SHOTS / "5-metrics.png"), full_page=True)
+
+        # Export: build it in the worker, download it as one zip
+        go("Export")
+        page.get_by_role("button", name="Build the export").click()
+        expect(page.get_by_text("exported round 0", exact=False)).to_be_visible(timeout=120_000)
+        page.reload()
+        expect(page.get_by_text("Round 0 export")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Prepare the whole export as a zip").click()
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=re.compile(r"^Download the whole export")).click()
+        target = tmp_path / "export.zip"
+        download.value.save_as(target)
+        page.screenshot(path=str(SHOTS / "6-export.png"), full_page=True)
         browser.close()
-    assert [r["status"] for r in store.rounds(1)] == ["done", "done"]
-    assert store.live_workers(30), "the app should have started a worker"
+    names = zipfile.ZipFile(target).namelist()
+    assert "round-0/adapter/adapter_config.json" in names and "round-0/README.md" in names, names
     outside = {urlparse(u).hostname for u in requests} - {"127.0.0.1"}
-    assert not outside, f"the page fetched from outside the machine: {[u for u in requests if urlparse(u).hostname in outside]}"
+    assert not outside, f"the page fetched from outside: {[u for u in requests if urlparse(u).hostname in outside]}"
