@@ -24,9 +24,12 @@ with st.expander("Filter", expanded=False):
     gold = f3.selectbox("Revised answer vs gold", ["any", "matches", "differs"], key="rv_gold")
     u = st.slider("Uncertainty range", 0.0, 1.0, (0.0, 1.0), 0.05, key="rv_unc")
     failed_only = st.checkbox("Only teacher_failed", key="rv_failed")
+    most_uncertain_first = st.toggle("Most uncertain first (off: in the order the teacher answered)", value=True,
+                                     key="rv_sort")
 flt = review.QueueFilter(round=rnd, statuses=("teacher_failed",) if failed_only else tuple(statuses),
                          min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
-                         matches_gold={"any": None, "matches": True, "differs": False}[gold])
+                         matches_gold={"any": None, "matches": True, "differs": False}[gold],
+                         sort_by_uncertainty=most_uncertain_first)
 rows = review.queue(store(), pid, flt)
 decided, total = review.progress(store(), pid, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
