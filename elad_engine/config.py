@@ -252,7 +252,12 @@ class ProjectConfig:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read config: {e}") from None
-        return cls.from_toml(text, str(path))
+        try:
+            return cls.from_toml(text, str(path))
+        except ConfigError as e:
+            if str(e).startswith(str(path)):
+                raise
+            raise ConfigError(f"{path}: {e}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_toml(), encoding="utf-8")

@@ -223,10 +223,17 @@ def _load(path: Path, probs: _Problems, max_chars: int) -> list[tuple[int, dict]
     return rows
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # NUL and friends: never in a real question
+
+
 def _text(value: Any, numbers_ok: bool, what: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
+        bad = _CONTROL.search(value)
+        if bad:
+            raise _Bad(None, f"holds the control character {bad.group()!r} at position {bad.start() + 1}; "
+                             f"{what} must be plain text (tabs and newlines are fine)")
         return value.strip() or None
     if numbers_ok and isinstance(value, (int, float)) and not isinstance(value, bool):
         # 18.0 from a JSON number is the integer 18; nan stays "nan" so that gold_is_valid refuses it by name.

@@ -10,10 +10,9 @@ from .config import ProjectConfig
 from .datasets import ColumnMapping, read_dataset
 from .errors import DatasetError, StoreError
 from .records import Example
-from .store import Store
+from .store import PROJECT_NAME, Store
 
 DEMO_PROJECT = "demo"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def demo_config(**overrides) -> ProjectConfig:
@@ -39,11 +38,28 @@ def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400,
     return pid
 
 
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # the same cap as server.maxUploadSize in .streamlit/config.toml
+
+
 def check_name(name: str) -> None:
     """Project names become folder names under artifacts/: letters, digits, _ . - only."""
-    if not NAME.match(name or ""):
+    if not PROJECT_NAME.match(name or ""):
         raise StoreError(f"project name {name!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
                          "starting with a letter or digit.")
+
+
+def save_upload(store: Store, name: str, data: bytes) -> Path:
+    """An uploaded dataset saved under the workspace's uploads/ folder, never outside it."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise StoreError(f"the upload {safe_upload_name(name)!r} is {len(data) / 1e6:,.0f} MB, over the limit of "
+                         f"{MAX_UPLOAD_BYTES / 1e6:,.0f} MB; import a file this large from a path on the server.")
+    folder = (store.workspace / "uploads").resolve()
+    target = (folder / safe_upload_name(name)).resolve()
+    if target.parent != folder:
+        raise StoreError(f"the upload name {name!r} would leave the uploads folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
 
 
 def safe_upload_name(name: str) -> str:

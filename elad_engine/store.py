@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import os
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from .records import Example, Explanation, TeacherResult
 
 SCHEMA_VERSION = 3
 DECIDED = ("approved", "edited", "rejected")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRAINABLE = ("approved", "edited")
 
 SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")  # version SCHEMA_VERSION
@@ -139,8 +141,9 @@ class Store:
     # --- projects ----------------------------------------------------------------------------------
 
     def create_project(self, name: str, config: ProjectConfig) -> int:
-        if not name or not name.strip():
-            raise StoreError("A project needs a non-empty name.")
+        if not PROJECT_NAME.match(name or ""):  # it becomes a folder name under artifacts/
+            raise StoreError(f"project name {name!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
+                             "starting with a letter or digit.")
         if self.find_project(name) is not None:
             raise StoreError(f"A project named {name!r} already exists in {self.workspace}.")
         config.validate()

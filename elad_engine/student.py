@@ -90,8 +90,10 @@ class Student:
             try:
                 model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
             except (RuntimeError, ValueError, KeyError) as e:
-                raise StudentError(f"The adapter {adapter!r} does not fit the student {path!r}: "
-                                   f"{str(e).splitlines()[0]}") from None
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                detail = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else repr(e))
+                raise StudentError(f"The adapter {adapter!r} does not fit the student {path!r} (it was trained on "
+                                   f"another base model?): {detail[:300]}") from None
         model.to(dev)
         return cls(model, tokenizer, dev, path, adapter)
 

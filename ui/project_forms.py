@@ -10,7 +10,7 @@ import streamlit as st
 
 from elad_engine.datasets import PRESETS, ColumnMapping
 from elad_engine.errors import EladError
-from elad_engine.projects import import_file, preview_file, safe_upload_name
+from elad_engine.projects import import_file, preview_file, save_upload
 from elad_engine.store import Store
 from ui.engine import inert
 
@@ -29,10 +29,11 @@ def _source(store: Store, key: str):
                               type=["jsonl", "json", "csv", "parquet"])
         if up is None:
             return None
-        target = store.workspace / "uploads" / safe_upload_name(up.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(up.getvalue())
-        return target
+        try:
+            return save_upload(store, up.name, up.getvalue())
+        except EladError as e:
+            st.error(inert(str(e)))
+            return None
     path = st.text_input("Path on the server", key=f"{key}-path", placeholder="../shared/datasets/gsm8k/test.jsonl")
     return path.strip() or None
 
