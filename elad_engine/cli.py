@@ -1,4 +1,4 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,config,build-student} --help`.
+"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,backup,config,build-student} --help`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
@@ -186,6 +186,21 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from .backup import backup_workspace, restore_backup
+
+    if args.restore:
+        info = restore_backup(args.restore, workspace_of(args))
+        print(f"restored {args.restore} into {workspace_of(args).resolve()}: projects {info['projects']}")
+        return 0
+    if not args.to:
+        raise EladError("backup needs --to DIR (a new folder), or --restore BACKUP_DIR")
+    info = backup_workspace(workspace_of(args), args.to, artifacts=not args.no_artifacts)
+    print(f"backed up {info['workspace']} to {Path(args.to).resolve()}: projects {info['projects']}, "
+          f"{info['artifact_files']} artifact files, {info['seconds']} s")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export_round
 
@@ -273,6 +288,11 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     w.add_argument("--stale-after", type=float, default=15.0,
                    help="seconds without a heartbeat after which a running job is presumed orphaned and resumed")
+
+    bk = add("backup", cmd_backup, "Copy a live workspace (SQLite online backup + artifacts), or restore one.")
+    bk.add_argument("--to", help="new folder for the backup")
+    bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
+    bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
 
     ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
              "its model (lists models; costs nothing).")
