@@ -30,12 +30,12 @@ flt = review.QueueFilter(round=rnd, statuses=("teacher_failed",) if failed_only 
                          min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
                          matches_gold={"any": None, "matches": True, "differs": False}[gold],
                          sort_by_uncertainty=most_uncertain_first)
-rows = review.queue(store(), pid, flt)
+reviewer = (st.session_state.get("reviewer") or "").strip()
+rows = review.queue(store(), pid, flt, reviewer or None)  # without samples other reviewers hold
 decided, total = review.progress(store(), pid, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
             f"{len(rows)} in this view")
 
-reviewer = (st.session_state.get("reviewer") or "").strip()
 if not reviewer:
     st.warning("Enter your name in the sidebar: it is recorded on every decision.")
 
@@ -62,6 +62,8 @@ else:
         st.rerun()
     nav3.caption(f"Sample {idx + 1} of {len(rows)} · revision {rows[idx]['id']} · uncertainty "
                  f"{'-' if rows[idx]['uncertainty'] is None else format(rows[idx]['uncertainty'], '.3f')}")
+    if reviewer:
+        review.claim(store(), rows[idx]["id"], reviewer)  # nobody else is handed this one meanwhile
     view = review.sample(store(), rows[idx]["id"])
     show_sample(view)
 

@@ -12,6 +12,7 @@ from .reasoning import answers_match, format_explanation, short_answer, split_st
 from .store import Store
 
 STATUSES = ("pending", "teacher_failed", "approved", "edited", "rejected")
+CLAIM_TTL_S = 15 * 60  # a sample shown to a reviewer is theirs this long, unless they decide it sooner
 
 
 @dataclass
@@ -55,13 +56,17 @@ def _revised_answer(rev: dict) -> str | None:
     return short_answer(split_steps(text)[1] or "") if text else None
 
 
-def queue(store: Store, pid: int, flt: QueueFilter) -> list[dict]:
-    """The review queue: one row per revision passing the filter, with its uncertainty and answers."""
+def queue(store: Store, pid: int, flt: QueueFilter, reviewer: str | None = None) -> list[dict]:
+    """The review queue: one row per revision passing the filter, with its uncertainty and answers. With a
+    reviewer, samples another reviewer has claimed (and not yet decided) are left out."""
     cfg = store.config(pid)
     strategy = cfg.selection.strategy
     scores = {(s["round"], s["example_id"]): s["score"] for s in store.scores(pid, flt.round)
               if s["strategy"] in (strategy, "random")}
     revs = store.revisions(pid, flt.round, status=flt.statuses or None)
+    if reviewer:
+        taken = store.claimed_by_others(reviewer)
+        revs = [r for r in revs if r["id"] not in taken]
     gold = {e.id: e.answer for e in store.examples(pid, ids=[r["example_id"] for r in revs])}
     rows = []
     for r in revs:
@@ -80,6 +85,16 @@ def queue(store: Store, pid: int, flt: QueueFilter) -> list[dict]:
     if flt.sort_by_uncertainty:
         rows.sort(key=lambda x: (x["uncertainty"] is None, -(x["uncertainty"] or 0.0), x["id"]))
     return rows
+
+
+def claim(store: Store, revision_id: int, reviewer: str) -> bool:
+    """Claim the sample shown to `reviewer`, so nobody else is handed it; False if someone else has it."""
+    return store.claim_revision([revision_id], reviewer, CLAIM_TTL_S) == revision_id
+
+
+def claim_next(store: Store, pid: int, flt: QueueFilter, reviewer: str) -> int | None:
+    """The next sample of the queue for `reviewer`, claimed; None when the queue holds nothing for them."""
+    return store.claim_revision([r["id"] for r in queue(store, pid, flt, reviewer)], reviewer, CLAIM_TTL_S)
 
 
 def progress(store: Store, pid: int, rnd: int | None = None) -> tuple[int, int]:
@@ -165,6 +180,9 @@ def bulk_approve(store: Store, revision_ids: list[int], reviewer: str) -> int:
     for rid in revision_ids:
         rev = store.revision(rid)
         if rev["status"] == "pending" and rev["text"]:
-            store.add_review(rid, "approve", reviewer)
+            try:
+                store.add_review(rid, "approve", reviewer)
+            except StoreError:  # another reviewer holds it (claimed since the page was drawn): theirs to decide
+                continue
             n += 1
     return n

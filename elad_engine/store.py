@@ -23,7 +23,7 @@ from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DECIDED = ("approved", "edited", "rejected")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRAINABLE = ("approved", "edited")
@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS job_log (
   id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
+""", 3: """
+CREATE TABLE IF NOT EXISTS review_claims (
+  revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
 """}
 
 
@@ -407,15 +410,41 @@ class Store:
             raise StoreError("A review needs the reviewer's name.")
         if action == "edit" and not (edited_text or "").strip():
             raise StoreError("An edit needs the edited explanation text.")
-        rev = self.revision(revision_id)
-        final = edited_text if action == "edit" else (rev["text"] if action == "approve" else None)
-        if action == "approve" and not rev["text"]:
-            raise StoreError(f"Revision {revision_id} has no usable text (teacher_failed): edit it instead.")
-        with self.transaction():
+        with self.transaction():  # read, check and write under the write lock: concurrent reviewers queue here
+            rev = self.revision(revision_id)
+            final = edited_text if action == "edit" else (rev["text"] if action == "approve" else None)
+            if action == "approve" and not rev["text"]:
+                raise StoreError(f"Revision {revision_id} has no usable text (teacher_failed): edit it instead.")
+            claim = self.db.execute("SELECT reviewer FROM review_claims WHERE revision_id=? AND expires_at>?",
+                                    [revision_id, time.time()]).fetchone()
+            if claim and claim[0] != reviewer:
+                raise StoreError(f"Revision {revision_id} is being reviewed by {claim[0]}; take another one.")
             self.db["reviews"].insert({"revision_id": revision_id, "action": action, "reviewer": reviewer,
                                        "edited_text": edited_text, "reason": reason, "created_at": time.time()})
             self.db.execute("UPDATE revisions SET status = ?, final_text = ? WHERE id = ?",
                             [status, final, revision_id])
+            self.db.execute("DELETE FROM review_claims WHERE revision_id=?", [revision_id])
+
+    def claim_revision(self, candidates: list[int], reviewer: str, ttl_s: float) -> int | None:
+        """The first of `candidates` (queue order) that is undecided and claimed by nobody else, now claimed
+        by `reviewer` for ttl_s seconds; None when there is none. Atomic across processes."""
+        now = time.time()
+        with self.transaction():
+            self.db.execute("DELETE FROM review_claims WHERE expires_at <= ?", [now])
+            others = {r[0] for r in self.db.execute("SELECT revision_id FROM review_claims WHERE reviewer != ?",
+                                                     [reviewer])}
+            for rid in candidates:
+                row = self.db.execute("SELECT status FROM revisions WHERE id=?", [rid]).fetchone()
+                if rid in others or not row or row[0] not in ("pending", "teacher_failed"):
+                    continue
+                self.db.execute("INSERT OR REPLACE INTO review_claims VALUES (?, ?, ?)", [rid, reviewer, now + ttl_s])
+                return rid
+        return None
+
+    def claimed_by_others(self, reviewer: str) -> dict[int, str]:
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT revision_id, reviewer FROM review_claims WHERE reviewer != ? AND expires_at > ?",
+            [reviewer, time.time()])}
 
     def reviews(self, revision_id: int | None = None, pid: int | None = None) -> list[dict]:
         if revision_id is not None:

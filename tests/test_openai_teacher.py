@@ -249,3 +249,29 @@ def test_openai_config_is_validated():
     with pytest.raises(ConfigError, match="NAME of an environment variable") as e:
         TeacherConfig(api_key_env="sk-live-abc").validate("teacher")
     assert "sk-live-abc" not in str(e.value)
+
+
+def test_a_round_completes_with_thirty_percent_of_calls_failing(tmp_path, tiny_model_dir, keyed):
+    """429s, 500s, timeouts and malformed JSON on 30% of calls: every selected sample ends revised or flagged
+    teacher_failed, no reply is paid twice, the ledger equals the server's usage, the budget holds."""
+    store = Store(tmp_path / "ws")
+    with TeacherServer(EXAMPLES, api_key=KEY, fail_rate=0.3, hang_s=0.8, seed=7) as server:
+        settings = {"teacher.kind": "openai", "teacher.model": server.model, "teacher.base_url": server.base_url,
+                    "teacher.api_key_env": "ELAD_TEST_KEY", "teacher.timeout_s": 0.5, "teacher.max_retries": 2,
+                    "teacher.concurrency": 4, "rounds.warmup": 8, "selection.round_budget": 8,
+                    "rounds.budget_tokens": 60_000}
+        pid = tiny_project(store, tiny_model_dir, **settings)
+        outcome = RoundRunner(store, pid).run()
+        faults = [o for _, o in server.events if o != "ok"]
+        usage = (server.prompt_tokens, server.completion_tokens)
+        served = max(server.served.values())
+    assert outcome.stop_reason == "completed", outcome.message
+    assert len(faults) >= 0.15 * server.requests, faults  # the faults really happened
+    for rnd in (0, 1):
+        selected = {s["example_id"] for s in store.selection(pid, rnd)}
+        revised = {r["example_id"]: r["status"] for r in store.revisions(pid, rnd)}
+        assert set(revised) == selected and len(selected) == 8
+        assert set(revised.values()) <= {"approved", "teacher_failed"}
+    spend = store.spend(pid)
+    assert served == 1 and (spend["prompt_tokens"], spend["completion_tokens"]) == usage
+    assert spend["prompt_tokens"] + spend["completion_tokens"] <= 60_000
