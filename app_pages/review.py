@@ -7,7 +7,7 @@ from elad_engine import review
 from elad_engine.errors import EladError
 from elad_engine.rounds import close_review
 from elad_engine.worker import enqueue_rounds
-from ui.engine import current_project, inert, store
+from ui.engine import current_project, show_error, store
 from ui.review_view import show_sample
 
 name, pid = current_project()
@@ -71,7 +71,7 @@ else:
         try:
             review.decide(store(), view.revision["id"], action, reviewer, **kw)
         except EladError as e:  # something the reviewer can fix, e.g. an edit without an answer
-            st.error(inert(str(e)))
+            show_error(str(e))
             return
         st.session_state["rv_mode"] = None
         review.continue_if_decided(store(), pid, rnd)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from elad_engine.rounds import estimate_next_round
 from elad_engine.worker import enqueue_rounds, request_stop
-from ui.engine import active_job, current_project, inert, store
+from ui.engine import active_job, current_project, show_error, store
 
 name, pid = current_project()
 st.title(f"Rounds · {name}")
@@ -57,7 +57,7 @@ def live() -> None:
         status = job["status"]
         st.subheader(f"Job {job['id']}: {status}")
         if job["error"]:
-            st.error(inert(job["error"]))
+            show_error(job["error"], "The job failed; the reason is below.")
         elif status in ("done", "paused", "cancelled") and job["message"]:
             st.write(job["message"])
         if job["phase"] and job["total"]:

@@ -73,10 +73,8 @@ def active_job(pid: int, kind: str = "rounds") -> dict | None:
     return live[-1] if live else (jobs[-1] if jobs else None)
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#!|~{}"})
-
-
-def inert(text: str) -> str:
-    """Text that may quote a dataset or a model, escaped so st.error / st.markdown show it literally: no
-    link, image or formatting can come out of it."""
-    return str(text).translate(_MARKDOWN)
+def show_error(text: str, headline: str = "That did not work; the reason is below.") -> None:
+    """An error whose text may quote a dataset or a model: a fixed headline, then the text as plain code, so
+    no markdown, link or image can come out of it (escaping is not enough: bare URLs still autolink)."""
+    st.error(headline)
+    st.code(str(text), language=None, wrap_lines=True)

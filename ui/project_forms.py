@@ -12,7 +12,7 @@ from elad_engine.datasets import PRESETS, ColumnMapping
 from elad_engine.errors import EladError
 from elad_engine.projects import import_file, preview_file, save_upload
 from elad_engine.store import Store
-from ui.engine import inert
+from ui.engine import show_error
 
 SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", "teacher.base_url",
             "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
@@ -32,7 +32,7 @@ def _source(store: Store, key: str):
         try:
             return save_upload(store, up.name, up.getvalue())
         except EladError as e:
-            st.error(inert(str(e)))
+            show_error(str(e))
             return None
     path = st.text_input("Path on the server", key=f"{key}-path", placeholder="../shared/datasets/gsm8k/test.jsonl")
     return path.strip() or None
@@ -62,7 +62,7 @@ def import_form(store: Store, key: str = "imp") -> None:
     try:
         examples, problems = preview_file(path, **kwargs)
     except EladError as e:
-        st.error(inert(str(e)))
+        show_error(str(e))
         return
     if problems:
         st.error(f"This file would be refused: {len(problems)} problem(s). Nothing is imported until it is fixed.")
@@ -77,7 +77,7 @@ def import_form(store: Store, key: str = "imp") -> None:
         try:
             pid, n = import_file(store, project.strip(), path, **kwargs)
         except EladError as e:
-            st.error(inert(str(e)))
+            show_error(str(e))
             return
         st.session_state["project"] = project.strip()
         st.success(f"Imported {n} rows into {project.strip()!r}.")
@@ -120,10 +120,10 @@ def settings_form(store: Store, pid: int) -> None:
             store.set_config(pid, cfg.with_overrides(**values))
             st.success("Saved.")
         except EladError as e:
-            st.error(inert(str(e)))
+            show_error(str(e))
     if b2.button("Test the teacher connection", key=f"cfg-{pid}-test", disabled=values["teacher.kind"] == "oracle"):
         from elad_engine.teachers.openai_compat import check_connection
         try:
             st.success(check_connection(cfg.with_overrides(**values).teacher))
         except EladError as e:
-            st.error(inert(str(e)))
+            show_error(str(e))

@@ -1,0 +1,117 @@
+"""Untrusted text in a real browser: questions, student steps, teacher replies and errors holding <script>, raw
+HTML and markdown images or links to an outside address are shown as inert text on every page. No script
+runs, no request leaves 127.0.0.1, and a sentinel API key in the app's environment appears on no page."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pytest
+from test_browser import ARGS, CHROMIUM, REPO, free_port  # noqa: F401 (REPO: same repository root)
+
+from elad_engine.config import ProjectConfig
+from elad_engine.records import Example, Explanation, StepVerdict, TeacherResult
+from elad_engine.store import Store
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
+OUTSIDE = "203.0.113.9"  # TEST-NET-3: never routed
+HOSTILE = (f'<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+           f'![pixel](http://{OUTSIDE}/pixel.png) [click](javascript:window.__pwned=3) '
+           f'<iframe src="http://{OUTSIDE}/frame"></iframe> **bold**')
+KEY = "sk-RENDER-SENTINEL-5d2f81"
+
+
+def hostile_workspace(ws) -> None:
+    store = Store(ws)
+    cfg = ProjectConfig().with_overrides(**{"review.policy": "human", "teacher.kind": "openai",
+                                            "teacher.model": "m", "teacher.api_key_env": "ELAD_RENDER_KEY"})
+    pid = store.create_project("hostile", cfg)
+    store.add_examples(pid, [Example(id=f"h{i}", question=f"How many? {HOSTILE}", answer="3", split=split)
+                             for i, split in enumerate(["pool", "pool", "test"])], "hostile")
+    steps = [f"Step with {HOSTILE}: 1 + 1 = 2", "2 + 1 = 3"]
+    store.save_explanations(pid, 1, [Explanation("h0", "greedy", 0, "\n".join(steps), steps, "3",
+                                                 probe_answers=[None, HOSTILE[:20], "3"])])
+    store.start_round(pid, 1)
+    store.save_revision(pid, 1, "h0", "revision", "openai", TeacherResult(
+        [StepVerdict(False, HOSTILE), StepVerdict(True, "ok")], 1, [f"Fixed {HOSTILE}: 1 + 2 = 3"], "3", 10, 5),
+        f"1. Fixed {HOSTILE}: 1 + 2 = 3\nThe answer is 3.", "\n".join(steps), 0.0, "v1")
+    store.save_revision(pid, 1, "h1", "revision", "openai", TeacherResult(
+        [], None, [], "", 10, 5, raw=f"not json {HOSTILE}", status="teacher_failed",
+        error=f"the teacher's JSON is malformed near {HOSTILE}"), None, None, 0.0, "v1")
+    store.set_phase(pid, 1, "review", "waiting")
+    job = store.enqueue_job(pid, "rounds", {})
+    store.update_job(job, status="failed", error=f"boom {HOSTILE}", phase="revise", progress=1, total=2)
+    store.log_job(job, f"log line {HOSTILE}")
+    store.close()
+
+
+@pytest.fixture
+def app(tmp_path):
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    ws = tmp_path / "ws"
+    hostile_workspace(ws)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), ELAD_NO_WORKER="1",
+               ELAD_RENDER_KEY=KEY)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_hostile_text_renders_inert_on_every_page(app):
+    from playwright.sync_api import expect, sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(app + "/review")
+        expect(page.get_by_text("Sample 1 of 2", exact=False)).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("<script>window.__pwned = 1</script>", exact=False).first).to_be_visible()
+        live = "iframe, script, img, a, [onerror]"
+        hostile_js = (f"els => els.map(e => e.outerHTML).filter(h => h.includes('__pwned') || h.includes('{OUTSIDE}')"
+                      " || h.includes('javascript:') || h.includes('onerror')).map(h => h.slice(0, 200))")
+
+        def snapshot() -> tuple[str, list[str]]:  # the page's HTML, and the live hostile elements it holds
+            return page.content(), page.locator(live).evaluate_all(hostile_js)
+
+        pages = {"review": snapshot()}
+        page.get_by_role("button", name="Next").click()  # the teacher_failed sample: its error and raw reply
+        expect(page.get_by_text("could not be used", exact=False)).to_be_visible(timeout=30_000)
+        page.get_by_text("The teacher's raw reply").click()
+        expect(page.get_by_text("not json <script>", exact=False).first).to_be_visible(timeout=30_000)
+        pages["review-failed"] = snapshot()
+        for name in ("Rounds", "Metrics", "Export", "Projects"):
+            page.get_by_role("link", name=name).click()
+            expect(page.get_by_role("heading", level=1).first).to_contain_text(name, timeout=30_000)
+            page.wait_for_timeout(1500)
+            if name == "Rounds":
+                page.get_by_text("Job log").click()
+                expect(page.get_by_text("log line <script>", exact=False).first).to_be_visible(timeout=30_000)
+            pages[name] = snapshot()
+        pwned = page.evaluate("window.__pwned")
+        browser.close()
+    assert pwned is None, f"a script from model text ran (window.__pwned = {pwned})"
+    hosts = {urlparse(u).hostname for u in requests}
+    assert hosts <= {"127.0.0.1"}, f"requests left the machine: {hosts}"
+    for name, (html, live_elements) in pages.items():
+        assert KEY not in html, f"the API key is on the {name} page"
+        assert live_elements == [], f"hostile markup became live elements on the {name} page: {live_elements}"
+        if name in ("review", "review-failed", "Rounds"):  # shown there as text (dataframes draw on a canvas)
+            assert "&lt;script&gt;" in html, f"the text was not shown on {name}"
