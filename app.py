@@ -6,17 +6,22 @@ multipage routes on direct URLs (/review ran the page without this script and it
 
 import streamlit as st
 
-from ui.engine import ensure_worker, project_picker, reviewer_name
+from ui.engine import accounts_exist, ensure_worker, project_picker, reviewer_name, user
 
 st.set_page_config(page_title="ELAD Studio", layout="wide")  # no icons: Streamlit fetches material-icon favicons from Google
 ensure_worker()
 
+accounts = st.Page("app_pages/accounts.py", title="Accounts")
+if accounts_exist() and user() is None:  # accounts exist: nothing but the login page until one logs in
+    st.navigation([accounts]).run()
+    st.stop()
 pages = [
     st.Page("app_pages/projects.py", title="Projects", default=True),
     st.Page("app_pages/rounds.py", title="Rounds"),
     st.Page("app_pages/review.py", title="Review"),
     st.Page("app_pages/metrics.py", title="Metrics"),
     st.Page("app_pages/export.py", title="Export"),
+    accounts,
 ]
 nav = st.navigation(pages)
 with st.sidebar:

@@ -4,8 +4,8 @@ worker job), then download each from the browser; the server path is shown too."
 import streamlit as st
 
 from elad_engine.export import best_round, exports, zip_folder
-from elad_engine.worker import request_stop
-from ui.engine import active_job, current_project, store
+from elad_engine.worker import enqueue_export, request_stop
+from ui.engine import active_job, can, current_project, store, user
 
 name, pid = current_project()
 st.title(f"Export · {name}")
@@ -19,8 +19,8 @@ rnd = st.selectbox("Round", trained, index=trained.index(best) if best in traine
 merged = st.checkbox("Also build the merged model (base + adapter in one folder)", value=True)
 job = active_job(pid, "export")
 busy = job is not None and job["status"] in ("queued", "running", "stopping")
-if st.button("Build the export", type="primary", disabled=busy):
-    store().enqueue_job(pid, "export", {"round": rnd, "merged": merged})
+if st.button("Build the export", type="primary", disabled=busy or not can("export")):
+    enqueue_export(store(), pid, rnd, merged, actor=user())
     st.rerun()
 
 
@@ -31,8 +31,8 @@ def status() -> None:
         return
     if job["status"] in ("queued", "running", "stopping"):
         st.info(f"Export job {job['id']}: {job['status']} ...")
-        if st.button("Cancel the export"):
-            request_stop(store(), job["id"], "cancelled")
+        if st.button("Cancel the export", disabled=not can("export")):
+            request_stop(store(), job["id"], "cancelled", actor=user())
     elif job["status"] == "failed":
         st.error("The last export failed (the reason is below).")
         st.text(job["error"] or "")

@@ -7,7 +7,7 @@ from elad_engine import review
 from elad_engine.errors import EladError
 from elad_engine.rounds import close_review
 from elad_engine.worker import enqueue_rounds
-from ui.engine import current_project, show_error, store
+from ui.engine import can, current_project, show_error, store, user
 from ui.review_view import show_sample
 
 name, pid = current_project()
@@ -30,7 +30,7 @@ flt = review.QueueFilter(round=rnd, statuses=("teacher_failed",) if failed_only 
                          min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
                          matches_gold={"any": None, "matches": True, "differs": False}[gold],
                          sort_by_uncertainty=most_uncertain_first)
-reviewer = (st.session_state.get("reviewer") or "").strip()
+reviewer = (st.session_state.get("reviewer") or "").strip() if can("review") else ""
 rows = review.queue(store(), pid, flt, reviewer or None)  # without samples other reviewers hold
 decided, total = review.progress(store(), pid, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
@@ -44,7 +44,7 @@ if rows:
         st.write(f"This approves **{sum(r['status'] == 'pending' for r in rows)}** pending revision(s) of "
                  "this view as you; teacher_failed ones need an edit.")
         if st.button("Yes, approve them", disabled=not reviewer):
-            n = review.bulk_approve(store(), [r["id"] for r in rows], reviewer)
+            n = review.bulk_approve(store(), [r["id"] for r in rows], reviewer, actor=user())
             review.continue_if_decided(store(), pid, rnd)
             st.toast(f"Approved {n} revision(s)")
             st.rerun()
@@ -69,7 +69,7 @@ else:
 
     def act(action: str, **kw) -> None:
         try:
-            review.decide(store(), view.revision["id"], action, reviewer, **kw)
+            review.decide(store(), view.revision["id"], action, reviewer, actor=user(), **kw)
         except EladError as e:  # something the reviewer can fix, e.g. an edit without an answer
             show_error(str(e))
             return
@@ -106,7 +106,7 @@ if phase == "waiting":
     st.divider()
     st.write(f"Round {rnd} waits for review; it goes on by itself (training, evaluation) once every revision "
              "is decided. To train now on what is approved so far:")
-    if st.button("Close the review and train on what is approved"):
+    if st.button("Close the review and train on what is approved", disabled=not can("run")):
         close_review(store(), pid, rnd)
-        enqueue_rounds(store(), pid)
+        enqueue_rounds(store(), pid, actor=user())
         st.rerun()

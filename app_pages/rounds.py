@@ -8,7 +8,7 @@ import streamlit as st
 
 from elad_engine.rounds import estimate_next_round
 from elad_engine.worker import enqueue_rounds, request_stop
-from ui.engine import active_job, current_project, show_error, store
+from ui.engine import active_job, can, current_project, show_error, store, user
 
 name, pid = current_project()
 st.title(f"Rounds · {name}")
@@ -27,24 +27,25 @@ st.caption(f"{est['prompt_tokens']:,} prompt + about {est['completion_tokens']:,
 
 job = active_job(pid)
 running = job is not None and job["status"] in ("queued", "running", "stopping")
+may_run = can("run")
 b1, b2, b3, b4 = st.columns(4)
-if b1.button("Start next round", disabled=running, type="primary", width="stretch"):
-    enqueue_rounds(store(), pid, max_rounds=1)
+if b1.button("Start next round", disabled=running or not may_run, type="primary", width="stretch"):
+    enqueue_rounds(store(), pid, max_rounds=1, actor=user())
     st.rerun()
-if b2.button("Run all remaining rounds", disabled=running, width="stretch"):
-    enqueue_rounds(store(), pid)
+if b2.button("Run all remaining rounds", disabled=running or not may_run, width="stretch"):
+    enqueue_rounds(store(), pid, actor=user())
     st.rerun()
-if b3.button("Pause", disabled=not running, width="stretch",
+if b3.button("Pause", disabled=not running or not may_run, width="stretch",
              help="Stop at the next safe point; Resume continues where it stopped."):
-    request_stop(store(), job["id"], "paused")
+    request_stop(store(), job["id"], "paused", actor=user())
     st.rerun()
-if b4.button("Cancel", disabled=not running, width="stretch",
+if b4.button("Cancel", disabled=not running or not may_run, width="stretch",
              help="Stop at the next safe point; the finished work of the round is kept."):
-    request_stop(store(), job["id"], "cancelled")
+    request_stop(store(), job["id"], "cancelled", actor=user())
     st.rerun()
 if job is not None and job["status"] in ("paused", "cancelled", "failed"):
-    if st.button(f"Resume (the last job was {job['status']})"):
-        enqueue_rounds(store(), pid)
+    if st.button(f"Resume (the last job was {job['status']})", disabled=not may_run):
+        enqueue_rounds(store(), pid, actor=user())
         st.rerun()
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,backup,config,build-student} --help`.
+"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,backup,user,config,build-student} --help`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
@@ -201,6 +201,28 @@ def cmd_backup(args) -> int:
     return 0
 
 
+def cmd_user(args) -> int:
+    from .accounts import add_user
+
+    store = Store(workspace_of(args))
+    if args.action == "list":
+        for u in store.users():
+            print(f"{u['name']:<24} {u['role']}")
+        return 0
+    if not args.name:
+        raise EladError("user add needs a NAME")
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise EladError("the two passwords differ; nothing was changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")  # e.g. from a secrets manager: never on the command line
+    add_user(store, args.name, password, args.role)
+    print(f"added {args.role} {args.name!r}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export_round
 
@@ -293,6 +315,11 @@ def parser() -> argparse.ArgumentParser:
     bk.add_argument("--to", help="new folder for the backup")
     bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
     bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
+
+    us = add("user", cmd_user, "Add or list accounts (the password is read from the terminal or stdin).")
+    us.add_argument("action", choices=["add", "list"])
+    us.add_argument("name", nargs="?")
+    us.add_argument("--role", default="reviewer", choices=["admin", "reviewer", "viewer"])
 
     ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
              "its model (lists models; costs nothing).")

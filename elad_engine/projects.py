@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .accounts import require
 from .config import ProjectConfig
 from .datasets import ColumnMapping, read_dataset
 from .errors import DatasetError, StoreError
@@ -24,8 +25,9 @@ def demo_config(**overrides) -> ProjectConfig:
 
 
 def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
-                        **overrides) -> int:
+                        actor: dict | None = None, **overrides) -> int:
     """Create (or reuse) the demo project with its synthetic pool and test split."""
+    require(actor, "configure")
     from .synthetic import default_dataset
 
     pid = store.find_project(name)
@@ -84,9 +86,11 @@ def preview_file(path: str | Path, mapping: ColumnMapping | None = None, preset:
 
 def import_file(store: Store, project: str, path: str | Path, mapping: ColumnMapping | None = None,
                 preset: str | None = None, answer_type: str = "number", split: str = "auto",
-                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None) -> tuple[int, int]:
+                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None,
+                actor: dict | None = None) -> tuple[int, int]:
     """Import a whole file into `project` (created when missing): (project id, rows). Any bad row refuses the
     file before anything is written, and a refused file never creates its project."""
+    require(actor, "configure")
     pid = store.find_project(project)
     if pid is not None:
         answer_type = store.config(pid).task.answer_type

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .accounts import require
 from .errors import StoreError
 from .reasoning import answers_match, format_explanation, short_answer, split_steps
 from .store import Store
@@ -147,8 +148,10 @@ def sample(store: Store, revision_id: int) -> SampleView:
 
 
 def decide(store: Store, revision_id: int, action: str, reviewer: str, steps: list[str] | None = None,
-           answer: str | None = None, reason: str | None = None) -> None:
-    """approve | edit (with the reviewer's steps and answer) | reject (with a reason)."""
+           answer: str | None = None, reason: str | None = None, actor: dict | None = None) -> None:
+    """approve | edit (with the reviewer's steps and answer) | reject (with a reason). `actor`: the logged-in
+    user, whose role must allow reviewing (None: a workspace without accounts)."""
+    require(actor, "review")
     if action == "edit":
         steps = [s.strip() for s in (steps or []) if s.strip()]
         if not steps or not (answer or "").strip():
@@ -174,8 +177,9 @@ def continue_if_decided(store: Store, pid: int, rnd: int) -> int | None:
     return enqueue_rounds(store, pid, max_rounds=(last[-1]["args"] or {}).get("max_rounds") if last else None)
 
 
-def bulk_approve(store: Store, revision_ids: list[int], reviewer: str) -> int:
+def bulk_approve(store: Store, revision_ids: list[int], reviewer: str, actor: dict | None = None) -> int:
     """Approve every listed revision that has usable text and is still undecided; returns how many."""
+    require(actor, "review")
     n = 0
     for rid in revision_ids:
         rev = store.revision(rid)

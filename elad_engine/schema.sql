@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS job_log (
 CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
 CREATE TABLE IF NOT EXISTS review_claims (
   revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS reviews_by_revision ON reviews(revision_id);
 CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);

@@ -23,7 +23,7 @@ from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DECIDED = ("approved", "edited", "rejected")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRAINABLE = ("approved", "edited")
@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT
 """, 3: """
 CREATE TABLE IF NOT EXISTS review_claims (
   revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
+""", 4: """
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
 """}
 
 
@@ -456,7 +459,8 @@ class Store:
         """Every approved or edited revision of rounds <= up_to_round, with its final text."""
         rows = list(self.db.query(
             "SELECT example_id, final_text FROM revisions WHERE project_id=? AND round<=? AND status IN "
-            "('approved','edited') ORDER BY round, id", [pid, up_to_round]))
+            "('approved','edited') ORDER BY round, example_id", [pid, up_to_round]))  # not by arrival: teacher
+        # replies arrive in any order (concurrency, a resume), and training must see the same sequence
         by_id = {e.id: e for e in self.examples(pid, ids=[r["example_id"] for r in rows])}
         return [(by_id[r["example_id"]], r["final_text"]) for r in rows]
 
@@ -569,6 +573,20 @@ class Store:
             rows = self.db.execute("UPDATE jobs SET status='queued', worker_pid=NULL WHERE status='running' "
                                    "AND heartbeat < ? RETURNING id", [cutoff]).fetchall()
         return [r[0] for r in rows]
+
+    def add_user(self, name: str, password_hash: str, role: str) -> None:
+        with self.transaction():
+            if self.user(name):
+                raise StoreError(f"a user named {name!r} exists already")
+            self.db["users"].insert({"name": name, "password_hash": password_hash, "role": role,
+                                     "created_at": time.time()})
+
+    def user(self, name: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM users WHERE name = ?", [name]))
+        return rows[0] if rows else None
+
+    def users(self) -> list[dict]:
+        return [{"name": r["name"], "role": r["role"]} for r in self.db.query("SELECT * FROM users ORDER BY name")]
 
     def table_counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in self.db.table_names()}

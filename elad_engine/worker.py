@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from .accounts import require
 from .errors import EladError, StoreError
 from .store import Store
 
@@ -23,8 +24,9 @@ STOP_STATUSES = ("paused", "cancelled")
 IDLE_EXIT_S = 300.0  # a worker the app started leaves after this long without work; the app starts another
 
 
-def request_stop(store: Store, job_id: int, as_status: str = "paused") -> None:
+def request_stop(store: Store, job_id: int, as_status: str = "paused", actor: dict | None = None) -> None:
     """Ask a queued or running job to stop: a queued one stops at once, a running one at its next safe point."""
+    require(actor, "run")
     if as_status not in STOP_STATUSES:
         raise EladError(f"a job can be stopped as one of {STOP_STATUSES}, not {as_status!r}")
     job = store.job(job_id)
@@ -34,8 +36,9 @@ def request_stop(store: Store, job_id: int, as_status: str = "paused") -> None:
         store.update_job(job_id, status="stopping", message=as_status)
 
 
-def enqueue_rounds(store: Store, pid: int, max_rounds: int | None = None) -> int:
+def enqueue_rounds(store: Store, pid: int, max_rounds: int | None = None, actor: dict | None = None) -> int:
     """Queue a rounds job for the project (one at a time: an active one is returned instead)."""
+    require(actor, "run")
     for job in store.jobs(pid):
         if job["kind"] == "rounds" and job["status"] in ("queued", "running", "stopping"):
             return job["id"]
@@ -66,6 +69,11 @@ class JobContext:
 
     def stop_requested(self) -> bool:
         return self.store.job(self.job["id"])["status"] == "stopping"
+
+
+def enqueue_export(store: Store, pid: int, rnd: int, merged: bool, actor: dict | None = None) -> int:
+    require(actor, "export")
+    return store.enqueue_job(pid, "export", {"round": rnd, "merged": merged})
 
 
 def run_rounds_job(ctx: JobContext) -> str:

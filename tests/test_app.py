@@ -159,3 +159,46 @@ def test_a_decided_queue_continues_the_round(tmp_path, tiny_model_dir):
     review.decide(store, pending[-1]["id"], "reject", "eve", reason="no")
     job = review.continue_if_decided(store, 1, 1)
     assert store.job(job)["status"] == "queued" and store.job(job)["args"] == {"max_rounds": 1}
+
+
+def test_with_accounts_only_the_login_page_shows_and_roles_limit_the_buttons(tmp_path, monkeypatch):
+    from elad_engine.accounts import add_user
+    from elad_engine.projects import create_demo_project
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "acc"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(tmp_path / "acc")
+    create_demo_project(store, pool=32, test=32)
+    add_user(store, "ada", "a long admin password", "admin")
+    add_user(store, "val", "a long viewer password", "viewer")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    assert not at.exception and at.title[0].value == "Accounts"  # nothing else until a login
+    at.text_input[0].input("val")
+    at.text_input[1].input("wrong password!")
+    at.button[0].click().run()
+    assert "unknown user or wrong password" in at.error[0].value
+    at.text_input[1].input("a long viewer password")
+    at.button[0].click().run()
+    assert not at.exception and any("Logged in as **val** (viewer)" in m.value for m in at.markdown)
+    rounds = page("rounds", project="demo", user={"name": "val", "role": "viewer"})
+    assert all(b.disabled for b in rounds.button if b.label in ("Start next round", "Run all remaining rounds"))
+    admin = page("rounds", project="demo", user={"name": "ada", "role": "admin"})
+    assert not next(b for b in admin.button if b.label == "Start next round").disabled
+
+
+def test_engine_entry_points_check_the_role(tmp_path):
+    from elad_engine.accounts import AccessDenied
+    from elad_engine.projects import create_demo_project
+    from elad_engine.review import decide
+    from elad_engine.worker import enqueue_rounds
+
+    store = Store(tmp_path / "ws")
+    viewer, reviewer = {"name": "v", "role": "viewer"}, {"name": "r", "role": "reviewer"}
+    with pytest.raises(AccessDenied):
+        create_demo_project(store, pool=16, test=16, actor=reviewer)
+    pid = create_demo_project(store, pool=16, test=16)
+    with pytest.raises(AccessDenied, match="only admin may run"):
+        enqueue_rounds(store, pid, actor=reviewer)
+    with pytest.raises(AccessDenied, match="may review"):
+        decide(store, 1, "approve", "v", actor=viewer)
+    assert store.jobs(pid) == []

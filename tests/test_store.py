@@ -161,7 +161,7 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     con.commit()
     con.close()
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     assert store.spend(1)["calls"] == 1 and store.spend(1)["cached_calls"] == 0  # old rows count as paid
-    assert {"teacher_cache", "job_log", "workers", "review_claims"} <= set(store.db.table_names())
+    assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())
     assert {"phase", "phase_started"} <= {c.name for c in store.db["jobs"].columns}

@@ -52,7 +52,36 @@ def project_picker() -> None:
 
 
 def reviewer_name() -> None:
+    """With accounts, the reviewer is the logged-in user; without, a name typed here."""
+    u = user()
+    if u:
+        st.session_state["reviewer"] = u["name"]
+        st.caption(f"Logged in as **{u['name']}** ({u['role']})")
+        if st.button("Log out"):
+            st.session_state.pop("user", None)
+            st.rerun()
+        return
     st.text_input("Your name (recorded on every review)", key="reviewer", placeholder="e.g. alice")
+    st.caption("No accounts yet: anyone who reaches this app may do everything. Create the first admin "
+               "on the Accounts page.")
+
+
+def accounts_exist() -> bool:
+    return bool(store().users())
+
+
+def user() -> dict | None:
+    """The logged-in user ({name, role}), or None in a workspace without accounts."""
+    return st.session_state.get("user") if accounts_exist() else None
+
+
+def can(action: str) -> bool:
+    from elad_engine.accounts import AccessDenied, require
+    try:
+        require(user(), action)
+        return True
+    except AccessDenied:
+        return False
 
 
 def current_project() -> tuple[str, int]:

@@ -12,7 +12,7 @@ from elad_engine.datasets import PRESETS, ColumnMapping
 from elad_engine.errors import EladError
 from elad_engine.projects import import_file, preview_file, save_upload
 from elad_engine.store import Store
-from ui.engine import show_error
+from ui.engine import show_error, user
 
 SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", "teacher.base_url",
             "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
@@ -75,7 +75,7 @@ def import_form(store: Store, key: str = "imp") -> None:
                  hide_index=True, width="stretch")
     if st.button("Import", type="primary", disabled=not project.strip(), key=f"{key}-go"):
         try:
-            pid, n = import_file(store, project.strip(), path, **kwargs)
+            pid, n = import_file(store, project.strip(), path, actor=user(), **kwargs)
         except EladError as e:
             show_error(str(e))
             return
@@ -101,7 +101,7 @@ def _widget(section, name: str, label: str, key: str):
     return st.text_input(label, value, help=m["doc"], key=key)
 
 
-def settings_form(store: Store, pid: int) -> None:
+def settings_form(store: Store, pid: int, editable: bool = True) -> None:
     cfg = store.config(pid)
     values = {}
     cols = st.columns(3)
@@ -115,7 +115,7 @@ def settings_form(store: Store, pid: int) -> None:
     values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0), float(r["completion $/M"] or 0)]
                                 for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
     b1, b2 = st.columns(2)
-    if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save"):
+    if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save", disabled=not editable):
         try:
             store.set_config(pid, cfg.with_overrides(**values))
             st.success("Saved.")
