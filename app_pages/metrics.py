@@ -5,7 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from elad_engine.metrics_view import first_error_positions, metrics_frame, reviewer_stats, score_frame
+from elad_engine.metrics_view import agreement, first_error_positions, metrics_frame, reviewer_stats, score_frame
 from ui.engine import current_project, store
 
 name, pid = current_project()
@@ -50,6 +50,12 @@ if stats.empty:
     st.caption("No review decisions yet.")
 else:
     st.dataframe(stats, hide_index=True, width="stretch")
+agree = agreement(store(), pid)
+if agree["overlap"] > 1:
+    a1, a2, a3 = st.columns(3)
+    a1.metric("Samples reviewed by several", agree["samples with several reviews"])
+    a2.metric("Reviewers agreed", "-" if agree["agreement %"] is None else f"{agree['agreement %']}%")
+    a3.metric("Open conflicts (for an admin)", agree["open conflicts"])
 positions = pd.DataFrame(first_error_positions(store(), pid))
 if not positions.empty:
     st.altair_chart(alt.Chart(positions).mark_bar().encode(

@@ -20,7 +20,8 @@ if not rounds:
 with st.expander("Filter", expanded=False):
     f1, f2, f3 = st.columns(3)
     rnd = f1.selectbox("Round", rounds, index=len(rounds) - 1, key="rv_round")
-    statuses = f2.multiselect("Status", review.STATUSES, default=["pending", "teacher_failed"], key="rv_status")
+    statuses = f2.multiselect("Status", review.STATUSES, default=["pending", "teacher_failed", "conflict"],
+                              key="rv_status")
     gold = f3.selectbox("Revised answer vs gold", ["any", "matches", "differs"], key="rv_gold")
     u = st.slider("Uncertainty range", 0.0, 1.0, (0.0, 1.0), 0.05, key="rv_unc")
     failed_only = st.checkbox("Only teacher_failed", key="rv_failed")

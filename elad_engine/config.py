@@ -181,6 +181,8 @@ class ReviewConfig(Section):
     policy: str = opt("auto-approve", "Who decides revisions: approve all, approve when the answer matches "
                       "the gold one, or wait for humans.", choices=("auto-approve", "approve-if-gold-matches",
                                                                     "human"))
+    overlap: int = opt(1, "Reviews each sample needs from different reviewers (human policy); when they "
+                       "disagree the sample goes to an admin as a conflict.", lo=1, hi=10)
 
 
 @dataclass

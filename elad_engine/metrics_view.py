@@ -53,6 +53,21 @@ def reviewer_stats(store: Store, pid: int) -> list[dict]:
     return out
 
 
+def agreement(store: Store, pid: int) -> dict:
+    """Among samples decided by two or more human reviewers: how often they all agreed (same action and
+    same edited text), and how many conflicts are open or were settled by an admin."""
+    by: dict[int, list] = {}
+    for r in store.reviews(pid=pid):
+        if not r["reviewer"].startswith("policy:"):
+            by.setdefault(r["revision_id"], []).append((r["action"], r["edited_text"]))
+    overlap = max(1, store.config(pid).review.overlap)
+    multi = {rid: votes[:overlap] for rid, votes in by.items() if len(votes) >= 2 and overlap >= 2}
+    agreed = sum(len(set(v)) == 1 for v in multi.values())
+    return {"overlap": overlap, "samples with several reviews": len(multi),
+            "agreement %": round(100 * agreed / len(multi), 1) if multi else None,
+            "open conflicts": len(store.revisions(pid, status="conflict"))}
+
+
 def first_error_positions(store: Store, pid: int) -> list[dict]:
     """For each revision that found an error: its first wrong step, as "k of n" steps of the student's chain."""
     out = []

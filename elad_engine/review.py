@@ -12,14 +12,14 @@ from .errors import StoreError
 from .reasoning import answers_match, format_explanation, short_answer, split_steps
 from .store import Store
 
-STATUSES = ("pending", "teacher_failed", "approved", "edited", "rejected")
+STATUSES = ("pending", "teacher_failed", "conflict", "approved", "edited", "rejected")
 CLAIM_TTL_S = 15 * 60  # a sample shown to a reviewer is theirs this long, unless they decide it sooner
 
 
 @dataclass
 class QueueFilter:
     round: int | None = None
-    statuses: tuple[str, ...] = ("pending", "teacher_failed")
+    statuses: tuple[str, ...] = ("pending", "teacher_failed", "conflict")
     min_uncertainty: float | None = None
     max_uncertainty: float | None = None
     matches_gold: bool | None = None  # whether the revised answer equals the gold answer
@@ -65,9 +65,10 @@ def queue(store: Store, pid: int, flt: QueueFilter, reviewer: str | None = None)
     scores = {(s["round"], s["example_id"]): s["score"] for s in store.scores(pid, flt.round)
               if s["strategy"] in (strategy, "random")}
     revs = store.revisions(pid, flt.round, status=flt.statuses or None)
-    if reviewer:
+    if reviewer:  # not what others hold, nor what this reviewer already decided (overlap > 1)
         taken = store.claimed_by_others(reviewer)
-        revs = [r for r in revs if r["id"] not in taken]
+        mine = {r["revision_id"] for r in store.reviews(pid=pid) if r["reviewer"] == reviewer}
+        revs = [r for r in revs if r["id"] not in taken and not (r["status"] == "pending" and r["id"] in mine)]
     gold = {e.id: e.answer for e in store.examples(pid, ids=[r["example_id"] for r in revs])}
     rows = []
     for r in revs:
@@ -152,15 +153,20 @@ def decide(store: Store, revision_id: int, action: str, reviewer: str, steps: li
     """approve | edit (with the reviewer's steps and answer) | reject (with a reason). `actor`: the logged-in
     user, whose role must allow reviewing (None: a workspace without accounts)."""
     require(actor, "review")
+    rev = store.revision(revision_id)
+    if rev["status"] == "conflict":
+        require(actor, "configure")  # reviewers disagreed: an admin settles it
+    overlap = store.config(rev["project_id"]).review.overlap
     if action == "edit":
         steps = [s.strip() for s in (steps or []) if s.strip()]
         if not steps or not (answer or "").strip():
             raise StoreError("An edit needs at least one step and an answer.")
-        store.add_review(revision_id, "edit", reviewer, edited_text=format_explanation(steps, answer.strip()))
+        store.add_review(revision_id, "edit", reviewer, edited_text=format_explanation(steps, answer.strip()),
+                         overlap=overlap)
     elif action == "reject":
-        store.add_review(revision_id, "reject", reviewer, reason=(reason or "").strip() or None)
+        store.add_review(revision_id, "reject", reviewer, reason=(reason or "").strip() or None, overlap=overlap)
     else:
-        store.add_review(revision_id, action, reviewer)
+        store.add_review(revision_id, action, reviewer, overlap=overlap)
 
 
 def continue_if_decided(store: Store, pid: int, rnd: int) -> int | None:
@@ -170,7 +176,7 @@ def continue_if_decided(store: Store, pid: int, rnd: int) -> int | None:
 
     if store.phase_status(pid, rnd, "review") != "waiting":
         return None
-    if store.revisions(pid, rnd, status=("pending", "teacher_failed")):
+    if store.revisions(pid, rnd, status=("pending", "teacher_failed", "conflict")):
         return None
     last = [j for j in store.jobs(pid) if j["kind"] == "rounds"]
     # go on as far as the job that stopped for review was asked to (one round, or all)
@@ -185,7 +191,7 @@ def bulk_approve(store: Store, revision_ids: list[int], reviewer: str, actor: di
         rev = store.revision(rid)
         if rev["status"] == "pending" and rev["text"]:
             try:
-                store.add_review(rid, "approve", reviewer)
+                store.add_review(rid, "approve", reviewer, overlap=store.config(rev["project_id"]).review.overlap)
             except StoreError:  # another reviewer holds it (claimed since the page was drawn): theirs to decide
                 continue
             n += 1

@@ -124,7 +124,7 @@ class RoundRunner:
             except Cancelled:
                 return RunOutcome(rnd, "cancelled", f"cancelled during round {rnd}; rerun to resume")
             if not finished:
-                waiting = len(self.store.revisions(self.pid, rnd, status=("pending", "teacher_failed")))
+                waiting = len(self.store.revisions(self.pid, rnd, status=("pending", "teacher_failed", "conflict")))
                 return RunOutcome(rnd, "review_pending",
                                   f"round {rnd} waits for review: {waiting} revision(s) pending")
             ran += 1
@@ -282,7 +282,7 @@ class RoundRunner:
         policy = self.cfg.review.policy
         pending = self.store.revisions(self.pid, rnd, status="pending")
         if policy == "human":
-            waiting = pending or self.store.revisions(self.pid, rnd, status="teacher_failed")
+            waiting = pending or self.store.revisions(self.pid, rnd, status=("teacher_failed", "conflict"))
             if waiting and self.store.phase_status(self.pid, rnd, "review") != "closed":
                 return False
             return "decided by reviewers"

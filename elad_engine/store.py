@@ -25,6 +25,7 @@ from .records import Example, Explanation, TeacherResult
 
 SCHEMA_VERSION = 5
 DECIDED = ("approved", "edited", "rejected")
+UNDECIDED = ("pending", "teacher_failed", "conflict")  # conflict: reviewers disagreed; an admin decides
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRAINABLE = ("approved", "edited")
 
@@ -404,8 +405,12 @@ class Store:
         return dict(row, verdicts=_l(row["verdicts"]), revised_steps=_l(row["revised_steps"]))
 
     def add_review(self, revision_id: int, action: str, reviewer: str, edited_text: str | None = None,
-                   reason: str | None = None) -> None:
-        """Append a review decision and set the revision's status from it, atomically."""
+                   reason: str | None = None, overlap: int = 1) -> str:
+        """Append a review decision and set the revision's status, atomically; returns the new status.
+
+        With overlap k > 1 the status stays pending until k different reviewers have decided; if they agree
+        (same action, same edited text) it becomes that decision, else "conflict". A decision on a conflict
+        (an admin's, checked by the caller) settles it."""
         status = {"approve": "approved", "edit": "edited", "reject": "rejected"}.get(action)
         if status is None:
             raise StoreError(f"Unknown review action {action!r}: use approve, edit or reject.")
@@ -422,11 +427,22 @@ class Store:
                                     [revision_id, time.time()]).fetchone()
             if claim and claim[0] != reviewer:
                 raise StoreError(f"Revision {revision_id} is being reviewed by {claim[0]}; take another one.")
+            if overlap > 1 and rev["status"] in ("pending", "teacher_failed"):
+                earlier = [r for r in self.reviews(revision_id) if not r["reviewer"].startswith("policy:")]
+                if any(r["reviewer"] == reviewer for r in earlier):
+                    raise StoreError(f"{reviewer} has already reviewed revision {revision_id}; it needs "
+                                     f"{overlap} different reviewers.")
+                votes = [(r["action"], r["edited_text"]) for r in earlier] + [(action, edited_text)]
+                if len(votes) < overlap:
+                    status, final = rev["status"], rev["final_text"]
+                elif len(set(votes)) > 1:
+                    status, final = "conflict", None
             self.db["reviews"].insert({"revision_id": revision_id, "action": action, "reviewer": reviewer,
                                        "edited_text": edited_text, "reason": reason, "created_at": time.time()})
             self.db.execute("UPDATE revisions SET status = ?, final_text = ? WHERE id = ?",
                             [status, final, revision_id])
             self.db.execute("DELETE FROM review_claims WHERE revision_id=?", [revision_id])
+            return status
 
     def claim_revision(self, candidates: list[int], reviewer: str, ttl_s: float) -> int | None:
         """The first of `candidates` (queue order) that is undecided and claimed by nobody else, now claimed
@@ -438,7 +454,7 @@ class Store:
                                                      [reviewer])}
             for rid in candidates:
                 row = self.db.execute("SELECT status FROM revisions WHERE id=?", [rid]).fetchone()
-                if rid in others or not row or row[0] not in ("pending", "teacher_failed"):
+                if rid in others or not row or row[0] not in UNDECIDED:
                     continue
                 self.db.execute("INSERT OR REPLACE INTO review_claims VALUES (?, ?, ?)", [rid, reviewer, now + ttl_s])
                 return rid

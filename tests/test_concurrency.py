@@ -92,3 +92,39 @@ def test_a_claimed_sample_is_not_handed_to_another_reviewer(tmp_path):
         assert "being reviewed by alice" in str(e)
     decide(store, a, "approve", "alice")
     assert store.revision(a)["status"] == "approved"
+
+
+def test_overlap_needs_two_reviewers_and_disagreement_goes_to_an_admin(tmp_path):
+    import pytest
+
+    from elad_engine.accounts import AccessDenied
+    from elad_engine.errors import StoreError
+    from elad_engine.metrics_view import agreement
+    from elad_engine.review import decide, queue
+
+    store = Store(tmp_path / "ws")
+    pid = store.create_project("p", ProjectConfig().with_overrides(**{"review.overlap": 2, "review.policy": "human"}))
+    store.add_examples(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(2)], "test")
+    ids = [store.save_revision(pid, 1, f"e{i}", "revision", "oracle", TeacherResult([], 1, ["x"], "2", 1, 1),
+                               "1. x\nThe answer is 2.", None, 0.0, "v1") for i in range(2)]
+    alice, bob = {"name": "alice", "role": "reviewer"}, {"name": "bob", "role": "reviewer"}
+    admin = {"name": "ada", "role": "admin"}
+    decide(store, ids[0], "approve", "alice", actor=alice)
+    assert store.revision(ids[0])["status"] == "pending"  # one of two reviews
+    assert ids[0] not in [r["id"] for r in queue(store, pid, QueueFilter(round=1), "alice")]
+    with pytest.raises(StoreError, match="already reviewed"):
+        decide(store, ids[0], "reject", "alice", actor=alice)
+    decide(store, ids[0], "approve", "bob", actor=bob)
+    assert store.revision(ids[0])["status"] == "approved"
+    decide(store, ids[1], "approve", "alice", actor=alice)
+    decide(store, ids[1], "reject", "bob", reason="wrong", actor=bob)
+    assert store.revision(ids[1])["status"] == "conflict"
+    assert agreement(store, pid) == {"overlap": 2, "samples with several reviews": 2, "agreement %": 50.0,
+                                     "open conflicts": 1}
+    with pytest.raises(AccessDenied, match="only admin"):
+        decide(store, ids[1], "approve", "bob", actor=bob)
+    decide(store, ids[1], "reject", "ada", reason="bob is right", actor=admin)
+    assert store.revision(ids[1])["status"] == "rejected"
+    assert [(r["reviewer"], r["action"]) for r in store.reviews(ids[1])] == [
+        ("alice", "approve"), ("bob", "reject"), ("ada", "reject")]  # the log shows who did what
+    assert agreement(store, pid)["open conflicts"] == 0

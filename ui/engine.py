@@ -31,11 +31,24 @@ def _spawns() -> dict:
     return {}  # workspace -> when this server last started a worker for it
 
 
+def secrets_into_environment() -> None:
+    """API keys may live in .streamlit/secrets.toml (KEY = "value" at the top level) instead of the shell:
+    they are handed to the worker through its environment, never to the store, a log or a page."""
+    try:
+        items = dict(st.secrets)
+    except Exception:  # no secrets file: keys come from the environment
+        return
+    for key, value in items.items():
+        if isinstance(value, str) and key.isidentifier() and key.upper() == key and key not in os.environ:
+            os.environ[key] = value
+
+
 def ensure_worker() -> None:
     """Start a worker for this workspace when none has beaten its heartbeat lately (one query per run). A
     worker just started needs a few seconds to beat, so this server does not start another for 30 s."""
     if os.environ.get("ELAD_NO_WORKER") == "1" or store().live_workers(STALE_S):
         return
+    secrets_into_environment()
     spawns, key = _spawns(), str(workspace())
     if time.time() - spawns.get(key, 0.0) > 30:
         spawns[key] = time.time()
