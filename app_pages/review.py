@@ -108,6 +108,6 @@ if phase == "waiting":
     st.write(f"Round {rnd} waits for review; it goes on by itself (training, evaluation) once every revision "
              "is decided. To train now on what is approved so far:")
     if st.button("Close the review and train on what is approved", disabled=not can("run")):
-        close_review(store(), pid, rnd)
+        close_review(store(), pid, rnd, actor=user())
         enqueue_rounds(store(), pid, actor=user())
         st.rerun()

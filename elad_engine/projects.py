@@ -43,6 +43,12 @@ def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400,
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # the same cap as server.maxUploadSize in .streamlit/config.toml
 
 
+def save_settings(store: Store, pid: int, config: ProjectConfig, actor: dict | None = None) -> None:
+    """Replace a project's settings (validated); admins only where accounts exist."""
+    require(actor, "configure")
+    store.set_config(pid, config)
+
+
 def check_name(name: str) -> None:
     """Project names become folder names under artifacts/: letters, digits, _ . - only."""
     if not PROJECT_NAME.match(name or ""):

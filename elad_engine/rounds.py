@@ -360,8 +360,10 @@ class RoundRunner:
         return f"accuracy {result['accuracy']:.3f} on {result['n']} test samples"
 
 
-def close_review(store: Store, project_id: int, rnd: int) -> None:
+def close_review(store: Store, project_id: int, rnd: int, actor: dict | None = None) -> None:
     """Admin override: train on what is approved so far; pending revisions of the round stay pending."""
+    from .accounts import require
+    require(actor, "run")
     store.set_phase(project_id, rnd, "review", "closed")
 
 

@@ -201,4 +201,11 @@ def test_engine_entry_points_check_the_role(tmp_path):
         enqueue_rounds(store, pid, actor=reviewer)
     with pytest.raises(AccessDenied, match="may review"):
         decide(store, 1, "approve", "v", actor=viewer)
+    from elad_engine.projects import save_settings
+    from elad_engine.rounds import close_review
+    with pytest.raises(AccessDenied, match="may configure"):
+        save_settings(store, pid, store.config(pid).with_overrides(**{"rounds.rounds": 9}), actor=reviewer)
+    with pytest.raises(AccessDenied, match="may run"):
+        close_review(store, pid, 1, actor=viewer)
+    assert store.config(pid).rounds.rounds == 3
     assert store.jobs(pid) == []

@@ -115,3 +115,68 @@ def test_hostile_text_renders_inert_on_every_page(app):
         assert live_elements == [], f"hostile markup became live elements on the {name} page: {live_elements}"
         if name in ("review", "review-failed", "Rounds"):  # shown there as text (dataframes draw on a canvas)
             assert "&lt;script&gt;" in html, f"the text was not shown on {name}"
+
+
+def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_dir, monkeypatch):
+    """A full round through the loopback teacher with a sentinel key, then the app on that workspace with
+    the key in its environment: the database file, the logs, the export and every served page lack it."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import tiny_project
+    from playwright.sync_api import expect, sync_playwright
+    from teacher_server import TeacherServer
+
+    from elad_engine.export import export_round
+    from elad_engine.rounds import RoundRunner
+    from elad_engine.synthetic import default_dataset
+
+    sentinel = "sk-SENTINEL-full-round-0f3a9c"
+    monkeypatch.setenv("ELAD_SENTINEL_KEY", sentinel)
+    ws = tmp_path / "ws"
+    store = Store(ws)
+    logs: list[str] = []
+    with TeacherServer(default_dataset(24, 8, seed=99), api_key=sentinel) as server:
+        pid = tiny_project(store, tiny_model_dir, **{"teacher.kind": "openai", "teacher.model": server.model,
+                                                     "teacher.base_url": server.base_url,
+                                                     "teacher.api_key_env": "ELAD_SENTINEL_KEY"})
+        assert RoundRunner(store, pid, log=logs.append).run().stop_reason == "completed"
+        assert server.requests == 8
+    export_round(store, pid, None, tmp_path / "export", merged=False)
+    store.close()
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), ELAD_NO_WORKER="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    pages = {}
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.get_by_role("heading", level=1).first).to_contain_text("Projects", timeout=60_000)
+            for name in ("Projects", "Rounds", "Review", "Metrics", "Export", "Accounts"):
+                page.get_by_role("link", name=name).click()
+                expect(page.get_by_role("heading", level=1).first).to_contain_text(name, timeout=30_000)
+                page.wait_for_timeout(1000)
+                pages[name] = page.content()
+            browser.close()
+    finally:
+        proc.terminate()
+        server_log = proc.communicate(timeout=10)[0].decode(errors="replace")
+    assert "ELAD_SENTINEL_KEY" in pages["Projects"]  # the variable's name is shown, as it should be ...
+    leaks = [name for name, html in pages.items() if sentinel in html]  # ... its value nowhere
+    leaks += [str(f) for root in (ws, tmp_path / "export") for f in root.rglob("*")
+              if f.is_file() and sentinel.encode() in f.read_bytes()]
+    leaks += ["round log"] * any(sentinel in line for line in logs) + ["app log"] * (sentinel in server_log)
+    assert leaks == []

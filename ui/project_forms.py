@@ -10,7 +10,7 @@ import streamlit as st
 
 from elad_engine.datasets import PRESETS, ColumnMapping
 from elad_engine.errors import EladError
-from elad_engine.projects import import_file, preview_file, save_upload
+from elad_engine.projects import import_file, preview_file, save_settings, save_upload
 from elad_engine.store import Store
 from ui.engine import show_error, user
 
@@ -117,7 +117,7 @@ def settings_form(store: Store, pid: int, editable: bool = True) -> None:
     b1, b2 = st.columns(2)
     if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save", disabled=not editable):
         try:
-            store.set_config(pid, cfg.with_overrides(**values))
+            save_settings(store, pid, cfg.with_overrides(**values), actor=user())
             st.success("Saved.")
         except EladError as e:
             show_error(str(e))
