@@ -99,6 +99,9 @@ def test_sigkill_at_twenty_points_changes_nothing(tmp_path, tiny_model_dir, monk
         shutil.copytree(tiny_model_dir, tmp_path / "b" / "model")
         store, pid, killed = run(tmp_path / "b" / "ws", server, 30, random.Random(1234))
         served = dict(server.served)
+    from collections import Counter
+    print(f"{len(killed)} kills, by phase: {dict(Counter(p for p, _ in killed))}; requests served twice: "
+          f"{sum(n > 1 for n in served.values())}")
     assert len(killed) >= 20, f"only {len(killed)} kills happened before the run ended"
     assert {p for p, _ in killed} >= {"explain", "revise", "train", "evaluate"}, killed
     assert [r["status"] for r in store.rounds(pid)] == ["done"] * 5
