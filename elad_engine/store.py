@@ -1,5 +1,5 @@
-"""The workspace database: the only module that touches SQLite (through sqlite-utils, WAL mode); the
-tables themselves are in schema.sql beside it.
+"""The workspace database: with store_jobs.py (the job queue) and store_people.py (accounts, review claims),
+mixed into Store, the only code that touches SQLite (sqlite-utils, WAL mode); the tables are in schema.sql.
 
 A workspace is a folder holding `elad.db` and `artifacts/` (checkpoints, exports). Open it with
 `Store(workspace_dir)`; every multi-row write is one transaction, so a crash leaves nothing half-done.
@@ -22,38 +22,17 @@ import sqlite_utils
 from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
+from .migrations import MIGRATIONS  # SQL data, kept out of the logic
+from .store_jobs import JobQueue
+from .store_people import PeopleTables
 
 SCHEMA_VERSION = 5
 DECIDED = ("approved", "edited", "rejected")
-UNDECIDED = ("pending", "teacher_failed", "conflict")  # conflict: reviewers disagreed; an admin decides
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TRAINABLE = ("approved", "edited")
 
 SCHEMA = (Path(__file__).with_name("schema.sql")).read_text(encoding="utf-8")  # version SCHEMA_VERSION
 
-# Migrations from version N to N+1, in order; each is SQL run in one transaction.
-MIGRATIONS: dict[int, str] = {1: """
-ALTER TABLE teacher_calls ADD COLUMN cache_key TEXT;
-ALTER TABLE teacher_calls ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache_key);
-CREATE TABLE IF NOT EXISTS teacher_cache (
-  key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, finish_reason TEXT,
-  prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created_at REAL NOT NULL);
-""", 2: """
-ALTER TABLE jobs ADD COLUMN phase TEXT;
-ALTER TABLE jobs ADD COLUMN phase_started REAL;
-ALTER TABLE jobs ADD COLUMN phase_start_done INTEGER DEFAULT 0;
-CREATE TABLE IF NOT EXISTS job_log (
-  id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
-CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
-""", 3: """
-CREATE TABLE IF NOT EXISTS review_claims (
-  revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
-""", 4: """
-CREATE TABLE IF NOT EXISTS users (
-  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
-"""}
 
 
 def _statements(script: str) -> list[str]:
@@ -77,7 +56,7 @@ def _l(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class Store:
+class Store(JobQueue, PeopleTables):
     """One workspace: its SQLite database plus the artifacts folder."""
 
     def __init__(self, workspace: str | Path):
@@ -444,27 +423,6 @@ class Store:
             self.db.execute("DELETE FROM review_claims WHERE revision_id=?", [revision_id])
             return status
 
-    def claim_revision(self, candidates: list[int], reviewer: str, ttl_s: float) -> int | None:
-        """The first of `candidates` (queue order) that is undecided and claimed by nobody else, now claimed
-        by `reviewer` for ttl_s seconds; None when there is none. Atomic across processes."""
-        now = time.time()
-        with self.transaction():
-            self.db.execute("DELETE FROM review_claims WHERE expires_at <= ?", [now])
-            others = {r[0] for r in self.db.execute("SELECT revision_id FROM review_claims WHERE reviewer != ?",
-                                                     [reviewer])}
-            for rid in candidates:
-                row = self.db.execute("SELECT status FROM revisions WHERE id=?", [rid]).fetchone()
-                if rid in others or not row or row[0] not in UNDECIDED:
-                    continue
-                self.db.execute("INSERT OR REPLACE INTO review_claims VALUES (?, ?, ?)", [rid, reviewer, now + ttl_s])
-                return rid
-        return None
-
-    def claimed_by_others(self, reviewer: str) -> dict[int, str]:
-        return {r[0]: r[1] for r in self.db.execute(
-            "SELECT revision_id, reviewer FROM review_claims WHERE reviewer != ? AND expires_at > ?",
-            [reviewer, time.time()])}
-
     def reviews(self, revision_id: int | None = None, pid: int | None = None) -> list[dict]:
         if revision_id is not None:
             return list(self.db.query("SELECT * FROM reviews WHERE revision_id = ? ORDER BY id", [revision_id]))
@@ -523,86 +481,6 @@ class Store:
     def metrics(self, pid: int) -> list[dict]:
         return [dict(r, by_difficulty=_l(r["by_difficulty"]), phase_seconds=_l(r["phase_seconds"]))
                 for r in self.db.query("SELECT * FROM metrics WHERE project_id=? ORDER BY round", [pid])]
-
-    # --- jobs (run by the worker process) ----------------------------------------------------------
-
-    def enqueue_job(self, pid: int | None, kind: str, args: dict | None = None) -> int:
-        with self.transaction():
-            return self.db["jobs"].insert({"project_id": pid, "kind": kind, "args": _j(args or {}),
-                                           "status": "queued", "created_at": time.time()}).last_pk
-
-    def claim_job(self) -> dict | None:
-        """Atomically take the oldest queued job for this process."""
-        with self.transaction():
-            row = self.db.execute("UPDATE jobs SET status='running', worker_pid=?, started_at=?, heartbeat=? WHERE id="
-                                  "(SELECT id FROM jobs WHERE status='queued' ORDER BY id LIMIT 1) RETURNING id",
-                                  [os.getpid(), time.time(), time.time()]).fetchone()
-        return self.job(row[0]) if row else None
-
-    def job(self, job_id: int) -> dict:
-        row = next(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]), None)
-        if row is None:
-            raise StoreError(f"No job with id {job_id}.")
-        return dict(row, args=_l(row["args"]))
-
-    def update_job(self, job_id: int, **fields: Any) -> None:
-        fields["heartbeat"] = time.time()
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction():
-            self.db.execute(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id])
-
-    def jobs(self, pid: int | None = None) -> list[dict]:
-        sql, args = "SELECT * FROM jobs", []
-        if pid is not None:
-            sql, args = sql + " WHERE project_id = ?", [pid]
-        return [dict(r, args=_l(r["args"])) for r in self.db.query(sql + " ORDER BY id", args)]
-
-    def log_job(self, job_id: int, line: str) -> None:
-        with self.transaction():
-            self.db["job_log"].insert({"job_id": job_id, "created_at": time.time(), "line": line})
-
-    def job_log(self, job_id: int, last: int = 200) -> list[dict]:
-        return list(self.db.query("SELECT * FROM (SELECT * FROM job_log WHERE job_id=? ORDER BY id DESC LIMIT ?) "
-                                  "ORDER BY id", [job_id, last]))
-
-    def beat_worker(self, pid: int) -> None:
-        """The worker's heartbeat, and that of the jobs it runs."""
-        with self.transaction():
-            self.db.execute("INSERT INTO workers VALUES (?, ?, ?) ON CONFLICT(pid) DO UPDATE SET heartbeat="
-                            "excluded.heartbeat", [pid, time.time(), time.time()])
-            self.db.execute("UPDATE jobs SET heartbeat=? WHERE worker_pid=? AND status IN ('running','stopping')",
-                            [time.time(), pid])
-
-    def forget_worker(self, pid: int) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM workers WHERE pid=?", [pid])
-
-    def live_workers(self, within_s: float) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT pid FROM workers WHERE heartbeat > ?", [time.time() - within_s])]
-
-    def requeue_stale_jobs(self, older_than_s: float) -> list[int]:
-        """Running jobs whose worker stopped beating (killed): back to the queue, to be resumed."""
-        cutoff = time.time() - older_than_s
-        with self.transaction():
-            self.db.execute("UPDATE jobs SET status='paused', finished_at=? WHERE status='stopping' AND heartbeat < ?",
-                            [time.time(), cutoff])  # it was asked to stop anyway
-            rows = self.db.execute("UPDATE jobs SET status='queued', worker_pid=NULL WHERE status='running' "
-                                   "AND heartbeat < ? RETURNING id", [cutoff]).fetchall()
-        return [r[0] for r in rows]
-
-    def add_user(self, name: str, password_hash: str, role: str) -> None:
-        with self.transaction():
-            if self.user(name):
-                raise StoreError(f"a user named {name!r} exists already")
-            self.db["users"].insert({"name": name, "password_hash": password_hash, "role": role,
-                                     "created_at": time.time()})
-
-    def user(self, name: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM users WHERE name = ?", [name]))
-        return rows[0] if rows else None
-
-    def users(self) -> list[dict]:
-        return [{"name": r["name"], "role": r["role"]} for r in self.db.query("SELECT * FROM users ORDER BY name")]
 
     def table_counts(self) -> dict[str, int]:
         return {t: self.db[t].count for t in self.db.table_names()}
