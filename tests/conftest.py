@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,37 @@ def reviewed_workspace(ws: Path, model_dir: Path) -> Path:
     assert outcome.stop_reason == "review_pending", outcome.message
     store.close()
     return ws
+
+
+@contextlib.contextmanager
+def streamlit_app(ws: Path, **env: str):
+    """`streamlit run app.py` on a free 127.0.0.1 port for the workspace `ws`; yields (url, process)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), **env)
+    if env.get("ELAD_NO_WORKER") is None:
+        full_env.pop("ELAD_NO_WORKER", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)

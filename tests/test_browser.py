@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO
+from conftest import REPO, streamlit_app
 
 from elad_engine.store import Store
 
@@ -29,32 +24,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 SHOTS = REPO / "test-output" / "screenshots"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app(tmp_path):
     ws = tmp_path / "ws"
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws))
-    env.pop("ELAD_NO_WORKER", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url, ws
-    proc.terminate()
-    proc.wait(10)
+    with streamlit_app(ws) as (url, _):
+        yield url, ws
     for pid in Store(ws).live_workers(60):  # the worker the app started
         try:
             os.kill(pid, 15)

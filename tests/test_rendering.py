@@ -8,7 +8,8 @@ import os
 from urllib.parse import urlparse
 
 import pytest
-from test_browser import ARGS, CHROMIUM, REPO, free_port  # noqa: F401 (REPO: same repository root)
+from conftest import streamlit_app
+from test_browser import ARGS, CHROMIUM
 
 from elad_engine.config import ProjectConfig
 from elad_engine.records import Example, Explanation, StepVerdict, TeacherResult
@@ -48,29 +49,10 @@ def hostile_workspace(ws) -> None:
 
 @pytest.fixture
 def app(tmp_path):
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     ws = tmp_path / "ws"
     hostile_workspace(ws)
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), ELAD_NO_WORKER="1",
-               ELAD_RENDER_KEY=KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with streamlit_app(ws, ELAD_NO_WORKER="1", ELAD_RENDER_KEY=KEY) as (url, _):
+        yield url
 
 
 def test_hostile_text_renders_inert_on_every_page(app):
@@ -120,11 +102,6 @@ def test_hostile_text_renders_inert_on_every_page(app):
 def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_dir, monkeypatch):
     """A full round through the loopback teacher with a sentinel key, then the app on that workspace with
     the key in its environment: the database file, the logs, the export and every served page lack it."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     from conftest import tiny_project
     from playwright.sync_api import expect, sync_playwright
     from teacher_server import TeacherServer
@@ -146,20 +123,8 @@ def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_
         assert server.requests == 8
     export_round(store, pid, None, tmp_path / "export", merged=False)
     store.close()
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), ELAD_NO_WORKER="1")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     pages = {}
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with streamlit_app(ws, ELAD_NO_WORKER="1") as (url, proc):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page()
@@ -171,7 +136,6 @@ def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_
                 page.wait_for_timeout(1000)
                 pages[name] = page.content()
             browser.close()
-    finally:
         proc.terminate()
         server_log = proc.communicate(timeout=10)[0].decode(errors="replace")
     assert "ELAD_SENTINEL_KEY" in pages["Projects"]  # the variable's name is shown, as it should be ...
