@@ -209,3 +209,26 @@ def test_engine_entry_points_check_the_role(tmp_path):
         close_review(store, pid, 1, actor=viewer)
     assert store.config(pid).rounds.rounds == 3
     assert store.jobs(pid) == []
+
+
+def test_accounts_page_creates_the_first_admin_then_admins_add_users(tmp_path, monkeypatch):
+    from elad_engine.accounts import authenticate
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "acc"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("accounts")
+    assert not at.exception and "has no accounts" in at.info[0].value
+    at.text_input[0].input("ada")
+    at.text_input[1].input("short")
+    at.button[0].click().run()
+    assert "too short" in at.code[0].value and Store(tmp_path / "acc").users() == []
+    at.text_input[1].input("a long admin password")
+    at.button[0].click().run()
+    assert not at.exception and Store(tmp_path / "acc").users() == [{"name": "ada", "role": "admin"}]
+    at = page("accounts", user={"name": "ada", "role": "admin"})
+    at.text_input[0].input("rev")
+    at.text_input[1].input("a long reviewer password")
+    at.button[0].click().run()
+    assert authenticate(Store(tmp_path / "acc"), "rev", "a long reviewer password")["role"] == "reviewer"
+    viewer_view = page("accounts", user={"name": "rev", "role": "reviewer"})
+    assert not viewer_view.exception and len(viewer_view.button) == 0  # only admins add users
