@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .cost import Budget, count_message_tokens
+from .cost import Budget, count_message_tokens, dollars
 from .errors import BudgetExceeded, EladError
 from .evaluation import evaluate
 from .explain import explain_examples
@@ -353,8 +353,13 @@ class RoundRunner:
         base = previous.get("base_accuracy", result["accuracy"] if rnd == 0 else None)
         self.store.save_metrics(self.pid, rnd, accuracy=result["accuracy"], base_accuracy=base,
                                 by_difficulty=result["by_difficulty"], test_size=result["n"],
-                                prompt_tokens=spend["prompt_tokens"], completion_tokens=spend["completion_tokens"],
-                                cost_usd=spend["cost_usd"], approved=counts.get("approved", 0),
+                                # the method's cost, cached replies included, so projects sharing a workspace
+                                # (and its request cache) compare fairly; the budget counts what was paid
+                                prompt_tokens=spend["used_prompt_tokens"],
+                                completion_tokens=spend["used_completion_tokens"],
+                                cost_usd=spend["cost_usd"] + dollars(spend["used_prompt_tokens"] - spend["prompt_tokens"],
+                                                                     spend["used_completion_tokens"] -
+                                                                     spend["completion_tokens"], self.cfg.teacher.price()), approved=counts.get("approved", 0),
                                 edited=counts.get("edited", 0), rejected=counts.get("rejected", 0),
                                 teacher_failed=counts.get("teacher_failed", 0))  # timings: run_round, at the end
         return f"accuracy {result['accuracy']:.3f} on {result['n']} test samples"

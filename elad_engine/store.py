@@ -341,10 +341,12 @@ class Store(JobQueue, PeopleTables):
             sql += " AND round <= ?"
             args.append(up_to_round)
         p, c, d, n, mp = self.db.execute(sql, args).fetchone()
-        cached = self.db.execute("SELECT count(*) FROM teacher_calls WHERE project_id=? AND cached=1" +
-                                 (" AND round <= ?" if up_to_round is not None else ""), args).fetchone()[0]
+        cached, cp, cc = self.db.execute(
+            "SELECT count(*), coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0) FROM teacher_calls "
+            "WHERE project_id=? AND cached=1" + (" AND round <= ?" if up_to_round is not None else ""), args).fetchone()
+        # used_*: what the project's method consumed, cached replies included (its cost on a fresh workspace)
         return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n, "max_prompt_tokens": mp,
-                "cached_calls": cached}
+                "cached_calls": cached, "used_prompt_tokens": p + cp, "used_completion_tokens": c + cc}
 
     def save_revision(self, pid: int, rnd: int, example_id: str, mode: str, teacher: str, result: TeacherResult,
                       text: str, student_text: str | None, cost_usd: float, prompt_version: str) -> int:

@@ -192,3 +192,20 @@ def test_human_review_waits_for_teacher_failed_samples(tiny_model_dir, workspace
     rid = store.revisions(pid, 0)[0]["id"]
     store.add_review(rid, "edit", "carol", edited_text=f"1. fixed\nThe answer is {ex.answer}.")
     assert runner.phase_review(0) == "decided by reviewers"
+
+
+def test_projects_sharing_a_workspace_report_the_teacher_cost_of_their_method(tmp_path, tiny_model_dir):
+    """The second of two identical projects gets every reply from the request cache and pays nothing, but its
+    metrics still show the tokens its method used, so strategies compare fairly in one workspace."""
+    from elad_engine.rounds import RoundRunner
+    from elad_engine.store import Store
+
+    store = Store(tmp_path / "ws")
+    first = tiny_project(store, tiny_model_dir, name="first")
+    second = tiny_project(store, tiny_model_dir, name="second")
+    for pid in (first, second):
+        assert RoundRunner(store, pid).run().stop_reason == "completed"
+    assert store.spend(second)["calls"] == 0 and store.spend(second)["cached_calls"] == store.spend(first)["calls"]
+    a, b = store.metrics(first)[-1], store.metrics(second)[-1]
+    assert (a["prompt_tokens"], a["completion_tokens"]) == (b["prompt_tokens"], b["completion_tokens"]) != (0, 0)
+    assert a["cost_usd"] == pytest.approx(b["cost_usd"])

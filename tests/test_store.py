@@ -93,13 +93,15 @@ def test_revisions_reviews_append_only_and_ledger(store):
     store.record_teacher_call(pid, 1, "e1", "revision", "m", 100, 20, 0.5, cache_key="k1",
                               reply=Reply("{}", "stop", 100, 20))
     assert store.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1,
-                                "max_prompt_tokens": 100, "cached_calls": 0}
+                                "max_prompt_tokens": 100, "cached_calls": 0, "used_prompt_tokens": 100,
+                                "used_completion_tokens": 20}
     assert store.cached_reply("k1")["content"] == "{}"
     store.record_teacher_call(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
     assert store.spend(pid)["calls"] == 1 and store.spend(pid)["cached_calls"] == 0  # a resume: no second row
     other = store.create_project("q", ProjectConfig())
     store.record_teacher_call(other, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
     assert (store.spend(other)["calls"], store.spend(other)["cached_calls"]) == (0, 1)
+    assert (store.spend(other)["used_prompt_tokens"], store.spend(other)["used_completion_tokens"]) == (100, 20)
     store.add_review(rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
     store.add_review(rid, "approve", "bob")
     assert store.revision(rid)["status"] == "approved"

@@ -1,0 +1,154 @@
+"""Learning-efficiency benchmark (a benchmark, not a test): does explanation-guided selection pay on the
+embedded task? Every strategy x annotation x seed runs through the engine's own round loop (RoundRunner,
+auto-approve, oracle teacher), with equal per-round budgets and the same number of rounds.
+
+Run: `python -m benchmarks.efficiency [--quick] [--out benchmarks/results/efficiency]`. Writes
+efficiency.csv (one row per strategy, annotation, seed and round), efficiency.png (accuracy against
+cumulative teacher completion tokens, mean and spread over seeds) and efficiency.md (the summary table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+STRATEGIES = ["elad", "elad-intra", "elad-inter", "answer-entropy", "random"]
+ANNOTATIONS = ["revision", "full"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Fixed before the grid runs and the same for every strategy: no per-strategy tuning."""
+
+    pool: int
+    test: int
+    rounds: int
+    warmup: int
+    budget: int
+    seeds: tuple[int, ...]
+
+
+FULL = Grid(pool=160, test=200, rounds=3, warmup=8, budget=16, seeds=(0, 1, 2))
+QUICK = Grid(pool=24, test=24, rounds=1, warmup=4, budget=4, seeds=(0,))
+
+
+def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
+    from elad_engine.projects import create_demo_project
+    from elad_engine.rounds import RoundRunner
+    from elad_engine.evaluation import multi_step_accuracy
+    from elad_engine.store import Store
+
+    store = Store(workspace)
+    name = f"{strategy}-{annotation}-s{seed}".replace("_", "-")
+    pid = create_demo_project(store, name=name, pool=grid.pool, test=grid.test, **{
+        "selection.strategy": strategy, "teacher.annotation": annotation, "rounds.seed": seed,
+        "rounds.rounds": grid.rounds, "rounds.warmup": grid.warmup, "selection.round_budget": grid.budget})
+    outcome = RoundRunner(store, pid).run()
+    if outcome.stop_reason != "completed":
+        raise RuntimeError(f"{name}: stopped early: {outcome.stop_reason}: {outcome.message}")
+    return [{"strategy": strategy, "annotation": annotation, "seed": seed, "round": m["round"],
+             "accuracy": m["accuracy"], "multi_step": multi_step_accuracy(m["by_difficulty"]),
+             "prompt_tokens": m["prompt_tokens"], "completion_tokens": m["completion_tokens"]}
+            for m in store.metrics(pid) if m["accuracy"] is not None]
+
+
+def tokens_to_reach(rows: list[dict], target: float) -> float | None:
+    """Mean over seeds of the cumulative completion tokens at the first round reaching `target` (None if a
+    seed never does)."""
+    by_seed: dict[int, list[dict]] = {}
+    for r in rows:
+        by_seed.setdefault(r["seed"], []).append(r)
+    needed = []
+    for seed_rows in by_seed.values():
+        hit = next((r["completion_tokens"] for r in sorted(seed_rows, key=lambda r: r["round"])
+                    if r["accuracy"] >= target), None)
+        if hit is None:
+            return None
+        needed.append(hit)
+    return statistics.mean(needed)
+
+
+def summarise(rows: list[dict], grid: Grid) -> str:
+    last = grid.rounds
+    final = {}
+    for s in STRATEGIES:
+        for a in ANNOTATIONS:
+            accs = [r["accuracy"] for r in rows if r["strategy"] == s and r["annotation"] == a and r["round"] == last]
+            final[(s, a)] = accs
+    target = statistics.mean(final[("random", "full")])
+    lines = [f"Target: the final accuracy of random + full, {target:.3f} (mean of {len(grid.seeds)} seed(s)).", "",
+             "| strategy | annotation | final accuracy (mean ± std) | completion tokens at the end | "
+             "completion tokens to reach the target |", "|---|---|---|---|---|"]
+    for (s, a), accs in final.items():
+        sel = [r for r in rows if r["strategy"] == s and r["annotation"] == a]
+        end_tokens = statistics.mean(r["completion_tokens"] for r in sel if r["round"] == last)
+        need = tokens_to_reach(sel, target)
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        lines.append(f"| {s} | {a} | {statistics.mean(accs):.3f} ± {std:.3f} | {end_tokens:,.0f} | "
+                     f"{'not reached' if need is None else f'{need:,.0f}'} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, annotation in zip(axes, ANNOTATIONS):
+        for s in STRATEGIES:
+            sel = [r for r in rows if r["strategy"] == s and r["annotation"] == annotation]
+            rounds = sorted({r["round"] for r in sel})
+            x = [statistics.mean(r["completion_tokens"] for r in sel if r["round"] == k) for k in rounds]
+            ys = [[r["accuracy"] for r in sel if r["round"] == k] for k in rounds]
+            mean = [statistics.mean(y) for y in ys]
+            lo, hi = [min(y) for y in ys], [max(y) for y in ys]
+            ax.plot(x, mean, marker="o", label=s)
+            ax.fill_between(x, lo, hi, alpha=0.15)
+        ax.set_title(f"annotation: {annotation}")
+        ax.set_xlabel("cumulative teacher completion tokens")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (mean; band: min-max over seeds)")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
+    ap.add_argument("--out", default="benchmarks/results/efficiency")
+    args = ap.parse_args()
+    grid = QUICK if args.quick else FULL
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as ws:
+        for seed in grid.seeds:
+            for s in STRATEGIES:
+                for a in ANNOTATIONS:
+                    started = time.time()
+                    rows += run_one(Path(ws), grid, s, a, seed)
+                    print(f"{s:>15} {a:>8} seed {seed}: final accuracy {rows[-1]['accuracy']:.3f}, "
+                          f"{rows[-1]['completion_tokens']:,} completion tokens ({time.time() - started:.0f} s)",
+                          flush=True)
+    with open(out / "efficiency.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    plot(rows, out / "efficiency.png")
+    table = summarise(rows, grid)
+    (out / "efficiency.md").write_text(f"Grid: {grid}; {time.time() - t0:.0f} s in all.\n\n{table}\n")
+    print(table)
+    print(f"wrote {out}/efficiency.csv, efficiency.png, efficiency.md in {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
