@@ -37,7 +37,9 @@ decided, total = review.progress(store(), pid, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
             f"{len(rows)} in this view")
 
-if not reviewer:
+if not can("review"):
+    st.info("Your role can read the queue but not decide samples.")
+elif not reviewer:
     st.warning("Enter your name in the sidebar: it is recorded on every decision.")
 
 if rows:
