@@ -1,15 +1,35 @@
 """Metrics: accuracy per round and against cumulative teacher cost, several projects overlaid; the per-round
 table; selection-score histograms; reviewer statistics and where the teacher's first error falls."""
 
+import os
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from elad_engine.metrics_view import agreement, first_error_positions, metrics_frame, reviewer_stats, score_frame
-from ui.engine import current_project, store
+from elad_engine.errors import EladError
+from elad_engine.metrics_view import (agreement, benchmark_curves, first_error_positions, metrics_frame,
+                                      reviewer_stats, score_frame)
+from ui.engine import current_project, show_error, store
 
 name, pid = current_project()
 st.title("Metrics")
+with st.expander("Compare strategies from the efficiency benchmark (python -m benchmarks.efficiency)"):
+    path = st.text_input("efficiency.csv on the server", "benchmarks/results/efficiency/efficiency.csv")
+    try:
+        curves = pd.DataFrame(benchmark_curves(path)) if os.path.exists(path) else None
+    except EladError as e:
+        curves = pd.DataFrame()
+        show_error(str(e), "This file cannot be shown; the reason is below.")
+    if curves is None:
+        st.caption("No such file yet: `python -m benchmarks.efficiency` writes it there.")
+    elif len(curves):
+        st.altair_chart(alt.Chart(curves).mark_line(point=True).encode(
+            x=alt.X("completion_tokens:Q", title="cumulative teacher completion tokens (mean over seeds)"),
+            y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False), title="test accuracy (mean over seeds)"),
+            color="series:N", tooltip=["series", "round", "seeds", "accuracy", "completion_tokens"]),
+            width="stretch")
+
 all_names = [p["name"] for p in store().projects()]
 chosen = st.multiselect("Projects to compare", all_names, default=[name])
 frame = pd.DataFrame(metrics_frame(store(), [store().project_id(n) for n in chosen]))
@@ -62,3 +82,4 @@ if not positions.empty:
         x=alt.X("position:O", title="first wrong step (relative position in the student's chain)"),
         y=alt.Y("count():Q", title="revisions")).properties(title="Where the teacher's first error falls"),
         width="stretch")
+

@@ -78,3 +78,35 @@ def first_error_positions(store: Store, pid: int) -> list[dict]:
         k = r["first_error"]
         out.append({"round": r["round"], "position": "after the last step" if k > n else f"step {k} of {n}"})
     return out
+
+
+BENCHMARK_COLUMNS = ("strategy", "annotation", "seed", "round", "accuracy", "prompt_tokens", "completion_tokens")
+
+
+def benchmark_curves(path) -> list[dict]:
+    """The efficiency benchmark's CSV (benchmarks/efficiency.py) as mean accuracy per strategy, annotation and
+    round over seeds, against mean cumulative completion tokens; StoreError names a malformed file."""
+    import csv
+    from pathlib import Path
+
+    from .errors import StoreError
+
+    try:
+        rows = list(csv.DictReader(Path(path).read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"cannot read the benchmark file {path}: {e}") from None
+    missing = [c for c in BENCHMARK_COLUMNS if not rows or c not in rows[0]]
+    if missing:
+        raise StoreError(f"{path} is not an efficiency benchmark CSV: it lacks the column(s) {', '.join(missing)}")
+    groups: dict[tuple, list[dict]] = {}
+    for n, r in enumerate(rows, 2):
+        try:
+            key = (r["strategy"], r["annotation"], int(r["round"]))
+            groups.setdefault(key, []).append({"accuracy": float(r["accuracy"]),
+                                               "completion_tokens": float(r["completion_tokens"])})
+        except ValueError as e:
+            raise StoreError(f"{path}, row {n}: {e}") from None
+    return [{"series": f"{s} + {a}", "round": k, "seeds": len(v),
+             "accuracy": sum(x["accuracy"] for x in v) / len(v),
+             "completion_tokens": sum(x["completion_tokens"] for x in v) / len(v)}
+            for (s, a, k), v in sorted(groups.items())]

@@ -232,3 +232,27 @@ def test_accounts_page_creates_the_first_admin_then_admins_add_users(tmp_path, m
     assert authenticate(Store(tmp_path / "acc"), "rev", "a long reviewer password")["role"] == "reviewer"
     viewer_view = page("accounts", user={"name": "rev", "role": "reviewer"})
     assert not viewer_view.exception and len(viewer_view.button) == 0  # only admins add users
+
+
+def test_metrics_page_loads_the_efficiency_benchmark_csv(env, tmp_path):
+    good = tmp_path / "efficiency.csv"
+    good.write_text("strategy,annotation,seed,round,accuracy,multi_step,prompt_tokens,completion_tokens\n"
+                    "elad,revision,0,0,0.4,0.3,100,50\nelad,revision,1,0,0.6,0.5,100,70\n"
+                    "random,full,0,0,0.5,0.4,90,40\n")
+    at = page("metrics", project="p")
+    at.text_input[0].input(str(good)).run()
+    assert not at.exception and not at.error
+    bad = tmp_path / "bad.csv"
+    bad.write_text("strategy,round\nelad,0\n")
+    at.text_input[0].input(str(bad)).run()
+    assert "cannot be shown" in at.error[0].value and "lacks the column(s) annotation" in at.code[0].value
+
+
+def test_benchmark_curves_average_over_seeds(tmp_path):
+    from elad_engine.metrics_view import benchmark_curves
+
+    f = tmp_path / "e.csv"
+    f.write_text("strategy,annotation,seed,round,accuracy,prompt_tokens,completion_tokens\n"
+                 "elad,revision,0,1,0.4,1,50\nelad,revision,1,1,0.6,1,70\n")
+    assert benchmark_curves(f) == [{"series": "elad + revision", "round": 1, "seeds": 2, "accuracy": 0.5,
+                                    "completion_tokens": 60.0}]
