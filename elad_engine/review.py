@@ -186,12 +186,15 @@ def continue_if_decided(store: Store, pid: int, rnd: int) -> int | None:
 def bulk_approve(store: Store, revision_ids: list[int], reviewer: str, actor: dict | None = None) -> int:
     """Approve every listed revision that has usable text and is still undecided; returns how many."""
     require(actor, "review")
-    n = 0
+    n, overlap = 0, {}  # project id -> review.overlap, read once per project, not once per sample
     for rid in revision_ids:
         rev = store.revision(rid)
         if rev["status"] == "pending" and rev["text"]:
+            pid = rev["project_id"]
+            if pid not in overlap:
+                overlap[pid] = store.config(pid).review.overlap
             try:
-                store.add_review(rid, "approve", reviewer, overlap=store.config(rev["project_id"]).review.overlap)
+                store.add_review(rid, "approve", reviewer, overlap=overlap[pid])
             except StoreError:  # another reviewer holds it (claimed since the page was drawn): theirs to decide
                 continue
             n += 1

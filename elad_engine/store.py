@@ -8,7 +8,6 @@ A workspace is a folder holding `elad.db` and `artifacts/` (checkpoints, exports
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import os
 import sqlite3
@@ -23,7 +22,7 @@ from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .records import Example, Explanation, TeacherResult
 from .migrations import MIGRATIONS  # SQL data, kept out of the logic
-from .store_jobs import JobQueue
+from .store_jobs import JobQueue, _j, _l
 from .store_people import PeopleTables
 
 SCHEMA_VERSION = 5
@@ -46,14 +45,6 @@ def _statements(script: str) -> list[str]:
             out.append(buf.strip())
             buf = ""
     return out
-
-
-def _j(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def _l(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class Store(JobQueue, PeopleTables):
