@@ -24,6 +24,13 @@ c4.metric("Worst case", f"${est['worst_usd']:.4f}", help="Every completion at te
 st.caption(f"{est['prompt_tokens']:,} prompt + about {est['completion_tokens']:,} completion tokens "
            f"(at most {est['worst_completion_tokens']:,}); teacher `{cfg.teacher.kind}` · model "
            f"`{cfg.teacher.model}` · {cfg.rounds.rounds} rounds planned after the warm-up")
+if cfg.compute.processes > 1:
+    st.caption(f"Compute: pool scoring and training run on **{cfg.compute.processes} processes** through "
+               "`accelerate launch`" + (f" with `{cfg.compute.accelerate_config}`" if cfg.compute.accelerate_config
+                                        else " (DDP)") + "; the job log shows each launch.")
+else:
+    st.caption(f"Compute: one process on `{cfg.student.device}`; set compute.processes on the Projects page to "
+               "spread scoring and training over several GPUs through accelerate.")
 
 job = active_job(pid)
 running = job is not None and job["status"] in ("queued", "running", "stopping")
@@ -67,7 +74,9 @@ def live() -> None:
             if status in ("running", "stopping") and job["phase_started"] and done > (job["phase_start_done"] or 0):
                 rate = (done - (job["phase_start_done"] or 0)) / max(1e-6, time.time() - job["phase_started"])
                 eta = f" · about {max(0, total - done) / rate:,.0f} s left"
-            st.progress(min(1.0, done / total), text=f"{job['phase']}: {done:,} / {total:,}{eta}")
+            on = f" on {cfg.compute.processes} processes" if cfg.compute.processes > 1 and job["phase"] in (
+                "explain", "train") else ""
+            st.progress(min(1.0, done / total), text=f"{job['phase']}{on}: {done:,} / {total:,}{eta}")
         with st.expander("Job log", expanded=status in ("running", "failed")):
             st.code("\n".join(r["line"] for r in store().job_log(job["id"], last=40)) or "(empty)", language=None)
     rows = []

@@ -122,6 +122,15 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def write_csv(rows: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
@@ -138,13 +147,10 @@ def main() -> None:
                 for a in ANNOTATIONS:
                     started = time.time()
                     rows += run_one(Path(ws), grid, s, a, seed)
+                    write_csv(rows, out / "efficiency.csv")  # after every run: a crash keeps what finished
                     print(f"{s:>15} {a:>8} seed {seed}: final accuracy {rows[-1]['accuracy']:.3f}, "
                           f"{rows[-1]['completion_tokens']:,} completion tokens ({time.time() - started:.0f} s)",
                           flush=True)
-    with open(out / "efficiency.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
     plot(rows, out / "efficiency.png")
     table = summarise(rows, grid)
     (out / "efficiency.md").write_text(f"Grid: {grid}; {time.time() - t0:.0f} s in all.\n\n{table}\n")

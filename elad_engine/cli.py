@@ -1,4 +1,5 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,check-teacher,worker,status,export,backup,user,config,build-student} --help`.
+"""Command line: `python -m elad_engine {demo,init,import,round,score,train,check-teacher,worker,status,export,backup,
+user,config,build-student} --help`. `score` and `train` also run as they are under `accelerate launch`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
@@ -144,6 +145,45 @@ def cmd_round(args) -> int:
     if overrides:
         store.set_config(pid, store.config(pid).with_overrides(**overrides))
     return run_rounds(store, pid, max_rounds=args.max_rounds)
+
+
+def launched_runner(args):
+    """(runner, round) for `score` / `train`: this process (group) does the work, whatever compute.processes says;
+    progress goes to the launching worker as lines, or to a bar on the main rank."""
+    from .distributed import PROGRESS_ENV, exit_with_launcher, report_progress
+    from .rounds import RoundRunner
+
+    exit_with_launcher()
+    store = Store(workspace_of(args))
+    pid = store.project_id(args.project)
+    runner = RoundRunner(store, pid, launch=False)
+    nxt = runner.next_round()
+    if args.round != nxt or (args.command == "score" and nxt == 0):
+        raise EladError(f"--round {args.round}: project {args.project!r} is at round {nxt}; finished rounds are "
+                        "never redone" + (", and round 0 (the warm-up) has no pool to score" if nxt == 0 else ""))
+    if runner.procs.is_main:
+        runner.progress = report_progress if os.environ.get(PROGRESS_ENV) else TqdmProgress()
+        store.start_round(pid, args.round)
+    runner.procs.barrier()
+    return runner, args.round
+
+
+def cmd_score(args) -> int:
+    runner, rnd = launched_runner(args)
+    detail = runner.phase_explain(rnd)
+    if runner.procs.is_main:
+        detail += "; " + runner.phase_score(rnd)
+        print(f"round {rnd}: {detail}", flush=True)
+    runner.procs.barrier()
+    return 0
+
+
+def cmd_train(args) -> int:
+    runner, rnd = launched_runner(args)
+    detail = runner.phase_train(rnd, again=True)
+    if runner.procs.is_main:
+        print(f"round {rnd}: {detail}", flush=True)
+    return 0
 
 
 def cmd_status(args) -> int:
@@ -304,6 +344,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--project", required=True)
     r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
     add_teacher_flags(r)
+
+    for name, fn, what in (("score", cmd_score, "Explain and score a round's unlabeled pool"),
+                           ("train", cmd_train, "Train a round's student on every approved sample so far")):
+        sc = add(name, fn, f"{what}, in this process or as one rank of `accelerate launch --num_processes N` "
+                           "(the round loop launches it so itself when compute.processes > 1).")
+        sc.add_argument("--project", required=True)
+        sc.add_argument("--round", type=int, required=True)
 
     w = add("worker", cmd_worker, "Run queued jobs (rounds, exports) for the web app; the app starts one itself.")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")

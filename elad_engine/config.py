@@ -190,10 +190,26 @@ class EvaluationConfig(Section):
     max_examples: int = opt(0, "Evaluate on at most this many test samples (0 = all).", lo=0)
 
 
+@dataclass
+class ComputeConfig(Section):
+    processes: int = opt(1, "Processes for pool scoring and training: above 1 the round loop runs them through "
+                         "`accelerate launch` (one per GPU; on CPUs, gloo).", lo=1, hi=1024)
+    accelerate_config: str = opt("", "Optional accelerate config YAML passed as --config_file, e.g. DeepSpeed "
+                                 "ZeRO-2 or FSDP; empty: plain DDP.")
+    chunk_size: int = opt(64, "Pool questions explained and saved together: the unit of resume, and of sharding "
+                          "across processes.", lo=1, hi=1_000_000)
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        if self.accelerate_config and not Path(self.accelerate_config).is_file():
+            raise ConfigError(f"{prefix}.accelerate_config = {self.accelerate_config!r}: no such file (an accelerate "
+                              "config YAML, e.g. deploy/accelerate-deepspeed-zero2.yaml; empty for plain DDP).")
+
+
 SECTIONS = {
     "task": TaskConfig, "student": StudentConfig, "uncertainty": UncertaintyConfig,
     "selection": SelectionConfig, "teacher": TeacherConfig, "training": TrainingConfig,
-    "rounds": RoundsConfig, "review": ReviewConfig, "evaluation": EvaluationConfig,
+    "rounds": RoundsConfig, "review": ReviewConfig, "evaluation": EvaluationConfig, "compute": ComputeConfig,
 }
 
 
@@ -210,6 +226,7 @@ class ProjectConfig:
     rounds: RoundsConfig = field(default_factory=RoundsConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def validate(self) -> "ProjectConfig":
         for name in SECTIONS:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cost import Budget, count_message_tokens, dollars
+from .distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
 from .errors import BudgetExceeded, EladError
 from .evaluation import evaluate
 from .explain import explain_examples
@@ -30,7 +31,6 @@ from .uncertainty import question_scores
 
 PHASES = ("explain", "score", "select", "revise", "review", "train", "evaluate")
 WARMUP_PHASES = ("baseline", "select", "revise", "review", "train", "evaluate")
-CHUNK = 64  # pool questions explained and saved together
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -48,9 +48,14 @@ class Cancelled(Exception):
 
 class RoundRunner:
     def __init__(self, store: Store, project_id: int, progress: Progress | None = None,
-                 cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+                 cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None,
+                 launch: bool = True):
+        """launch=False: do scoring and training in this process (group) even when compute.processes > 1; the
+        `score` and `train` commands use it, since they are what the launch runs."""
         self.store, self.pid = store, project_id
         self.cfg = store.config(project_id)
+        self.procs = Processes()
+        self.may_launch = launch and self.procs.world == 1
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
         self.log = log or (lambda msg: None)
@@ -84,8 +89,25 @@ class RoundRunner:
         else:
             key = (s.path, latest[0])
         if self._student is None or self._student[0] != key:
-            self._student = (key, Student.load(key[0], adapter=key[1], device=s.device, dtype=s.dtype))
+            self._student = (key, Student.load(key[0], adapter=key[1], device=self.device, dtype=s.dtype))
         return self._student[1]
+
+    @property
+    def device(self) -> str:
+        return self.procs.device or self.cfg.student.device  # a launched rank uses the device accelerate gave it
+
+    def launches(self) -> bool:
+        return self.may_launch and self.cfg.compute.processes > 1
+
+    def launched(self, command: str, rnd: int) -> None:
+        """Run `python -m elad_engine COMMAND` for this round under `accelerate launch`, and wait for it."""
+        cmd = launch_command(self.cfg.compute, [command, "--workspace", str(self.store.workspace),
+                                                "--project", self.store.project_name(self.pid), "--round", str(rnd)])
+        self.log(f"round {rnd}: {command} on {self.cfg.compute.processes} processes: {shown(cmd)}")
+        try:
+            run_launched(cmd, self.progress, self.cancel, f"{command} on {self.cfg.compute.processes} processes")
+        except LaunchCancelled:
+            raise Cancelled() from None
 
     def check_cancel(self) -> None:
         if self.cancel():
@@ -180,27 +202,43 @@ class RoundRunner:
     # --- phases ------------------------------------------------------------------------------------
 
     def phase_explain(self, rnd: int, ids: list[str] | None = None) -> str:
-        """Greedy (+ sampled) explanations of the unlabeled pool, with probes and stats as the strategy needs."""
+        """Greedy (+ sampled) explanations of the unlabeled pool, with probes and stats as the strategy needs.
+
+        The pool is cut into chunks of compute.chunk_size; each chunk has its own sampling seed, so the results
+        do not depend on how many processes share the work: in a launched group, rank r explains the r-th
+        unfinished chunk of each wave and the main rank saves the whole wave (each chunk reaches the store once).
+        """
         strategy = get_strategy(self.cfg.selection.strategy)
         if ids is None:
             if not strategy.needs:
                 return "skipped: the strategy needs no explanations"
             ids = self.unlabeled_pool()
+            if self.launches():
+                self.launched("score", rnd)
+                return f"{len(ids)} questions on {self.cfg.compute.processes} processes"
         done = self.store.explained_ids(self.pid, rnd)
-        chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+        size = self.cfg.compute.chunk_size
+        chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
+        todo = [n for n, c in enumerate(chunks) if not set(c) <= done]
         student = self.student_for(rnd)
-        finished = sum(len(c) for c in chunks if set(c) <= done)
-        self.progress("explain", finished, len(ids))
-        for n, chunk in enumerate(chunks):
-            if set(chunk) <= done:
-                continue
-            self.check_cancel()
-            examples = self.store.examples(self.pid, ids=chunk)
-            self.store.save_explanations(self.pid, rnd, explain_examples(
-                student, examples, self.cfg, strategy.needs, seed=self.cfg.rounds.seed + 1000 * rnd + n))
-            finished += len(chunk)
+        finished = len(ids) - sum(len(chunks[n]) for n in todo)
+        procs = self.procs
+        if procs.is_main:
             self.progress("explain", finished, len(ids))
-        return f"{len(ids)} questions"
+        for start in range(0, len(todo), procs.world):
+            self.check_cancel()
+            wave = todo[start:start + procs.world]
+            mine = wave[procs.rank] if procs.rank < len(wave) else None
+            result = None if mine is None else explain_examples(
+                student, self.store.examples(self.pid, ids=chunks[mine]), self.cfg, strategy.needs,
+                seed=self.cfg.rounds.seed + 1000 * rnd + mine)
+            for n, explained in procs.gather((mine, result)):
+                if n is not None and procs.is_main:
+                    self.store.save_explanations(self.pid, rnd, explained)
+                    finished += len(chunks[n])
+            if procs.is_main:
+                self.progress("explain", finished, len(ids))
+        return f"{len(ids)} questions" + (f" on {procs.world} processes" if procs.world > 1 else "")
 
     def phase_score(self, rnd: int) -> str:
         strategy = get_strategy(self.cfg.selection.strategy)
@@ -305,9 +343,19 @@ class RoundRunner:
         self.store.save_metrics(self.pid, rnd, base_accuracy=result["accuracy"], test_size=result["n"])
         return f"starting accuracy {result['accuracy']:.3f} on {result['n']} test samples"
 
-    def phase_train(self, rnd: int) -> str:
+    def phase_train(self, rnd: int, again: bool = False) -> str:
+        """Train on every approved sample so far. A training run this round already finished (a crash before the
+        phase was marked done, or a manual `train`) is kept unless `again`."""
         if not self.store.revisions(self.pid, rnd, status=("approved", "edited")):
             return "skipped: no newly approved samples this round, the student stays as it was"
+        run = self.store.training_run(self.pid, rnd)
+        if run and not again and run["checkpoint"] and Path(run["checkpoint"]).exists():
+            return f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} (kept)"
+        if self.launches():
+            self.launched("train", rnd)
+            run = self.store.training_run(self.pid, rnd)
+            return (f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} on "
+                    f"{self.cfg.compute.processes} processes")
         samples = self.store.training_samples(self.pid, rnd)
         t = self.cfg.training
         base = self.cfg.student
@@ -316,19 +364,23 @@ class RoundRunner:
         # A fresh load: training mutates the weights, so the cached inference handle is never reused.
         self._student = None
         if t.method == "lora":
-            student = Student.load(base.path, device=base.device, dtype=base.dtype)
+            student = Student.load(base.path, device=self.device, dtype=base.dtype)
             init = prev or base.adapter or None
         else:  # full fine-tuning keeps fp32 master weights; bf16 autocast still speeds it up on CUDA
-            student = Student.load(prev or base.path, device=base.device, dtype="float32")
+            student = Student.load(prev or base.path, device=self.device, dtype="float32")
             init = None
         out = self.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
+        procs = self.procs
         result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],
-                               t, out, init_adapter=init, seed=self.cfg.rounds.seed + rnd,
-                               on_step=lambda step, total, loss: self.progress("train", step, total))
-        self.store.save_training_run(self.pid, rnd, method=t.method, samples=len(samples), steps=result.steps,
-                                     tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
-                                     losses=result.losses, checkpoint=str(out))
-        return f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
+                               t, out, init_adapter=init, seed=self.cfg.rounds.seed + rnd, processes=procs,
+                               on_step=lambda step, total, loss: procs.is_main and self.progress("train", step, total))
+        if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
+            self.store.save_training_run(self.pid, rnd, method=t.method, samples=len(samples), steps=result.steps,
+                                         tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
+                                         losses=result.losses, checkpoint=str(out))
+        procs.barrier()
+        return (f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
+                + (f" on {procs.world} processes" if procs.world > 1 else ""))
 
     def _evaluate(self, student: Student) -> dict:
         tests = self.store.examples(self.pid, split="test")

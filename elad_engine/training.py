@@ -127,13 +127,16 @@ def bf16_native(device: torch.device) -> bool:
 
 def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
-        on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+        on_step: Callable[[int, int, float], None] | None = None, processes=None) -> TrainResult:
     """Train `model` in place with AdamW and a linear decay; returns the loss curve.
 
     batching: "padded" (shuffled batches padded to their longest sample: the baseline), "grouped"
     (batches of similar lengths) or "packed" (grouped, then several samples per row). Every optimiser
     step sees `batch_size` samples in all three, so the recipe is the same and only the speed differs.
     precision: "auto" (bfloat16 autocast where the hardware has it natively, else float32), "bf16", "fp32".
+    processes: a launched group (distributed.Processes) to train data-parallel through accelerate. Every rank
+    builds the same batches (same seed) and takes its share of each; its loss is weighted by that share, so the
+    synchronised gradient is the whole batch's and the recipe does not change with the number of processes.
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -152,17 +155,29 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
     use_bf16 = precision == "bf16" or (precision == "auto" and bf16_native(device))
+    world, rank, acc = 1, 0, None
+    if processes is not None and processes.world > 1:
+        world, rank, acc = processes.world, processes.rank, processes.accelerator()
+        model, opt, sched = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed/FSDP from the launch's config
     model.train()
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
     t0 = time.perf_counter()
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
             make = collate_packed if batching == "packed" else collate
-            batch = make(encoded, idx, tokenizer.pad_token_id, device)
+            mine = idx[rank::world]
+            share = len(mine) / len(idx)
+            # a rank with no sample in a short last batch still steps (collectives need every rank), at weight 0
+            batch = make(encoded, mine or idx[:1], tokenizer.pad_token_id, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if acc is None:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+            else:
+                acc.backward(loss * share * world)  # DDP averages over ranks: the mean of the shares' sum
+                acc.clip_grad_norm_(params, 1.0)
+                loss = acc.reduce(loss.detach() * share, "sum")  # the batch's loss, the same on every rank
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -171,6 +186,8 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
             result.losses.append(float(loss.detach()))
             if on_step:
                 on_step(result.steps, total, result.losses[-1])
+    if acc is not None:
+        acc.wait_for_everyone()
     model.eval()
     result.seconds = time.perf_counter() - t0
     return result
@@ -178,11 +195,12 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
 
 def train_student(student, prompts: list[str], completions: list[str], cfg: TrainingConfig, out_dir: Path,
                   init_adapter: str | None = None, seed: int = 0,
-                  on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+                  on_step: Callable[[int, int, float], None] | None = None, processes=None) -> TrainResult:
     """Fine-tune a loaded base `Student` (see student.py) and save the result to `out_dir`.
 
     LoRA: wraps the base model in a fresh adapter (or `init_adapter`, to continue the previous round)
-    and saves only the adapter. Full: trains every weight and saves a whole model folder.
+    and saves only the adapter. Full: trains every weight and saves a whole model folder. In a launched group
+    (`processes`) every rank trains its share and only the main rank writes the checkpoint.
     """
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -207,7 +225,10 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
             p.requires_grad_(True)
     result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
-                 batching=cfg.batching, precision=cfg.precision, on_step=on_step)
+                 batching=cfg.batching, precision=cfg.precision, on_step=on_step, processes=processes)
+    if processes is not None and not processes.is_main:
+        processes.barrier()  # wait until the main rank has written the checkpoint
+        return result
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
@@ -217,4 +238,6 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
         import shutil
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)  # atomic: a crash never leaves a half-written checkpoint under the final name
+    if processes is not None:
+        processes.barrier()
     return result

@@ -18,7 +18,7 @@ SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", 
             "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
             "teacher.concurrency", "selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
             "rounds.budget_tokens", "rounds.budget_dollars", "review.policy", "training.epochs",
-            "training.learning_rate"]
+            "training.learning_rate", "compute.processes", "compute.accelerate_config"]
 
 
 def _source(store: Store, key: str):

@@ -1,0 +1,130 @@
+"""Several processes through accelerate, as 2 CPU ranks on gloo: the round loop launching `score` and `train` with
+`accelerate launch` when compute.processes = 2, compared with the same work in one process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_project
+
+SETTINGS = {"compute.chunk_size": 5, "rounds.warmup": 12, "selection.round_budget": 6, "training.epochs": 4,
+            "training.learning_rate": 1e-2}
+
+
+def adapter_format(folder) -> dict:
+    """What makes two adapters interchangeable: the files, the peft config, every tensor's name, shape, dtype."""
+    from safetensors import safe_open
+
+    tensors = {}
+    with safe_open(str(folder / "adapter_model.safetensors"), "pt") as f:
+        for k in f.keys():
+            t = f.get_tensor(k)
+            tensors[k] = (tuple(t.shape), str(t.dtype))
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["target_modules"] = sorted(config["target_modules"])  # peft writes a set: its order varies by process
+    return {"files": sorted(p.name for p in folder.iterdir()), "config": config, "tensors": tensors}
+
+
+def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, tiny_model_dir):
+    from elad_engine.backup import backup_workspace, restore_backup
+    from elad_engine.rounds import RoundRunner
+    from elad_engine.store import Store
+
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir, **SETTINGS, **{"compute.processes": 2})
+    logs: list[str] = []
+    seen: list[tuple] = []
+    t0 = time.time()
+    out = RoundRunner(store, pid, log=logs.append, progress=lambda *p: seen.append(p)).run(max_rounds=1)
+    assert out.stop_reason == "max_rounds", out.message
+    warm = store.training_run(pid, 0)
+    assert {p["phase"]: p["detail"] for p in store.phases(pid, 0)}["train"].endswith("on 2 processes")
+    assert warm["steps"] == 12  # 12 warm-up samples, batch 4, 4 epochs: the recipe of one process
+    losses = warm["losses"]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.05, losses  # the synchronised training learns
+    assert ("train", 12, 12) in seen  # the main rank's progress reached the worker's callback
+
+    # The single-process reference starts from the very same state: a copy of the workspace after round 0.
+    backup_workspace(store.workspace, tmp_path / "backup")
+    restore_backup(tmp_path / "backup", tmp_path / "ws1")
+    out = RoundRunner(store, pid, log=logs.append).run(max_rounds=1)
+    assert out.stop_reason in ("max_rounds", "completed"), out.message
+    launches = [x for x in logs if "accelerate launch" in x]
+    assert [x.split(":")[1].strip() for x in launches] == ["train on 2 processes", "score on 2 processes",
+                                                           "train on 2 processes"], launches
+    details = {p["phase"]: p["detail"] for p in store.phases(pid, 1)}
+    assert details["explain"] == "12 questions on 2 processes"  # 24 pool questions, 12 went to the warm-up
+    assert details["train"].endswith("on 2 processes")
+    print(f"2-process rounds 0 and 1: {time.time() - t0:.0f} s")
+
+    one = Store(tmp_path / "ws1")
+    pid1 = one.project_id("p")
+    one.set_config(pid1, one.config(pid1).with_overrides(**{"compute.processes": 1}))
+    out = RoundRunner(one, pid1).run(max_rounds=1)
+    assert out.stop_reason in ("max_rounds", "completed"), out.message
+    assert {p["phase"]: p["detail"] for p in one.phases(pid1, 1)}["explain"] == "12 questions"
+
+    # Scores: every chunk reached the store once, and the sharded results are the one-process results.
+    two_x = [dataclasses.asdict(x) for x in store.explanations(pid, 1)]
+    one_x = [dataclasses.asdict(x) for x in one.explanations(pid1, 1)]
+    assert len(two_x) == len(one_x) == 12 * 3  # greedy + 2 samples for each of the 12 unlabeled questions
+    greedy = lambda xs: [x for x in xs if x["kind"] == "greedy"]
+    assert greedy(two_x) == greedy(one_x)
+    assert two_x == one_x  # sampled too: each chunk keeps its own seed whichever rank explains it
+    score = lambda s: sorted((r["example_id"], r["strategy"], r["score"]) for r in s.scores(pid if s is store else pid1, 1))
+    assert score(store) == score(one)
+    assert [r["example_id"] for r in store.selection(pid, 1)] == [r["example_id"] for r in one.selection(pid1, 1)]
+
+    # Training: the adapter of two processes is the adapter of one, in format; both runs learn alike.
+    a2, a1 = store.training_run(pid, 1), one.training_run(pid1, 1)
+    assert adapter_format(Path(a2["checkpoint"])) == adapter_format(Path(a1["checkpoint"]))
+    assert Path(a2["checkpoint"]).is_relative_to(tmp_path / "ws")
+    assert a2["steps"] == a1["steps"] and a2["samples"] == a1["samples"]
+    assert abs(a2["final_loss"] - a1["final_loss"]) < 0.25 * a1["final_loss"], (a2["final_loss"], a1["final_loss"])
+    m2 = {m["round"]: m for m in store.metrics(pid)}[1]
+    assert m2["accuracy"] is not None  # the two-process student loads and is evaluated like any other
+
+
+def test_a_failed_launch_names_the_error_of_the_ranks(tmp_path, tiny_model_dir):
+    from elad_engine.config import ComputeConfig
+    from elad_engine.distributed import launch_command, run_launched
+    from elad_engine.errors import EladError
+    from elad_engine.store import Store
+
+    store = Store(tmp_path / "ws")
+    tiny_project(store, tiny_model_dir)
+    cmd = launch_command(ComputeConfig(processes=2), ["train", "--workspace", str(store.workspace), "--project", "p",
+                                                      "--round", "3"])
+    with pytest.raises(EladError, match="train on 2 processes failed: --round 3: project 'p' is at round 0"):
+        run_launched(cmd, lambda *p: None, lambda: False, "train on 2 processes")
+
+
+def test_cancel_stops_the_whole_launched_group():
+    from elad_engine.distributed import LaunchCancelled, run_launched
+
+    marker = "import time, subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+    cmd = [sys.executable, "-c", marker + "print('started', flush=True); time.sleep(120)"]
+    t0 = time.time()
+    with pytest.raises(LaunchCancelled):
+        run_launched(cmd, lambda *p: None, lambda: time.time() - t0 > 1.0, "sleep")
+    assert time.time() - t0 < 20
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "time.sleep(120)"], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes of the group still run: {left}"
+
+
+def test_compute_config_is_checked(tmp_path):
+    from elad_engine.config import ProjectConfig
+    from elad_engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="compute.processes = 0 is out of range"):
+        ProjectConfig().with_overrides(**{"compute.processes": 0})
+    with pytest.raises(ConfigError, match="compute.accelerate_config = .*no such file"):
+        ProjectConfig().with_overrides(**{"compute.accelerate_config": str(tmp_path / "missing.yaml")})
