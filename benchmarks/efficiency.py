@@ -60,39 +60,57 @@ def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: i
 
 
 def tokens_to_reach(rows: list[dict], target: float) -> float | None:
-    """Mean over seeds of the cumulative completion tokens at the first round reaching `target` (None if a
-    seed never does)."""
-    by_seed: dict[int, list[dict]] = {}
-    for r in rows:
-        by_seed.setdefault(r["seed"], []).append(r)
-    needed = []
-    for seed_rows in by_seed.values():
-        hit = next((r["completion_tokens"] for r in sorted(seed_rows, key=lambda r: r["round"])
-                    if r["accuracy"] >= target), None)
-        if hit is None:
-            return None
-        needed.append(hit)
-    return statistics.mean(needed)
+    """Cumulative completion tokens at which the seed-mean accuracy curve first reaches `target`, linearly
+    interpolated between rounds (None if it never does)."""
+    rounds = sorted({r["round"] for r in rows})
+    xs = [statistics.mean(r["completion_tokens"] for r in rows if r["round"] == k) for k in rounds]
+    ys = [statistics.mean(r["accuracy"] for r in rows if r["round"] == k) for k in rounds]
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if y >= target - 1e-12:
+            if i == 0:
+                return x
+            return xs[i - 1] + (x - xs[i - 1]) * (target - ys[i - 1]) / (y - ys[i - 1])
+    return None
+
+
+def final_by_seed(rows: list[dict], strategy: str, annotation: str, last: int) -> dict[int, dict]:
+    return {r["seed"]: r for r in rows if r["strategy"] == strategy and r["annotation"] == annotation
+            and r["round"] == last}
+
+
+def mean_std(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f}"
 
 
 def summarise(rows: list[dict], grid: Grid) -> str:
+    """The table, then the two questions of the issue answered from it (paired by seed)."""
     last = grid.rounds
-    final = {}
-    for s in STRATEGIES:
-        for a in ANNOTATIONS:
-            accs = [r["accuracy"] for r in rows if r["strategy"] == s and r["annotation"] == a and r["round"] == last]
-            final[(s, a)] = accs
-    target = statistics.mean(final[("random", "full")])
+    target = statistics.mean(r["accuracy"] for r in final_by_seed(rows, "random", "full", last).values())
     lines = [f"Target: the final accuracy of random + full, {target:.3f} (mean of {len(grid.seeds)} seed(s)).", "",
              "| strategy | annotation | final accuracy (mean ± std) | completion tokens at the end | "
-             "completion tokens to reach the target |", "|---|---|---|---|---|"]
-    for (s, a), accs in final.items():
-        sel = [r for r in rows if r["strategy"] == s and r["annotation"] == a]
-        end_tokens = statistics.mean(r["completion_tokens"] for r in sel if r["round"] == last)
-        need = tokens_to_reach(sel, target)
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        lines.append(f"| {s} | {a} | {statistics.mean(accs):.3f} ± {std:.3f} | {end_tokens:,.0f} | "
-                     f"{'not reached' if need is None else f'{need:,.0f}'} |")
+             "completion tokens to reach the target (seed-mean curve) |", "|---|---|---|---|---|"]
+    for s in STRATEGIES:
+        for a in ANNOTATIONS:
+            final = final_by_seed(rows, s, a, last)
+            sel = [r for r in rows if r["strategy"] == s and r["annotation"] == a]
+            end_tokens = statistics.mean(r["completion_tokens"] for r in final.values())
+            need = tokens_to_reach(sel, target)
+            lines.append(f"| {s} | {a} | {mean_std([r['accuracy'] for r in final.values()])} | {end_tokens:,.0f} | "
+                         f"{'not reached' if need is None else f'{need:,.0f}'} |")
+    ref = statistics.mean(r["completion_tokens"] for r in final_by_seed(rows, "random", "full", last).values())
+    need = tokens_to_reach([r for r in rows if r["strategy"] == "elad" and r["annotation"] == "revision"], target)
+    lines += ["", f"Q1. Does elad + revision reach the final accuracy of random + full ({target:.3f}) with at most "
+              f"half of its completion tokens ({ref / 2:,.0f} of {ref:,.0f})? "
+              + ("No: its seed-mean accuracy never reaches it." if need is None else
+                 f"{'Yes' if need <= ref / 2 else 'No'}: it needs {need:,.0f} ({need / ref:.0%} of random + full's)."),
+              "", "Q2. Does elad selection beat random selection by at least 5 points at equal budget (the same "
+              "samples per round and rounds)? Final accuracy, elad minus random, paired by seed:"]
+    for a in ANNOTATIONS:
+        e, r = final_by_seed(rows, "elad", a, last), final_by_seed(rows, "random", a, last)
+        diffs = [e[k]["accuracy"] - r[k]["accuracy"] for k in sorted(e) if k in r]
+        verdict = "Yes" if statistics.mean(diffs) >= 0.05 else "No"
+        lines.append(f"- {a}: {verdict}: {100 * statistics.mean(diffs):+.1f} points on average; per seed "
+                     + ", ".join(f"{100 * d:+.1f}" for d in diffs) + ".")
     return "\n".join(lines)
 
 
@@ -122,6 +140,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def read_csv(path: Path) -> list[dict]:
+    ints = ("seed", "round", "prompt_tokens", "completion_tokens")
+    with open(path, newline="") as f:
+        return [{k: int(v) if k in ints else float(v) if k in ("accuracy", "multi_step") and v != "" else v
+                 for k, v in r.items()} for r in csv.DictReader(f)]
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
@@ -135,11 +160,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
     ap.add_argument("--out", default="benchmarks/results/efficiency")
+    ap.add_argument("--from-csv", help="rebuild the plot and table from this CSV of an earlier run (runs nothing)")
     args = ap.parse_args()
     grid = QUICK if args.quick else FULL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
+    if args.from_csv:
+        rows = read_csv(Path(args.from_csv))
+        plot(rows, out / "efficiency.png")
+        table = summarise(rows, grid)
+        old = (out / "efficiency.md").read_text().split("\n", 1)[0] if (out / "efficiency.md").exists() else ""
+        head = old if old.startswith("Grid:") else f"Grid: {grid}."
+        (out / "efficiency.md").write_text(f"{head}\n\n{table}\n")
+        print(table)
+        return
+    rows = []
     t0 = time.time()
     with tempfile.TemporaryDirectory() as ws:
         for seed in grid.seeds:

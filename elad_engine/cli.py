@@ -158,9 +158,11 @@ def launched_runner(args):
     pid = store.project_id(args.project)
     runner = RoundRunner(store, pid, launch=False)
     nxt = runner.next_round()
-    if args.round != nxt or (args.command == "score" and nxt == 0):
+    if args.round != nxt:
         raise EladError(f"--round {args.round}: project {args.project!r} is at round {nxt}; finished rounds are "
-                        "never redone" + (", and round 0 (the warm-up) has no pool to score" if nxt == 0 else ""))
+                        "never redone and later ones need this one first")
+    if args.command == "score" and nxt == 0:
+        raise EladError("--round 0 is the warm-up: its samples are drawn at random, so there is no pool to score")
     if runner.procs.is_main:
         runner.progress = report_progress if os.environ.get(PROGRESS_ENV) else TqdmProgress()
         store.start_round(pid, args.round)

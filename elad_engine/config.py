@@ -199,9 +199,16 @@ class ComputeConfig(Section):
     chunk_size: int = opt(64, "Pool questions explained and saved together: the unit of resume, and of sharding "
                           "across processes.", lo=1, hi=1_000_000)
 
+    def config_file(self) -> Path | None:
+        """The accelerate config: a path as given, else relative to the repository (deploy/...)."""
+        if not self.accelerate_config:
+            return None
+        given = Path(self.accelerate_config).expanduser()
+        return given.resolve() if given.is_absolute() or given.is_file() else REPO_ROOT / given
+
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
-        if self.accelerate_config and not Path(self.accelerate_config).is_file():
+        if self.accelerate_config and not self.config_file().is_file():
             raise ConfigError(f"{prefix}.accelerate_config = {self.accelerate_config!r}: no such file (an accelerate "
                               "config YAML, e.g. deploy/accelerate-deepspeed-zero2.yaml; empty for plain DDP).")
 

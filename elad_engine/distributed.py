@@ -29,14 +29,15 @@ class Processes:
     """This process's place in its launched group: rank, world size, device, and the collectives the engine
     needs. Outside a launch (no WORLD_SIZE > 1) it is one process and nothing is imported."""
 
-    def __init__(self):
-        self.state = None
+    def __init__(self, cpu: bool = False):
+        """cpu=True keeps the ranks on CPUs even where GPUs exist (student.device = "cpu")."""
+        self.state, self.cpu = None, cpu
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             import torch
             from accelerate import PartialState
 
             # accelerate only picks gloo for CPU processes when told they are CPU processes
-            self.cpu = not torch.cuda.is_available()
+            self.cpu = cpu or not torch.cuda.is_available()
             self.state = PartialState(cpu=self.cpu)
         self.rank = self.state.process_index if self.state else 0
         self.world = self.state.num_processes if self.state else 1
@@ -61,7 +62,7 @@ class Processes:
     def accelerator(self):
         """An Accelerator for a training loop; the scheduler steps once per optimiser step, whatever the world."""
         from accelerate import Accelerator
-        return Accelerator(cpu=getattr(self, "cpu", False), step_scheduler_with_optimizer=False)
+        return Accelerator(cpu=self.cpu, step_scheduler_with_optimizer=False)
 
 
 def free_port() -> int:
@@ -75,7 +76,7 @@ def launch_command(compute: ComputeConfig, engine_args: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(compute.processes),
            "--num_machines", "1", "--main_process_port", str(free_port())]
     if compute.accelerate_config:
-        cmd += ["--config_file", compute.accelerate_config]
+        cmd += ["--config_file", str(compute.config_file())]
     else:
         # DDP through torchrun. accelerate names it --multi_gpu, but on a machine without GPUs the ranks are CPU
         # processes on gloo (Processes tells accelerate so). Precision is the engine's own (training.precision).

@@ -54,7 +54,7 @@ class RoundRunner:
         `score` and `train` commands use it, since they are what the launch runs."""
         self.store, self.pid = store, project_id
         self.cfg = store.config(project_id)
-        self.procs = Processes()
+        self.procs = Processes(cpu=self.cfg.student.device == "cpu")
         self.may_launch = launch and self.procs.world == 1
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)

@@ -158,6 +158,9 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     world, rank, acc = 1, 0, None
     if processes is not None and processes.world > 1:
         world, rank, acc = processes.world, processes.rank, processes.accelerator()
+        deepspeed = getattr(acc.state, "deepspeed_plugin", None)
+        if deepspeed is not None:  # no dataloader goes through prepare, so DeepSpeed is told the micro batch
+            deepspeed.deepspeed_config["train_micro_batch_size_per_gpu"] = max(1, batch_size // world)
         model, opt, sched = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed/FSDP from the launch's config
     model.train()
     result = TrainResult(steps=0, tokens=0, seconds=0.0)

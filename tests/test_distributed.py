@@ -128,3 +128,79 @@ def test_compute_config_is_checked(tmp_path):
         ProjectConfig().with_overrides(**{"compute.processes": 0})
     with pytest.raises(ConfigError, match="compute.accelerate_config = .*no such file"):
         ProjectConfig().with_overrides(**{"compute.accelerate_config": str(tmp_path / "missing.yaml")})
+
+
+def test_the_worker_launches_training_and_the_rounds_page_shows_it(tmp_path, tiny_model_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+    from elad_engine.store import Store
+    from elad_engine.worker import enqueue_rounds, run_worker
+
+    store = Store(tmp_path / "ws")
+    # Through an accelerate config file this time (the repository's DDP example; on CPUs its ranks use gloo).
+    pid = tiny_project(store, tiny_model_dir, **SETTINGS, **{"compute.processes": 2, "rounds.rounds": 0,
+                                                             "compute.accelerate_config": "deploy/accelerate-ddp.yaml"})
+    job_id = enqueue_rounds(store, pid)
+    assert run_worker(tmp_path / "ws", once=True) == 1
+    job = store.job(job_id)
+    assert job["status"] == "done", job
+    lines = [r["line"] for r in store.job_log(job_id)]
+    launch = next(x for x in lines if "accelerate launch" in x)
+    assert launch.startswith("round 0: train on 2 processes: accelerate launch --num_processes 2 ")
+    assert f"--config_file {REPO / 'deploy' / 'accelerate-ddp.yaml'} -m elad_engine train" in launch
+    assert store.training_run(pid, 0)["steps"] == 12
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app_pages" / "rounds.py"), default_timeout=60)
+    at.session_state["project"] = "p"
+    at.run()
+    assert not at.exception
+    assert any("on **2 processes** through `accelerate launch` with `deploy/accelerate-ddp.yaml`" in c.value
+               for c in at.caption)
+    assert any("train on 2 processes: accelerate launch" in c.value for c in at.code)
+
+
+def test_ranks_exit_when_the_worker_that_launched_them_is_killed(tmp_path, tiny_model_dir):
+    import os
+    import signal
+
+    from conftest import REPO
+    from elad_engine.store import Store
+
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir, **{**SETTINGS, "compute.processes": 2, "training.epochs": 1000})
+    store.close()
+    # A stand-in worker: runs the round loop, which launches the (long) warm-up training on 2 ranks.
+    code = ("import sys; from elad_engine.store import Store; from elad_engine.rounds import RoundRunner; "
+            f"s = Store({str(tmp_path / 'ws')!r}); RoundRunner(s, s.project_id('p')).run()")
+    worker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    ranks = lambda: subprocess.run(["pgrep", "-f", f"elad_engine train --workspace {tmp_path / 'ws'}"],
+                                   capture_output=True, text=True).stdout.split()
+    end = time.time() + 120
+    while len(ranks()) < 2 and time.time() < end:
+        time.sleep(0.5)
+    assert len(ranks()) >= 2, "the launch never started"
+    time.sleep(3)  # into training
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    end = time.time() + 30
+    while ranks() and time.time() < end:
+        time.sleep(0.5)
+    assert not ranks(), "ranks outlived the worker that launched them"
+    assert Store(tmp_path / "ws").training_run(pid, 0) is None  # nothing half-written was recorded
+
+
+def test_a_rank_that_prints_nothing_still_exits_with_its_launcher():
+    import os
+
+    from conftest import REPO
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a launcher pid that no longer exists
+    code = "import time; from elad_engine.distributed import exit_with_launcher; exit_with_launcher(); time.sleep(60)"
+    rank = subprocess.Popen([sys.executable, "-c", code], cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO), ELAD_LAUNCHED_BY=str(gone.pid)))
+    assert rank.wait(timeout=20) == 3

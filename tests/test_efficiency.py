@@ -26,3 +26,22 @@ def test_quick_efficiency_benchmark_writes_csv_png_and_table(tmp_path):
     table = (out / "efficiency.md").read_text()
     assert table.count("\n| ") == 11  # header + 10 rows
     assert "Target: the final accuracy of random + full" in table
+
+
+def test_tokens_to_reach_follows_the_seed_mean_curve_and_the_questions_are_answered():
+    from benchmarks.efficiency import ANNOTATIONS, STRATEGIES, Grid, summarise, tokens_to_reach
+
+    curve = [{"seed": s, "round": k, "accuracy": a + d, "completion_tokens": t}
+             for s, d in ((0, -0.02), (1, 0.02)) for k, a, t in ((0, 0.5, 0), (1, 0.6, 1000), (2, 0.7, 3000))]
+    assert tokens_to_reach(curve, 0.5) == 0
+    assert tokens_to_reach(curve, 0.65) == pytest.approx(2000)  # halfway between rounds 1 and 2
+    assert tokens_to_reach(curve, 0.71) is None  # one seed reaches it, the mean does not
+
+    grid = Grid(pool=0, test=0, rounds=1, warmup=0, budget=0, seeds=(0, 1))
+    rows = [{"strategy": s, "annotation": a, "seed": seed, "round": k, "completion_tokens": 1000 * k,
+             "accuracy": 0.5 + k * (0.1 if s == "elad" else 0.02) + 0.01 * seed}
+            for s in STRATEGIES for a in ANNOTATIONS for seed in (0, 1) for k in (0, 1)]
+    text = summarise(rows, grid)
+    assert "Target: the final accuracy of random + full, 0.525" in text
+    assert "Q1. Does elad + revision reach" in text and "Yes: it needs 200 (20% of random + full's)" in text
+    assert "- revision: Yes: +8.0 points on average; per seed +8.0, +8.0." in text
