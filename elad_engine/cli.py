@@ -398,6 +398,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in ("score", "train"):
+            raise EladError(f"`{args.command}` must not run under `accelerate launch` (every rank would do all of it, "
+                            "teacher calls included); only `score` and `train` run as ranks. With "
+                            "compute.processes > 1 the round loop launches them itself.")
         return args.fn(args)
     except EladError as e:
         print(f"error: {e}", file=sys.stderr)

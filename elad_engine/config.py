@@ -195,7 +195,7 @@ class ComputeConfig(Section):
     processes: int = opt(1, "Processes for pool scoring and training: above 1 the round loop runs them through "
                          "`accelerate launch` (one per GPU; on CPUs, gloo).", lo=1, hi=1024)
     accelerate_config: str = opt("", "Optional accelerate config YAML passed as --config_file, e.g. DeepSpeed "
-                                 "ZeRO-2 or FSDP; empty: plain DDP.")
+                                 "ZeRO-2 (deploy/); empty: plain DDP.")
     chunk_size: int = opt(64, "Pool questions explained and saved together: the unit of resume, and of sharding "
                           "across processes.", lo=1, hi=1_000_000)
 
@@ -208,9 +208,34 @@ class ComputeConfig(Section):
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
-        if self.accelerate_config and not self.config_file().is_file():
-            raise ConfigError(f"{prefix}.accelerate_config = {self.accelerate_config!r}: no such file (an accelerate "
-                              "config YAML, e.g. deploy/accelerate-deepspeed-zero2.yaml; empty for plain DDP).")
+        if not self.accelerate_config:
+            return
+        name = f"{prefix}.accelerate_config = {self.accelerate_config!r}"
+        path = self.config_file()
+        if not path.is_file():
+            raise ConfigError(f"{name}: no such file (an accelerate config YAML, e.g. "
+                              "deploy/accelerate-deepspeed-zero2.yaml; empty for plain DDP).")
+        import json
+
+        import yaml
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as e:
+            raise ConfigError(f"{name}: not a readable accelerate config: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{name}: not an accelerate config (expected a mapping of settings).")
+        kind = str(data.get("distributed_type", "")).upper()
+        stage = (data.get("deepspeed_config") or {}).get("zero_stage")
+        # Each rank holds the whole student and the main rank saves its own copy of the adapter: parameter
+        # sharding (FSDP, ZeRO-3) would save shards. Precision is training.precision, applied by the engine.
+        if "FSDP" in kind or str(stage) == "3":
+            raise ConfigError(f"{name}: FSDP and DeepSpeed ZeRO-3 shard the parameters, which the engine cannot "
+                              "save an adapter from yet; use DDP (MULTI_GPU) or DeepSpeed ZeRO-1/2.")
+        if str(data.get("mixed_precision", "no")).lower() not in ("no", "none", "false"):
+            raise ConfigError(f"{name}: mixed_precision = {data.get('mixed_precision')!r}; set it to 'no': the "
+                              "engine applies training.precision itself (bf16 autocast where native), so "
+                              "adapters stay float32 as in one process.")
 
 
 SECTIONS = {

@@ -1,4 +1,4 @@
-"""Several processes for pool scoring and training, through Hugging Face accelerate (DDP; DeepSpeed or FSDP from
+"""Several processes for pool scoring and training, through Hugging Face accelerate (DDP; DeepSpeed ZeRO-1/2 from
 an accelerate config file). The round loop launches `python -m elad_engine score|train` with `accelerate launch`
 when `compute.processes` > 1; the same two commands also run unchanged under a user's own `accelerate launch`.
 """
@@ -6,6 +6,7 @@ when `compute.processes` > 1; the same two commands also run unchanged under a u
 from __future__ import annotations
 
 import collections
+import datetime
 import json
 import os
 import queue
@@ -23,6 +24,8 @@ from .errors import EladError
 PROGRESS_ENV = "ELAD_PROGRESS_LINES"  # set by the launching parent: report progress as lines on stdout
 PROGRESS_PREFIX = "@elad-progress "
 PARENT_ENV = "ELAD_LAUNCHED_BY"  # the launching worker's pid: ranks exit when it is gone
+COLLECTIVE_TIMEOUT_H = 6
+STOP_GRACE_S = 45  # torchrun gives its ranks 30 s after SIGTERM before it kills them
 
 
 class Processes:
@@ -38,7 +41,8 @@ class Processes:
 
             # accelerate only picks gloo for CPU processes when told they are CPU processes
             self.cpu = cpu or not torch.cuda.is_available()
-            self.state = PartialState(cpu=self.cpu)
+            # a rank with no chunk in the last wave waits for the others in a collective: allow long waves
+            self.state = PartialState(cpu=self.cpu, timeout=datetime.timedelta(hours=COLLECTIVE_TIMEOUT_H))
         self.rank = self.state.process_index if self.state else 0
         self.world = self.state.num_processes if self.state else 1
         self.is_main = self.rank == 0
@@ -54,6 +58,16 @@ class Processes:
             return [obj]
         from accelerate.utils import gather_object
         return gather_object([obj])
+
+    def share(self, obj):
+        """The main rank's `obj` on every rank: what the store said when the main rank read it, so a store the
+        app changes meanwhile cannot give the ranks different plans (and a hang in a collective)."""
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def barrier(self) -> None:
         if self.state is not None:
@@ -93,10 +107,11 @@ def shown(cmd: list[str]) -> str:
 def run_launched(cmd: list[str], progress: Callable[[str, int, int], None], cancelled: Callable[[], bool],
                  what: str) -> None:
     """Run a launch to its end, passing its progress lines to `progress`. Raises LaunchCancelled (after stopping
-    the whole process group) when `cancelled()` says stop, and EladError naming the failure on a non-zero exit."""
+    the whole process group) when `cancelled()` says stop, and EladError naming the failure on a non-zero exit;
+    on any other exception here (Ctrl-C, a store error in `progress`) the group is stopped before it propagates."""
     env = dict(os.environ, **{PROGRESS_ENV: "1", PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                            start_new_session=True)
+                            errors="replace", start_new_session=True)
     lines: queue.Queue = queue.Queue()
     tail: collections.deque = collections.deque(maxlen=60)
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
@@ -109,19 +124,27 @@ def run_launched(cmd: list[str], progress: Callable[[str, int, int], None], canc
             except queue.Empty:
                 return
             if line.startswith(PROGRESS_PREFIX):
-                p = json.loads(line[len(PROGRESS_PREFIX):])
+                try:
+                    p = json.loads(line[len(PROGRESS_PREFIX):])
+                except ValueError:  # a line another rank's output cut into: the next one will do
+                    continue
                 progress(p["phase"], p["done"], p["total"])
             elif line.strip():
                 tail.append(line)
 
-    while proc.poll() is None:
+    try:
+        while proc.poll() is None:
+            drain()
+            if cancelled():
+                raise LaunchCancelled(what)
+            time.sleep(0.2)
+        reader.join(timeout=5)
         drain()
-        if cancelled():
-            stop_group(proc)
-            raise LaunchCancelled(what)
-        time.sleep(0.2)
-    reader.join(timeout=5)
-    drain()
+    except BaseException:
+        stop_group(proc)
+        raise
+    finally:
+        proc.stdout.close()
     if proc.returncode != 0:
         errors = [line for line in tail if line.startswith("error: ")]
         head = errors[-1][len("error: "):] if errors else f"exit status {proc.returncode}"
@@ -133,35 +156,54 @@ class LaunchCancelled(Exception):
 
 
 def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the launcher's group (torchrun passes it on to its ranks), SIGKILL after a grace period."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+        proc.wait(timeout=STOP_GRACE_S)
     except ProcessLookupError:
-        return
+        pass
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
 
 
 def report_progress(phase: str, done: int, total: int) -> None:
     """Progress of a launched command's main rank, as one line its parent parses."""
-    print(PROGRESS_PREFIX + json.dumps({"phase": phase, "done": done, "total": total}), flush=True)
+    sys.stdout.write(PROGRESS_PREFIX + json.dumps({"phase": phase, "done": done, "total": total}) + "\n")  # one write
+    sys.stdout.flush()
 
 
 def exit_with_launcher() -> None:
-    """In a launched rank: exit when the process that launched the group has died (a killed worker), so no
-    orphaned group keeps writing the store while a new worker resumes the round."""
-    parent = int(os.environ.get(PARENT_ENV, "0"))
-    if not parent:
+    """In a launched rank: exit when the worker that launched the group has died, or the launcher itself (the
+    rank's parent) has, so no orphaned group keeps writing the store while a new worker resumes the round."""
+    worker = int(os.environ.get(PARENT_ENV, "0"))
+    if not worker:
         return
+    launcher = os.getppid()
+
+    def alive(pid: int) -> bool:
+        if not os.path.isdir("/proc"):  # no procfs (macOS): a signal 0 probe, which a zombie passes
+            try:
+                os.kill(pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:  # a dead worker its parent has not reaped yet is a zombie
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
 
     def watch() -> None:
         while True:
             time.sleep(2)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
+            if os.getppid() != launcher or not alive(worker):
                 os._exit(3)
-            except PermissionError:
-                pass
     threading.Thread(target=watch, daemon=True).start()

@@ -55,6 +55,7 @@ class RoundRunner:
         self.store, self.pid = store, project_id
         self.cfg = store.config(project_id)
         self.procs = Processes(cpu=self.cfg.student.device == "cpu")
+        self.cfg = self.procs.share(self.cfg)
         self.may_launch = launch and self.procs.world == 1
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
@@ -103,11 +104,21 @@ class RoundRunner:
         """Run `python -m elad_engine COMMAND` for this round under `accelerate launch`, and wait for it."""
         cmd = launch_command(self.cfg.compute, [command, "--workspace", str(self.store.workspace),
                                                 "--project", self.store.project_name(self.pid), "--round", str(rnd)])
+        self.release_student()  # rank 0 shares this process's GPU: leave it the memory
         self.log(f"round {rnd}: {command} on {self.cfg.compute.processes} processes: {shown(cmd)}")
         try:
             run_launched(cmd, self.progress, self.cancel, f"{command} on {self.cfg.compute.processes} processes")
         except LaunchCancelled:
             raise Cancelled() from None
+
+    def release_student(self) -> None:
+        self._student = None
+        import gc
+
+        import torch
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def check_cancel(self) -> None:
         if self.cancel():
@@ -128,6 +139,10 @@ class RoundRunner:
 
     def run(self, max_rounds: int | None = None) -> RunOutcome:
         """Run (or resume) rounds until a stop condition; `max_rounds` caps the rounds run by this call."""
+        if self.procs.world > 1:
+            raise EladError("the round loop calls the teacher and must run in one process, not under `accelerate "
+                            "launch`: run it plainly; with compute.processes > 1 it launches `score` and `train` "
+                            "on that many processes itself")
         if not self.store.count_examples(self.pid).get("test"):
             raise EladError(f"project {self.store.project_name(self.pid)!r} has no test examples, so rounds cannot "
                             "be evaluated: import a test split (e.g. `import FILE --split test`, or a test fraction).")
@@ -216,13 +231,13 @@ class RoundRunner:
             if self.launches():
                 self.launched("score", rnd)
                 return f"{len(ids)} questions on {self.cfg.compute.processes} processes"
-        done = self.store.explained_ids(self.pid, rnd)
+        procs = self.procs
+        ids, done = procs.share((ids, self.store.explained_ids(self.pid, rnd)))  # one plan for every rank
         size = self.cfg.compute.chunk_size
         chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
         todo = [n for n, c in enumerate(chunks) if not set(c) <= done]
         student = self.student_for(rnd)
         finished = len(ids) - sum(len(chunks[n]) for n in todo)
-        procs = self.procs
         if procs.is_main:
             self.progress("explain", finished, len(ids))
         for start in range(0, len(todo), procs.world):
@@ -346,20 +361,25 @@ class RoundRunner:
     def phase_train(self, rnd: int, again: bool = False) -> str:
         """Train on every approved sample so far. A training run this round already finished (a crash before the
         phase was marked done, or a manual `train`) is kept unless `again`."""
-        if not self.store.revisions(self.pid, rnd, status=("approved", "edited")):
-            return "skipped: no newly approved samples this round, the student stays as it was"
+        procs = self.procs
+        approved = bool(self.store.revisions(self.pid, rnd, status=("approved", "edited")))
         run = self.store.training_run(self.pid, rnd)
-        if run and not again and run["checkpoint"] and Path(run["checkpoint"]).exists():
-            return f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} (kept)"
-        if self.launches():
+        kept = bool(run and not again and run["checkpoint"] and Path(run["checkpoint"]).exists())
+        if self.launches() and approved and not kept:
             self.launched("train", rnd)
             run = self.store.training_run(self.pid, rnd)
             return (f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} on "
                     f"{self.cfg.compute.processes} processes")
-        samples = self.store.training_samples(self.pid, rnd)
         t = self.cfg.training
-        base = self.cfg.student
+        samples = self.store.training_samples(self.pid, rnd) if approved and not kept else []
         latest = self.store.latest_checkpoint(self.pid, rnd) if t.continue_from_previous else None
+        # one plan for every rank, as the main rank read it
+        approved, kept, run, samples, latest = procs.share((approved, kept, run, samples, latest))
+        if not approved:
+            return "skipped: no newly approved samples this round, the student stays as it was"
+        if kept:
+            return f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} (kept)"
+        base = self.cfg.student
         prev = latest[0] if latest and latest[1] == t.method else None
         # A fresh load: training mutates the weights, so the cached inference handle is never reused.
         self._student = None
@@ -370,7 +390,6 @@ class RoundRunner:
             student = Student.load(prev or base.path, device=self.device, dtype="float32")
             init = None
         out = self.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
-        procs = self.procs
         result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],
                                t, out, init_adapter=init, seed=self.cfg.rounds.seed + rnd, processes=procs,
                                on_step=lambda step, total, loss: procs.is_main and self.progress("train", step, total))

@@ -135,8 +135,9 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     step sees `batch_size` samples in all three, so the recipe is the same and only the speed differs.
     precision: "auto" (bfloat16 autocast where the hardware has it natively, else float32), "bf16", "fp32".
     processes: a launched group (distributed.Processes) to train data-parallel through accelerate. Every rank
-    builds the same batches (same seed) and takes its share of each; its loss is weighted by that share, so the
-    synchronised gradient is the whole batch's and the recipe does not change with the number of processes.
+    builds the same batches (same seed) and takes its share of each; its mean loss is weighted by its share of
+    the batch's loss tokens, so the synchronised gradient is that of the whole batch's mean loss, as in one
+    process, and the recipe does not change with the number of processes.
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -145,6 +146,7 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     device = next(model.parameters()).device
     encoded = encode_pairs(tokenizer, prompts, completions, max_length)
     lengths = [len(x) for x, _ in encoded]
+    loss_tokens = [sum(t != -100 for t in y[1:]) for _, y in encoded]  # the tokens the shifted loss counts
     rng = random.Random(seed)
     torch.manual_seed(seed)
     steps_per_epoch = math.ceil(len(encoded) / batch_size)
@@ -160,8 +162,11 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
         world, rank, acc = processes.world, processes.rank, processes.accelerator()
         deepspeed = getattr(acc.state, "deepspeed_plugin", None)
         if deepspeed is not None:  # no dataloader goes through prepare, so DeepSpeed is told the micro batch
-            deepspeed.deepspeed_config["train_micro_batch_size_per_gpu"] = max(1, batch_size // world)
-        model, opt, sched = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed/FSDP from the launch's config
+            ds = deepspeed.deepspeed_config
+            if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+                ds["train_micro_batch_size_per_gpu"] = max(1, batch_size // world)
+        model, opt, sched = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed ZeRO-1/2 from the launch's config
+        torch.manual_seed(seed + 7919 * rank)  # each rank its own dropout masks (DDP broadcast rank 0's weights)
     model.train()
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
     t0 = time.perf_counter()
@@ -169,16 +174,20 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
             make = collate_packed if batching == "packed" else collate
             mine = idx[rank::world]
-            share = len(mine) / len(idx)
-            # a rank with no sample in a short last batch still steps (collectives need every rank), at weight 0
+            share = sum(loss_tokens[i] for i in mine) / max(1, sum(loss_tokens[i] for i in idx))
+            # a rank with no sample (a short last batch) or no loss token still steps at weight 0: the
+            # collectives need every rank, and a mean over no token would be NaN on every rank after all-reduce
             batch = make(encoded, mine or idx[:1], tokenizer.pad_token_id, device)
+            if acc is not None and share == 0:
+                batch.pop("labels")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model(**batch).loss
+                out = model(**batch)
+                loss = out.loss if "labels" in batch else out.logits.float().sum() * 0.0
             if acc is None:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
             else:
-                acc.backward(loss * share * world)  # DDP averages over ranks: the mean of the shares' sum
+                acc.backward(loss * share * world)  # DDP averages over ranks: sum of share-weighted means
                 acc.clip_grad_norm_(params, 1.0)
                 loss = acc.reduce(loss.detach() * share, "sum")  # the batch's loss, the same on every rank
             opt.step()

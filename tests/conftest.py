@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "datasets" / "gsm8k"
 
 
-def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> Path:
+def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 32, dropout: float = 0.1) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -21,7 +21,8 @@ def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 3
     torch.manual_seed(seed)
     tok = build_tokenizer(tokenizer_corpus())
     cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=2,
-                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                     resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout)
     GPT2LMHeadModel(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
