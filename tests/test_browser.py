@@ -118,7 +118,9 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         # Metrics: the new accuracy point
         go("Metrics")
         expect(page.get_by_text("Per round")).to_be_visible(timeout=30_000)
-        chart = page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first
+        # visible ones: the collapsed benchmark comparison holds a chart too, once its CSV exists
+        chart = page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").filter(
+            visible=True).first
         expect(chart).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1000)  # let vega draw before the screenshot
         accuracy = store.metrics(pid)[0]["accuracy"]
