@@ -2,7 +2,7 @@
 embedded task? Every strategy x annotation x seed runs through the engine's own round loop (RoundRunner,
 auto-approve, oracle teacher), with equal per-round budgets and the same number of rounds.
 
-Run: `python -m benchmarks.efficiency [--quick] [--out benchmarks/results/efficiency]`. Writes
+Run: `python -m benchmarks.efficiency [--quick] [--out benchmarks/results/efficiency] [--from-csv FILE]`. Writes
 efficiency.csv (one row per strategy, annotation, seed and round), efficiency.png (accuracy against
 cumulative teacher completion tokens, mean and spread over seeds) and efficiency.md (the summary table).
 """
