@@ -206,8 +206,9 @@ class ComputeConfig(Section):
         given = Path(self.accelerate_config).expanduser()
         return given.resolve() if given.is_absolute() or given.is_file() else REPO_ROOT / given
 
-    def validate(self, prefix: str) -> None:
-        super().validate(prefix)
+    def check_file(self, prefix: str = "compute") -> None:
+        """The accelerate config file exists and asks for nothing the engine cannot do. Checked when a config is
+        set and before a launch, not on every load: a moved file must not make a stored project unreadable."""
         if not self.accelerate_config:
             return
         name = f"{prefix}.accelerate_config = {self.accelerate_config!r}"
@@ -263,6 +264,11 @@ class ProjectConfig:
     def validate(self) -> "ProjectConfig":
         for name in SECTIONS:
             getattr(self, name).validate(name)
+        return self
+
+    def check_files(self) -> "ProjectConfig":
+        """Checks of files the config names (when it is set, not on every load)."""
+        self.compute.check_file("compute")
         return self
 
     def to_dict(self) -> dict:
@@ -321,4 +327,4 @@ class ProjectConfig:
             if section not in data or not name:
                 raise ConfigError(f"unknown config key {key!r}: use section.field, e.g. rounds.rounds.")
             data[section][name] = value
-        return ProjectConfig.from_dict(data, "overrides")
+        return ProjectConfig.from_dict(data, "overrides").check_files()

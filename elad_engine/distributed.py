@@ -87,6 +87,7 @@ def free_port() -> int:
 
 def launch_command(compute: ComputeConfig, engine_args: list[str]) -> list[str]:
     """`accelerate launch` of `python -m elad_engine ENGINE_ARGS` on `compute.processes` processes."""
+    compute.check_file()  # the file may have moved or changed since the config was set
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(compute.processes),
            "--num_machines", "1", "--main_process_port", str(free_port())]
     if compute.accelerate_config:

@@ -123,7 +123,7 @@ class Store(JobQueue, PeopleTables):
                              "starting with a letter or digit.")
         if self.find_project(name) is not None:
             raise StoreError(f"A project named {name!r} already exists in {self.workspace}.")
-        config.validate()
+        config.validate().check_files()
         with self.transaction():
             return self.db["projects"].insert(
                 {"name": name, "config": config.to_toml(), "created_at": time.time()}).last_pk
@@ -152,7 +152,7 @@ class Store(JobQueue, PeopleTables):
         return ProjectConfig.from_toml(row[0], f"project {pid} config")
 
     def set_config(self, pid: int, config: ProjectConfig) -> None:
-        config.validate()
+        config.validate().check_files()
         with self.transaction():
             self.db.execute("UPDATE projects SET config = ? WHERE id = ?", [config.to_toml(), pid])
 

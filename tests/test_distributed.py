@@ -242,3 +242,18 @@ def test_only_score_and_train_run_as_ranks(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 2 and "must not run under `accelerate launch`" in run.stderr, run.stderr
     assert not (tmp_path / "ws").exists()  # refused before anything was created
+
+
+def test_a_moved_accelerate_config_keeps_the_project_readable_and_stops_the_launch(tmp_path, tiny_model_dir):
+    from elad_engine.distributed import launch_command
+    from elad_engine.errors import ConfigError
+    from elad_engine.store import Store
+
+    acc = tmp_path / "acc.yaml"
+    acc.write_text("distributed_type: MULTI_GPU\nmixed_precision: 'no'\n")
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir, **{"compute.processes": 2, "compute.accelerate_config": str(acc)})
+    acc.unlink()
+    cfg = store.config(pid)  # still loads: the file is checked when set and before a launch, not on every read
+    with pytest.raises(ConfigError, match="acc.yaml'.*no such file"):
+        launch_command(cfg.compute, ["train"])
