@@ -6,13 +6,14 @@ multipage routes on direct URLs (/review ran the page without this script and it
 
 import streamlit as st
 
-from ui.engine import accounts_exist, ensure_worker, project_picker, reviewer_name, user
+from elad_engine.service import UserKind
+from ui.engine import ensure_worker, project_picker, reviewer_name, user
 
 st.set_page_config(page_title="ELAD Studio", layout="wide")  # no icons: Streamlit fetches material-icon favicons from Google
 ensure_worker()
 
 accounts = st.Page("app_pages/accounts.py", title="Accounts")
-if accounts_exist() and user() is None:  # accounts exist: nothing but the login page until one logs in
+if user().kind == UserKind.VISITOR:  # accounts exist: nothing but the login page until one logs in
     st.navigation([accounts]).run()
     st.stop()
 pages = [

@@ -3,40 +3,36 @@ scrypt in the engine (elad_engine/accounts.py); nothing here stores them."""
 
 import streamlit as st
 
-from elad_engine.accounts import ROLES, AccessDenied, add_user, authenticate, require
-from elad_engine.errors import EladError
-from ui.engine import accounts_exist, show_error, store, user
+from elad_engine.service import ROLES, AccessDenied, EladError, Permission, UserKind
+from ui.engine import accounts_exist, can, show_error, studio, user
 
 st.title("Accounts")
 if not accounts_exist():
     st.info("This workspace has no accounts: anyone who reaches the app may do everything. Create the first "
-            "admin account to require a login (or run `python -m elad_engine user add NAME --role admin`).")
+            "admin account to require a login (or run `elad user add NAME --role admin`).")
     with st.form("first-admin"):
         name = st.text_input("Admin user name")
         pw = st.text_input("Password (10 characters or more)", type="password")
         if st.form_submit_button("Create the admin account"):
             try:
-                add_user(store(), name.strip(), pw, "admin")
-                st.session_state["user"] = authenticate(store(), name.strip(), pw)
+                st.session_state["user"] = studio().accounts.create_first_admin(name, pw)
                 st.rerun()
             except EladError as e:
                 show_error(str(e))
-elif user() is None:
+elif user().kind == UserKind.VISITOR:
     with st.form("login"):
         name = st.text_input("User name")
         pw = st.text_input("Password", type="password")
         if st.form_submit_button("Log in", type="primary"):
             try:
-                st.session_state["user"] = authenticate(store(), name.strip(), pw)
+                st.session_state["user"] = studio().accounts.log_in(name, pw)
                 st.rerun()
             except AccessDenied as e:
                 st.error(str(e))
 else:
-    st.write(f"Logged in as **{user()['name']}** ({user()['role']}).")
-    st.dataframe(store().users(), hide_index=True)
-    try:
-        require(user(), "users")
-    except AccessDenied:
+    st.write(f"Logged in as **{user().name}** ({user().role}).")
+    st.dataframe(studio().accounts.list(), hide_index=True)
+    if not can(Permission.USERS):
         st.stop()
     with st.form("add-user"):
         c1, c2, c3 = st.columns(3)
@@ -45,7 +41,7 @@ else:
         role = c3.selectbox("Role", ROLES, index=1)
         if st.form_submit_button("Add the user"):
             try:
-                add_user(store(), name.strip(), pw, role)
+                studio().accounts.add(name, pw, role)
                 st.success(f"Added {role} {name.strip()!r}.")
             except EladError as e:
                 show_error(str(e))

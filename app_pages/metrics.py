@@ -1,23 +1,20 @@
 """Metrics: accuracy per round and against cumulative teacher cost, several projects overlaid; the per-round
 table; selection-score histograms; reviewer statistics and where the teacher's first error falls."""
 
-import os
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from elad_engine.errors import EladError
-from elad_engine.metrics_view import (agreement, benchmark_curves, first_error_positions, metrics_frame,
-                                      reviewer_stats, score_frame)
-from ui.engine import current_project, show_error, store
+from elad_engine.service import EladError
+from ui.engine import current_project, show_error, studio
 
 name, pid = current_project()
 st.title("Metrics")
 with st.expander("Compare strategies from the efficiency benchmark (python -m benchmarks.efficiency)"):
     path = st.text_input("efficiency.csv on the server", "benchmarks/results/efficiency/efficiency.csv")
     try:
-        curves = pd.DataFrame(benchmark_curves(path)) if os.path.exists(path) else None
+        found = studio().metrics.benchmark_curves(path)
+        curves = None if found is None else pd.DataFrame(found)
     except EladError as e:
         curves = pd.DataFrame()
         show_error(str(e), "This file cannot be shown; the reason is below.")
@@ -30,9 +27,9 @@ with st.expander("Compare strategies from the efficiency benchmark (python -m be
             color="series:N", tooltip=["series", "round", "seeds", "accuracy", "completion_tokens"]),
             width="stretch")
 
-all_names = [p["name"] for p in store().projects()]
+all_names = studio().projects.names()
 chosen = st.multiselect("Projects to compare", all_names, default=[name])
-frame = pd.DataFrame(metrics_frame(store(), [store().project_id(n) for n in chosen]))
+frame = pd.DataFrame(studio().metrics.frame([studio().projects.id_of(n) for n in chosen]))
 if frame.empty:
     st.info("No evaluated round yet: metrics appear after a round's evaluate phase.")
     st.stop()
@@ -56,7 +53,7 @@ st.subheader("Per round")
 st.dataframe(frame, hide_index=True, width="stretch")
 
 st.subheader(f"Selection scores · {name}")
-scores = pd.DataFrame(score_frame(store(), pid))
+scores = pd.DataFrame(studio().metrics.scores(pid))
 if scores.empty:
     st.caption("No scores yet.")
 else:
@@ -65,18 +62,18 @@ else:
         color=alt.Color("selected:N"), column=alt.Column("round:O")).properties(width=180, height=160))
 
 st.subheader(f"Reviewers · {name}")
-stats = pd.DataFrame(reviewer_stats(store(), pid))
+stats = pd.DataFrame(studio().metrics.reviewers(pid))
 if stats.empty:
     st.caption("No review decisions yet.")
 else:
     st.dataframe(stats, hide_index=True, width="stretch")
-agree = agreement(store(), pid)
+agree = studio().metrics.agreement(pid)
 if agree["overlap"] > 1:
     a1, a2, a3 = st.columns(3)
     a1.metric("Samples reviewed by several", agree["samples with several reviews"])
     a2.metric("Reviewers agreed", "-" if agree["agreement %"] is None else f"{agree['agreement %']}%")
     a3.metric("Open conflicts (for an admin)", agree["open conflicts"])
-positions = pd.DataFrame(first_error_positions(store(), pid))
+positions = pd.DataFrame(studio().metrics.first_errors(pid))
 if not positions.empty:
     st.altair_chart(alt.Chart(positions).mark_bar().encode(
         x=alt.X("position:O", title="first wrong step (relative position in the student's chain)"),

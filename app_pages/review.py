@@ -1,18 +1,16 @@
 """Review: the round's revisions, filtered and sorted by uncertainty; one sample step by step with the step
-diff; approve (A), edit (E), reject (X: R is Streamlit's rerun key), skip (S), next (J) and previous (K); bulk approve of the filter."""
+diff; approve (A), edit (E), reject (X: R is Streamlit's rerun key), skip (S), next (J) and previous (K); bulk
+approve of the filter."""
 
 import streamlit as st
 
-from elad_engine import review
-from elad_engine.errors import EladError
-from elad_engine.rounds import close_review
-from elad_engine.worker import enqueue_rounds
-from ui.engine import can, current_project, show_error, store, user
+from elad_engine.service import UNDECIDED, EladError, Permission, PhaseStatus, QueueFilter, RevisionStatus
+from ui.engine import can, current_project, show_error, studio
 from ui.review_view import show_sample
 
 name, pid = current_project()
 st.title(f"Review · {name}")
-rounds = sorted({r["round"] for r in store().revisions(pid)})
+rounds = studio().review.rounds(pid)
 if not rounds:
     st.info("Nothing to review yet: revisions appear here once a round has reached its review phase.")
     st.stop()
@@ -20,35 +18,34 @@ if not rounds:
 with st.expander("Filter", expanded=False):
     f1, f2, f3 = st.columns(3)
     rnd = f1.selectbox("Round", rounds, index=len(rounds) - 1, key="rv_round")
-    statuses = f2.multiselect("Status", review.STATUSES, default=["pending", "teacher_failed", "conflict"],
+    statuses = f2.multiselect("Status", list(RevisionStatus), default=[s for s in RevisionStatus if s in UNDECIDED],
                               key="rv_status")
     gold = f3.selectbox("Revised answer vs gold", ["any", "matches", "differs"], key="rv_gold")
     u = st.slider("Uncertainty range", 0.0, 1.0, (0.0, 1.0), 0.05, key="rv_unc")
     failed_only = st.checkbox("Only teacher_failed", key="rv_failed")
     most_uncertain_first = st.toggle("Most uncertain first (off: in the order the teacher answered)", value=True,
                                      key="rv_sort")
-flt = review.QueueFilter(round=rnd, statuses=("teacher_failed",) if failed_only else tuple(statuses),
-                         min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
-                         matches_gold={"any": None, "matches": True, "differs": False}[gold],
-                         sort_by_uncertainty=most_uncertain_first)
-reviewer = (st.session_state.get("reviewer") or "").strip() if can("review") else ""
-rows = review.queue(store(), pid, flt, reviewer or None)  # without samples other reviewers hold
-decided, total = review.progress(store(), pid, rnd)
+flt = QueueFilter(round=rnd, statuses=(RevisionStatus.TEACHER_FAILED,) if failed_only else tuple(statuses),
+                  min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
+                  matches_gold={"any": None, "matches": True, "differs": False}[gold],
+                  sort_by_uncertainty=most_uncertain_first)
+reviewer = studio().user.name if can(Permission.REVIEW) else ""
+rows = studio().review.queue(pid, flt)  # without samples other reviewers hold
+decided, total = studio().review.progress(pid, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
             f"{len(rows)} in this view")
 
-if not can("review"):
+if not can(Permission.REVIEW):
     st.info("Your role can read the queue but not decide samples.")
 elif not reviewer:
     st.warning("Enter your name in the sidebar: it is recorded on every decision.")
 
 if rows:
     with st.popover(f"Approve all {len(rows)} in this view"):
-        st.write(f"This approves **{sum(r['status'] == 'pending' for r in rows)}** pending revision(s) of "
-                 "this view as you; teacher_failed ones need an edit.")
+        st.write(f"This approves **{sum(r['status'] == RevisionStatus.PENDING for r in rows)}** pending "
+                 "revision(s) of this view as you; teacher_failed ones need an edit.")
         if st.button("Yes, approve them", disabled=not reviewer):
-            n = review.bulk_approve(store(), [r["id"] for r in rows], reviewer, actor=user())
-            review.continue_if_decided(store(), pid, rnd)
+            n = studio().review.bulk_approve(pid, rnd, [r["id"] for r in rows])
             st.toast(f"Approved {n} revision(s)")
             st.rerun()
 
@@ -66,18 +63,17 @@ else:
     nav3.caption(f"Sample {idx + 1} of {len(rows)} · revision {rows[idx]['id']} · uncertainty "
                  f"{'-' if rows[idx]['uncertainty'] is None else format(rows[idx]['uncertainty'], '.3f')}")
     if reviewer:
-        review.claim(store(), rows[idx]["id"], reviewer)  # nobody else is handed this one meanwhile
-    view = review.sample(store(), rows[idx]["id"])
+        studio().review.claim(rows[idx]["id"])  # nobody else is handed this one meanwhile
+    view = studio().review.sample(rows[idx]["id"])
     show_sample(view)
 
     def act(action: str, **kw) -> None:
         try:
-            review.decide(store(), view.revision["id"], action, reviewer, actor=user(), **kw)
+            studio().review.decide(view.revision["id"], action, **kw)
         except EladError as e:  # something the reviewer can fix, e.g. an edit without an answer
             show_error(str(e))
             return
         st.session_state["rv_mode"] = None
-        review.continue_if_decided(store(), pid, rnd)
         st.toast(f"{ {'approve': 'Approved', 'edit': 'Saved your edit of', 'reject': 'Rejected'}[action]} "
                  f"revision {view.revision['id']}")
         st.rerun()
@@ -104,12 +100,10 @@ else:
             if st.form_submit_button("Reject this sample", disabled=not reviewer):
                 act("reject", reason=reason)
 
-phase = store().phase_status(pid, rnd, "review")
-if phase == "waiting":
+if studio().review.phase(pid, rnd) == PhaseStatus.WAITING:
     st.divider()
     st.write(f"Round {rnd} waits for review; it goes on by itself (training, evaluation) once every revision "
              "is decided. To train now on what is approved so far:")
-    if st.button("Close the review and train on what is approved", disabled=not can("run")):
-        close_review(store(), pid, rnd, actor=user())
-        enqueue_rounds(store(), pid, actor=user())
+    if st.button("Close the review and train on what is approved", disabled=not can(Permission.RUN)):
+        studio().rounds.close_review(pid, rnd)
         st.rerun()

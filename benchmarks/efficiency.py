@@ -41,8 +41,8 @@ QUICK = Grid(pool=24, test=24, rounds=1, warmup=4, budget=4, seeds=(0,))
 
 def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
     from elad_engine.projects import create_demo_project
-    from elad_engine.rounds import RoundRunner
-    from elad_engine.evaluation import multi_step_accuracy
+    from elad_engine.rounds.loop import RoundRunner
+    from elad_engine.method.accuracy import multi_step_accuracy
     from elad_engine.store import Store
 
     store = Store(workspace)
@@ -56,7 +56,7 @@ def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: i
     return [{"strategy": strategy, "annotation": annotation, "seed": seed, "round": m["round"],
              "accuracy": m["accuracy"], "multi_step": multi_step_accuracy(m["by_difficulty"]),
              "prompt_tokens": m["prompt_tokens"], "completion_tokens": m["completion_tokens"]}
-            for m in store.metrics(pid) if m["accuracy"] is not None]
+            for m in store.metrics.list(pid) if m["accuracy"] is not None]
 
 
 def tokens_to_reach(rows: list[dict], target: float) -> float | None:

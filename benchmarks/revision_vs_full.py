@@ -14,7 +14,7 @@ from benchmarks.efficiency import FULL
 
 def main() -> None:
     from elad_engine.projects import create_demo_project
-    from elad_engine.rounds import RoundRunner
+    from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
 
     store = Store(Path(tempfile.mkdtemp()))
@@ -24,8 +24,8 @@ def main() -> None:
             "teacher.annotation": mode, "rounds.rounds": 1, "rounds.warmup": FULL.warmup,
             "selection.round_budget": FULL.budget, "selection.strategy": "elad"})
         RoundRunner(store, pid).run()
-        texts[mode] = {e.id: t for e, t in store.training_samples(pid, 1)}
-        revisions[mode] = store.revisions(pid, 1)
+        texts[mode] = {e.id: t for e, t in store.revisions.training_samples(pid, 1)}
+        revisions[mode] = store.revisions.list(pid, 1)
     same = sum(texts["revision"][k] == texts["full"].get(k) for k in texts["revision"])
     print(f"round 1 training samples: {len(texts['revision'])} (revision) and {len(texts['full'])} (full); "
           f"identical texts: {same} of {len(texts['revision'])}")

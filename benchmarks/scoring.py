@@ -18,11 +18,11 @@ import time
 import torch
 
 from elad_engine.config import DEFAULT_STUDENT, ProjectConfig
-from elad_engine.explain import explain_examples
-from elad_engine.probes import naive_token_ids, segments
-from elad_engine.reasoning import ANSWER_TRIGGER, build_prompt, short_answer, split_steps
-from elad_engine.student import Student, truncate_after_answer
-from elad_engine.synthetic import generate
+from elad_engine.student.explain import explain_examples
+from elad_engine.student.probes import naive_token_ids, segments
+from elad_engine.method.reasoning import ANSWER_TRIGGER, build_prompt, short_answer, split_steps
+from elad_engine.student.model import Student, truncate_after_answer
+from elad_engine.tasks.synthetic import generate
 
 NEEDS = frozenset({"samples", "probes"})
 
@@ -80,16 +80,16 @@ def forward_ceiling(student: Student, length: int, batch: int = 64, repeats: int
 
 def rss_child(size: int) -> None:
     """Explain a pool of `size` through the real explain phase (chunks streamed to the store); print JSON."""
-    from elad_engine.rounds import RoundRunner
+    from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
-    from elad_engine.synthetic import default_dataset
+    from elad_engine.tasks.synthetic import default_dataset
 
     with tempfile.TemporaryDirectory() as ws:
         store = Store(ws)
-        pid = store.create_project("rss", ProjectConfig())
-        store.add_examples(pid, default_dataset(size, 10, seed=4321), "benchmark")
+        pid = store.projects.create("rss", ProjectConfig())
+        store.examples.add(pid, default_dataset(size, 10, seed=4321), "benchmark")
         runner = RoundRunner(store, pid)
-        store.start_round(pid, 1)
+        store.rounds.start(pid, 1)
         t0 = time.perf_counter()
         runner.phase_explain(1)
         seconds = time.perf_counter() - t0
@@ -122,7 +122,7 @@ def main() -> None:
 
     greedy = [x for x in explanations if x.kind == "greedy"]
     same_texts = [x.text for x in greedy] == naive_texts
-    from elad_engine.probes import branched_probe_answers
+    from elad_engine.student.probes import branched_probe_answers
     engine_probes = branched_probe_answers(student, [(questions[x.example_id], x.steps) for x in greedy],
                                            cfg.student.probe_max_tokens)
     same_probes = engine_probes == naive_probes

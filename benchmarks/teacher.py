@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the lo
 from teacher_server import serve_in_subprocess  # noqa: E402
 
 from elad_engine.config import ProjectConfig, TeacherConfig  # noqa: E402
-from elad_engine.cost import Budget  # noqa: E402
+from elad_engine.method.cost import Budget  # noqa: E402
 from elad_engine.store import Store  # noqa: E402
-from elad_engine.synthetic import generate, solution_steps  # noqa: E402
-from elad_engine.teachers import build_request  # noqa: E402
+from elad_engine.tasks.synthetic import generate, solution_steps  # noqa: E402
+from elad_engine.teachers.protocol import build_request  # noqa: E402
 from elad_engine.teachers.dispatch import Ledger, run_requests  # noqa: E402
 from elad_engine.teachers.openai_compat import OpenAICompatTeacher  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as ws:
             store = Store(ws)
-            pid = store.create_project("bench", ProjectConfig())
+            pid = store.projects.create("bench", ProjectConfig())
             cfg = TeacherConfig(kind="openai", model="teacher-test", base_url=base_url,
                                 api_key_env="ELAD_BENCH_KEY", concurrency=args.concurrency)
             first = one_run(store, pid, cfg, requests)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 
@@ -30,22 +29,17 @@ def backup_workspace(workspace: str | Path, to: str | Path, artifacts: bool = Tr
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     t0 = time.time()
-    source, target = sqlite3.connect(src.path, timeout=60), sqlite3.connect(tmp / "elad.db")
-    source.backup(target)  # pages=-1: every page in one step, under one read snapshot (WAL lets writers go on)
-    source.close()
-    target.close()
-    check = sqlite3.connect(tmp / "elad.db")
-    ok = check.execute("PRAGMA integrity_check").fetchone()[0]
-    check.close()
-    if ok != "ok":
+    try:
+        src.database.copy_to(tmp / "elad.db")
+    except StoreError:
         shutil.rmtree(tmp)
-        raise StoreError(f"the backup copy failed its integrity check ({ok}); the workspace is unchanged.")
+        raise
     copied = 0
     if artifacts and src.artifacts.exists():
         shutil.copytree(src.artifacts, tmp / "artifacts")
         copied = sum(1 for p in (tmp / "artifacts").rglob("*") if p.is_file())
     info = {"workspace": str(src.workspace), "created_at": time.time(), "schema_version": src.schema_version(),
-            "projects": [p["name"] for p in src.projects()], "artifact_files": copied,
+            "projects": [p["name"] for p in src.projects.list()], "artifact_files": copied,
             "seconds": round(time.time() - t0, 2)}
     (tmp / MARKER).write_text(json.dumps(info, indent=2))
     src.close()
@@ -65,6 +59,6 @@ def restore_backup(backup: str | Path, workspace: str | Path) -> dict:
     if (backup / "artifacts").is_dir():
         shutil.copytree(backup / "artifacts", workspace / "artifacts")
     store = Store(workspace)  # opens and migrates, as a check
-    info = {"projects": [p["name"] for p in store.projects()], "schema_version": store.schema_version()}
+    info = {"projects": [p["name"] for p in store.projects.list()], "schema_version": store.schema_version()}
     store.close()
     return info

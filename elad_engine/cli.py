@@ -1,28 +1,34 @@
-"""Command line: `python -m elad_engine {demo,init,import,round,score,train,check-teacher,worker,status,export,backup,
-user,config,build-student} --help`. `score` and `train` also run as they are under `accelerate launch`.
+"""Command line: `elad {demo,init,import,round,score,train,check-teacher,worker,status,export,backup,user,config}
+--help` (or `python -m elad_engine ...`). `score` and `train` also run as they are under `accelerate launch`.
 
-The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Errors the user can fix are
+The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Every command acts through the service
+layer as the system user `cli` (whoever runs it has the workspace's files anyway). Errors the user can fix are
 printed as one message (no traceback) with exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
-from .config import DEFAULT_STUDENT, ProjectConfig
+from .accounts import User
+from .config import ProjectConfig
 from .errors import EladError
-from .evaluation import multi_step_accuracy
-from .projects import DEMO_PROJECT, create_demo_project
-from .store import Store
-
+from .resources import TINY_STUDENT
+from .service import Studio
 
 
 def workspace_of(args) -> Path:
     return Path(args.workspace or os.environ.get("ELAD_WORKSPACE") or "workspace")
+
+
+def studio_of(args) -> Studio:
+    return Studio.open(workspace_of(args), User.system(f"cli:{os.environ.get('USER') or 'operator'}"))
 
 
 class TqdmProgress:
@@ -46,177 +52,106 @@ class TqdmProgress:
             self.bar = None
 
 
-def metrics_rows(store: Store, pid: int) -> str:
-    head = (f"{'round':>5} {'accuracy':>8} {'multi-step':>10} {'1-step':>6} {'prompt tok':>10} "
-            f"{'compl. tok':>10} {'USD':>8} {'approved':>8} {'edited':>6} {'rejected':>8} {'seconds':>7}")
-    lines = [head]
-    for m in store.metrics(pid):
-        if m["accuracy"] is None:
-            continue
-        by = m["by_difficulty"] or {}
-        one = by.get("1", {}).get("accuracy")
-        ms = multi_step_accuracy(by)
-        secs = sum((m["phase_seconds"] or {}).values())
-        f = lambda x: "-" if x is None else f"{x:.3f}"
-        lines.append(f"{m['round']:>5} {f(m['accuracy']):>8} {f(ms):>10} {f(one):>6} {m['prompt_tokens'] or 0:>10,} "
-                     f"{m['completion_tokens'] or 0:>10,} {m['cost_usd'] or 0:>8.4f} {m['approved'] or 0:>8} "
-                     f"{m['edited'] or 0:>6} {m['rejected'] or 0:>8} {secs:>7.1f}")
-    base = next((m["base_accuracy"] for m in store.metrics(pid) if m["round"] == 0), None)
-    if base is not None:
-        lines.append(f"(round 0 starting student, before warm-up training: accuracy {base:.3f})")
-    return "\n".join(lines)
-
-
-def add_teacher_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("teacher (saved in the project's config)")
-    g.add_argument("--teacher", choices=["oracle", "openai"], help="teacher backend")
-    g.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
-    g.add_argument("--model", help="the endpoint's model name")
-    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key ('' for none)")
-
-
 def teacher_overrides(args) -> dict:
     flags = {"teacher.kind": args.teacher, "teacher.base_url": args.base_url, "teacher.model": args.model,
              "teacher.api_key_env": args.api_key_env}
     return {k: v for k, v in flags.items() if v is not None}
 
 
-def run_rounds(store: Store, pid: int, max_rounds: int | None = None) -> int:
-    from .rounds import RoundRunner
-
+def run_rounds(studio: Studio, project_id: int, max_rounds: int | None = None) -> int:
     bar = TqdmProgress()
-    runner = RoundRunner(store, pid, progress=bar, log=lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
-    outcome = runner.run(max_rounds=max_rounds)
+    outcome = studio.rounds.run(project_id, max_rounds=max_rounds, progress=bar,
+                                log=lambda m: print(m, file=sys.stderr, flush=True))
     bar.close()
-    print(metrics_rows(store, pid))
+    print(studio.metrics.table_text(project_id))
     print(f"stopped: {outcome.stop_reason}: {outcome.message} ({time.perf_counter() - t0:.0f}s)")
     return 0
 
 
 def cmd_demo(args) -> int:
-    store = Store(workspace_of(args))
+    studio = studio_of(args)
     overrides = {"rounds.rounds": args.rounds, "rounds.warmup": args.warmup, "selection.round_budget": args.budget,
                  **teacher_overrides(args)}
-    pid = create_demo_project(store, pool=args.pool, test=args.test, **overrides)
-    print(f"workspace {store.workspace.resolve()}, project {DEMO_PROJECT!r}: {store.count_examples(pid)}")
-    if args.prepare_only:
-        return 0
-    return run_rounds(store, pid)
+    project_id = studio.projects.create_demo(pool=args.pool, test=args.test, **overrides)
+    print(f"workspace {studio.workspace_dir}, project 'demo': {studio.projects.example_counts(project_id)}")
+    return 0 if args.prepare_only else run_rounds(studio, project_id)
 
 
 def cmd_init(args) -> int:
-    store = Store(workspace_of(args))
+    studio = studio_of(args)
     cfg = ProjectConfig.load(args.config) if args.config else ProjectConfig().validate()
-    overrides = teacher_overrides(args)
-    if args.student:
-        overrides["student.path"] = args.student
-    if overrides:
-        cfg = cfg.with_overrides(**overrides)
-    pid = store.create_project(args.project, cfg)
-    print(f"created project {args.project!r} (id {pid}) in {store.workspace}")
+    overrides = teacher_overrides(args) | ({"student.path": args.student} if args.student else {})
+    project_id = studio.projects.create(args.project, cfg.with_overrides(**overrides) if overrides else cfg)
+    print(f"created project {args.project!r} (id {project_id}) in {studio.workspace_dir}")
     return 0
 
 
 def cmd_import(args) -> int:
-    from .datasets import ColumnMapping
-    from .projects import import_file
+    from .service import ColumnMapping
 
-    store = Store(workspace_of(args))
+    studio = studio_of(args)
     mapping = None
     if any([args.question, args.answer, args.rationale, args.id, args.split_column, args.choices]):
         mapping = ColumnMapping(question=args.question or "question", answer=args.answer or "answer",
                                 rationale=args.rationale, id=args.id, split=args.split_column, choices=args.choices)
-    existed = store.find_project(args.project) is not None
-    pid, n = import_file(store, args.project, args.file, mapping=mapping, preset=args.preset,
-                         answer_type=args.answer_type, split=args.split, test_fraction=args.test_fraction,
-                         seed=args.seed)
+    existed = studio.projects.exists(args.project)
+    project_id, n = studio.projects.import_file(args.project, args.file, mapping=mapping, preset=args.preset,
+                                                answer_type=args.answer_type, split=args.split,
+                                                test_fraction=args.test_fraction, seed=args.seed)
     if not existed:
         print(f"created project {args.project!r}")
-    splits = store.count_examples(pid)
+    splits = studio.projects.example_counts(project_id)
     print(f"imported {n} rows into {args.project!r} ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))})")
     return 0
 
 
 def cmd_round(args) -> int:
-    store = Store(workspace_of(args))
-    pid = store.project_id(args.project)
-    overrides = teacher_overrides(args)
-    if overrides:
-        store.set_config(pid, store.config(pid).with_overrides(**overrides))
-    return run_rounds(store, pid, max_rounds=args.max_rounds)
+    studio = studio_of(args)
+    project_id = studio.projects.id_of(args.project)
+    if teacher_overrides(args):
+        studio.projects.set(project_id, **teacher_overrides(args))
+    return run_rounds(studio, project_id, max_rounds=args.max_rounds)
 
 
-def launched_runner(args):
-    """(runner, round) for `score` / `train`: this process (group) does the work, whatever compute.processes says;
-    progress goes to the launching worker as lines, or to a bar on the main rank."""
-    from .distributed import PROGRESS_ENV, exit_with_launcher, report_progress
-    from .rounds import RoundRunner
+def cmd_launched(args) -> int:
+    """`score` / `train`: this process (group) does the work, whatever compute.processes says; progress goes to the
+    launching worker as lines, or to a bar on the main rank."""
+    from .student.distributed import PROGRESS_ENV, report_progress
 
-    exit_with_launcher()
-    store = Store(workspace_of(args))
-    pid = store.project_id(args.project)
-    runner = RoundRunner(store, pid, launch=False)
-    nxt = runner.next_round()
-    if args.round != nxt:
-        raise EladError(f"--round {args.round}: project {args.project!r} is at round {nxt}; finished rounds are "
-                        "never redone and later ones need this one first")
-    if args.command == "score" and nxt == 0:
-        raise EladError("--round 0 is the warm-up: its samples are drawn at random, so there is no pool to score")
-    if runner.procs.is_main:
-        runner.progress = report_progress if os.environ.get(PROGRESS_ENV) else TqdmProgress()
-        store.start_round(pid, args.round)
-    runner.procs.barrier()
-    return runner, args.round
-
-
-def cmd_score(args) -> int:
-    runner, rnd = launched_runner(args)
-    detail = runner.phase_explain(rnd)
-    if runner.procs.is_main:
-        detail += "; " + runner.phase_score(rnd)
-        print(f"round {rnd}: {detail}", flush=True)
-    runner.procs.barrier()
-    return 0
-
-
-def cmd_train(args) -> int:
-    runner, rnd = launched_runner(args)
-    detail = runner.phase_train(rnd, again=True)
-    if runner.procs.is_main:
-        print(f"round {rnd}: {detail}", flush=True)
+    studio = studio_of(args)
+    progress = report_progress if os.environ.get(PROGRESS_ENV) else TqdmProgress()
+    detail = studio.rounds.run_as_rank(studio.projects.id_of(args.project), args.round, args.command, progress)
+    if detail:
+        print(f"round {args.round}: {detail}", flush=True)
     return 0
 
 
 def cmd_status(args) -> int:
-    store = Store(workspace_of(args))
-    pid = store.project_id(args.project)
-    cfg = store.config(pid)
-    print(f"project {args.project!r}: {store.count_examples(pid)}; strategy {cfg.selection.strategy}, "
-          f"teacher {cfg.teacher.kind}, review {cfg.review.policy}")
-    for r in store.rounds(pid):
-        phases = ", ".join(f"{p['phase']}={p['status']}" for p in store.phases(pid, r["round"]))
+    studio = studio_of(args)
+    project_id = studio.projects.id_of(args.project)
+    cfg, status = studio.projects.config(project_id), studio.rounds.status(project_id)
+    print(f"project {args.project!r}: {studio.projects.example_counts(project_id)}; strategy "
+          f"{cfg.selection.strategy}, teacher {cfg.teacher.kind}, review {cfg.review.policy}")
+    for r in status["rounds"]:
+        phases = ", ".join(f"{p['phase']}={p['status']}" for p in r["phases"])
         print(f"round {r['round']}: {r['status']}{' (' + r['stop_reason'] + ')' if r['stop_reason'] else ''}: {phases}")
-    spend = store.spend(pid)
+    spend = status["spend"]
     print(f"teacher: {spend['calls']} paid calls, {spend['prompt_tokens']:,} prompt + {spend['completion_tokens']:,} "
           f"completion tokens, ${spend['cost_usd']:.4f}; {spend['cached_calls']} answered from the request cache")
-    print(metrics_rows(store, pid))
+    print(studio.metrics.table_text(project_id))
     return 0
 
 
 def cmd_check_teacher(args) -> int:
-    store = Store(workspace_of(args))
-    cfg = store.config(store.project_id(args.project)).with_overrides(**teacher_overrides(args))
-    if cfg.teacher.kind == "oracle":
-        print("teacher: oracle (built in, nothing to connect to)")
-        return 0
-    from .teachers.openai_compat import check_connection
-    print(f"teacher: {check_connection(cfg.teacher)}")
+    studio = studio_of(args)
+    cfg = studio.projects.config(studio.projects.id_of(args.project)).with_overrides(**teacher_overrides(args))
+    print(f"teacher: {studio.projects.check_teacher(cfg.teacher)}")
     return 0
 
 
 def cmd_worker(args) -> int:
-    from .worker import run_worker
+    from .jobs.worker import run_worker
 
     ws = workspace_of(args)
     print(f"worker {os.getpid()} on {ws.resolve()}: waiting for jobs (Ctrl-C stops)", flush=True)
@@ -229,91 +164,75 @@ def cmd_worker(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from .backup import backup_workspace, restore_backup
-
     if args.restore:
+        from .backup import restore_backup
+
         info = restore_backup(args.restore, workspace_of(args))
         print(f"restored {args.restore} into {workspace_of(args).resolve()}: projects {info['projects']}")
         return 0
     if not args.to:
         raise EladError("backup needs --to DIR (a new folder), or --restore BACKUP_DIR")
-    info = backup_workspace(workspace_of(args), args.to, artifacts=not args.no_artifacts)
+    info = studio_of(args).maintenance.backup(args.to, artifacts=not args.no_artifacts)
     print(f"backed up {info['workspace']} to {Path(args.to).resolve()}: projects {info['projects']}, "
           f"{info['artifact_files']} artifact files, {info['seconds']} s")
     return 0
 
 
 def cmd_user(args) -> int:
-    from .accounts import add_user
-
-    store = Store(workspace_of(args))
+    studio = studio_of(args)
     if args.action == "list":
-        for u in store.users():
+        for u in studio.accounts.list():
             print(f"{u['name']:<24} {u['role']}")
         return 0
     if not args.name:
         raise EladError("user add needs a NAME")
     if sys.stdin.isatty():
-        import getpass
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
             raise EladError("the two passwords differ; nothing was changed")
     else:
         password = sys.stdin.readline().rstrip("\n")  # e.g. from a secrets manager: never on the command line
-    add_user(store, args.name, password, args.role)
+    studio.accounts.add(args.name, password, args.role)
     print(f"added {args.role} {args.name!r}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from .export import export_round
-
-    store = Store(workspace_of(args))
-    paths = export_round(store, store.project_id(args.project), args.round, args.out, merged=not args.no_merged)
+    studio = studio_of(args)
+    paths = studio.exports.build(studio.projects.id_of(args.project), args.round, args.out, merged=not args.no_merged)
     for k, v in paths.items():
         print(f"{k:>8}: {v}")
     return 0
 
 
 def cmd_config(args) -> int:
-    store = Store(workspace_of(args))
-    pid = store.project_id(args.project)
-    cfg = store.config(pid)
+    studio = studio_of(args)
+    project_id = studio.projects.id_of(args.project)
+    cfg = studio.projects.config(project_id)
     if args.set:
         overrides = {}
         for item in args.set:
             key, sep, raw = item.partition("=")
             if not sep:
                 raise EladError(f"--set {item!r}: expected section.field=value")
-            import tomllib
             try:
                 overrides[key] = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:
                 overrides[key] = raw  # bare words are strings
-        cfg = cfg.with_overrides(**overrides)
-        store.set_config(pid, cfg)
+        cfg = studio.projects.set(project_id, **overrides)
     print(cfg.to_toml())
     return 0
 
 
-def cmd_build_student(args) -> int:
-    from .synthetic import build_student
+def add_teacher_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("teacher (saved in the project's config)")
+    g.add_argument("--teacher", choices=["oracle", "openai"], help="teacher backend")
+    g.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    g.add_argument("--model", help="the endpoint's model name")
+    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key ('' for none)")
 
-    info = build_student(args.out, seed=args.seed, samples=args.samples)
-    print(info)
-    return 0
 
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m elad_engine", description="ELAD Studio engine, headless.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("--workspace", help="workspace folder (default: $ELAD_WORKSPACE or ./workspace)")
-        sp.set_defaults(fn=fn)
-        return sp
-
+def add_project_commands(add) -> None:
     d = add("demo", cmd_demo, "Create the embedded demo project and run warm-up plus rounds (auto-approve).")
     d.add_argument("--rounds", type=int, default=3, help="rounds after the warm-up (default 3)")
     d.add_argument("--warmup", type=int, default=8, help="warm-up samples, fully annotated (default 8)")
@@ -326,7 +245,7 @@ def parser() -> argparse.ArgumentParser:
     i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")
     i.add_argument("--project", required=True)
     i.add_argument("--config", help="project config TOML file")
-    i.add_argument("--student", help=f"student model folder (default {DEFAULT_STUDENT})")
+    i.add_argument("--student", help=f"student model folder (default {TINY_STUDENT}, the shipped demo student)")
     add_teacher_flags(i)
 
     im = add("import", cmd_import, "Import a dataset file (JSONL, CSV, Parquet, JSON array) into a project.")
@@ -342,15 +261,27 @@ def parser() -> argparse.ArgumentParser:
         im.add_argument(f"--{col}", help=f"column holding the {col}")
     im.add_argument("--split-column", help="column holding pool/test (or train/test)")
 
+    c = add("config", cmd_config, "Show or change a project's config: --set section.field=value ...")
+    c.add_argument("--project", required=True)
+    c.add_argument("--set", nargs="*", help="e.g. selection.strategy=random rounds.rounds=5")
+
+    ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
+             "its model (lists models; costs nothing).")
+    ct.add_argument("--project", required=True)
+    add_teacher_flags(ct)
+
+
+def add_round_commands(add) -> None:
     r = add("round", cmd_round, "Run or resume rounds until R are done, the budget, an empty pool, or review.")
     r.add_argument("--project", required=True)
     r.add_argument("--max-rounds", type=int, help="run at most this many rounds now")
     add_teacher_flags(r)
 
-    for name, fn, what in (("score", cmd_score, "Explain and score a round's unlabeled pool"),
-                           ("train", cmd_train, "Train a round's student on every approved sample so far")):
-        sc = add(name, fn, f"{what}, in this process or as one rank of `accelerate launch --num_processes N` "
-                           "(the round loop launches it so itself when compute.processes > 1).")
+    for name, what in (("score", "Explain and score a round's unlabeled pool"),
+                       ("train", "Train a round's student on every approved sample so far")):
+        sc = add(name, cmd_launched, f"{what}, in this process or as one rank of `accelerate launch "
+                                     "--num_processes N` (the round loop launches it so itself when "
+                                     "compute.processes > 1).")
         sc.add_argument("--project", required=True)
         sc.add_argument("--round", type=int, required=True)
 
@@ -359,21 +290,6 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
     w.add_argument("--stale-after", type=float, default=15.0,
                    help="seconds without a heartbeat after which a running job is presumed orphaned and resumed")
-
-    bk = add("backup", cmd_backup, "Copy a live workspace (SQLite online backup + artifacts), or restore one.")
-    bk.add_argument("--to", help="new folder for the backup")
-    bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
-    bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
-
-    us = add("user", cmd_user, "Add or list accounts (the password is read from the terminal or stdin).")
-    us.add_argument("action", choices=["add", "list"])
-    us.add_argument("name", nargs="?")
-    us.add_argument("--role", default="reviewer", choices=["admin", "reviewer", "viewer"])
-
-    ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
-             "its model (lists models; costs nothing).")
-    ct.add_argument("--project", required=True)
-    add_teacher_flags(ct)
 
     s = add("status", cmd_status, "Show a project's rounds, phases, teacher spend and metrics.")
     s.add_argument("--project", required=True)
@@ -384,14 +300,33 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output folder (default: the workspace's artifacts/PROJECT/exports/round-N)")
     e.add_argument("--no-merged", action="store_true", help="skip the merged model folder")
 
-    c = add("config", cmd_config, "Show or change a project's config: --set section.field=value ...")
-    c.add_argument("--project", required=True)
-    c.add_argument("--set", nargs="*", help="e.g. selection.strategy=random rounds.rounds=5")
 
-    b = add("build-student", cmd_build_student, "Rebuild the tiny demo student from scratch (fixed seed).")
-    b.add_argument("--out", default=DEFAULT_STUDENT)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--samples", type=int, default=55000)
+def add_admin_commands(add) -> None:
+    bk = add("backup", cmd_backup, "Copy a live workspace (SQLite online backup + artifacts), or restore one.")
+    bk.add_argument("--to", help="new folder for the backup")
+    bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
+    bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
+
+    us = add("user", cmd_user, "Add or list accounts (the password is read from the terminal or stdin).")
+    us.add_argument("action", choices=["add", "list"])
+    us.add_argument("name", nargs="?")
+    us.add_argument("--role", default="reviewer", choices=["admin", "reviewer", "viewer"])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="elad", description="ELAD Studio engine, headless (also `python -m "
+                                "elad_engine`).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--workspace", help="workspace folder (default: $ELAD_WORKSPACE or ./workspace)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add_project_commands(add)
+    add_round_commands(add)
+    add_admin_commands(add)
     return p
 
 

@@ -17,9 +17,7 @@ from typing import Any
 import tomli_w
 
 from .errors import ConfigError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STUDENT = str(REPO_ROOT / "data" / "tiny-student")
+from .resources import TINY_STUDENT, bundled, resolve
 
 
 def opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
@@ -66,7 +64,8 @@ class TaskConfig(Section):
 
 @dataclass
 class StudentConfig(Section):
-    path: str = opt(DEFAULT_STUDENT, "Folder of a Hugging Face causal LM (config, weights, tokenizer).")
+    path: str = opt(TINY_STUDENT, "Folder of a Hugging Face causal LM (config, weights, tokenizer); "
+                    f"{TINY_STUDENT} is the demo's shipped student.")
     adapter: str = opt("", "Optional peft adapter folder applied on top of `path` at round 0.")
     device: str = opt("auto", "Where the student runs: auto picks CUDA when present, else CPU.",
                       choices=("auto", "cpu", "cuda", "mps"))
@@ -200,11 +199,15 @@ class ComputeConfig(Section):
                           "across processes.", lo=1, hi=1_000_000)
 
     def config_file(self) -> Path | None:
-        """The accelerate config: a path as given, else relative to the repository (deploy/...)."""
+        """The accelerate config: a path as given (absolute, or relative to the current folder), else the shipped
+        example of that name (deploy/accelerate-ddp.yaml, deploy/accelerate-deepspeed-zero2.yaml)."""
         if not self.accelerate_config:
             return None
-        given = Path(self.accelerate_config).expanduser()
-        return given.resolve() if given.is_absolute() or given.is_file() else REPO_ROOT / given
+        given = resolve(self.accelerate_config)
+        if given.is_absolute() or given.is_file():
+            return given.resolve()
+        shipped = bundled(self.accelerate_config)
+        return shipped if shipped.is_file() else given.resolve()
 
     def check_file(self, prefix: str = "compute") -> None:
         """The accelerate config file exists and asks for nothing the engine cannot do. Checked when a config is
@@ -315,9 +318,6 @@ class ProjectConfig:
             if str(e).startswith(str(path)):
                 raise
             raise ConfigError(f"{path}: {e}") from None
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_toml(), encoding="utf-8")
 
     def with_overrides(self, **dotted: Any) -> "ProjectConfig":
         """A copy with `section.field` values replaced, validated: with_overrides(**{"rounds.rounds": 2})."""

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from .errors import StoreError
-from .evaluation import multi_step_accuracy
-from .reasoning import build_prompt
+from .method.accuracy import multi_step_accuracy
+from .method.reasoning import build_prompt
 from .store import Store
 from .teachers.prompts import PROMPT_VERSION
 
@@ -19,11 +19,13 @@ from .teachers.prompts import PROMPT_VERSION
 MARKER = ".elad-export"  # marks a folder this module wrote, the only kind it will ever replace
 
 
-def best_round(store: Store, pid: int) -> int:
+def best_round(store: Store, project_id: int) -> int:
     """The evaluated round with the highest test accuracy (the latest on ties) that has a checkpoint."""
-    rows = [m for m in store.metrics(pid) if m["accuracy"] is not None and store.training_run(pid, m["round"])]
+    trained = {r["round"] for r in store.training_runs.list(project_id)}
+    rows = [m for m in store.metrics.list(project_id) if m["accuracy"] is not None and m["round"] in trained]
     if not rows:
-        raise StoreError(f"Project {store.project_name(pid)!r} has no trained and evaluated round to export yet.")
+        raise StoreError(f"Project {store.projects.name_of(project_id)!r} has no trained and evaluated round to export "
+                         "yet.")
     return max(rows, key=lambda m: (m["accuracy"], m["round"]))["round"]
 
 
@@ -42,16 +44,16 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def model_card(store: Store, pid: int, rnd: int, samples: int) -> str:
-    cfg = store.config(pid)
-    name = store.project_name(pid)
-    metrics = store.metrics(pid)
+def model_card(store: Store, project_id: int, rnd: int, samples: int) -> str:
+    cfg = store.projects.config(project_id)
+    name = store.projects.name_of(project_id)
+    metrics = store.metrics.list(project_id)
     row = next((m for m in metrics if m["round"] == rnd), None)
     if row is None or row["accuracy"] is None:
         raise StoreError(f"Round {rnd} of project {name!r} was trained but not evaluated yet: run `round` to finish "
                          "it, then export.")
-    imports = list(store.db.query("SELECT source, rows, created_at FROM imports WHERE project_id=? ORDER BY id", [pid]))
-    method = (store.training_run(pid, rnd) or {}).get("method", cfg.training.method)
+    imports = store.projects.imports(project_id)
+    method = (store.training_runs.get(project_id, rnd) or {}).get("method", cfg.training.method)
     front = {"library_name": "peft" if method == "lora" else "transformers",
              "base_model": cfg.student.path, "tags": ["elad-studio", "distillation", "chain-of-thought"],
              "pipeline_tag": "text-generation"}
@@ -92,15 +94,16 @@ The answer is <answer>.
 """
 
 
-def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | Path | None = None,
+def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir: str | Path | None = None,
                  merged: bool = True) -> dict[str, Path]:
     """Write adapter/, merged/, README.md and approved.jsonl for round `rnd` (default: the best round)."""
-    rnd = best_round(store, pid) if rnd is None else rnd
-    run = store.training_run(pid, rnd)
+    rnd = best_round(store, project_id) if rnd is None else rnd
+    run = store.training_runs.get(project_id, rnd)
     if run is None or not run["checkpoint"] or not Path(run["checkpoint"]).exists():
-        raise StoreError(f"Round {rnd} of project {store.project_name(pid)!r} has no checkpoint to export.")
-    cfg = store.config(pid)
-    out = (Path(out_dir) if out_dir else store.artifacts / store.project_name(pid) / "exports" / f"round-{rnd}").resolve()
+        raise StoreError(f"Round {rnd} of project {store.projects.name_of(project_id)!r} has no checkpoint to "
+                         "export.")
+    cfg = store.projects.config(project_id)
+    out = (Path(out_dir) if out_dir else store.project_dir(project_id) / "exports" / f"round-{rnd}").resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise StoreError(f"{out} exists and is not an earlier ELAD export; choose an empty or new folder, so that "
                          "nothing of yours is overwritten.")
@@ -112,12 +115,12 @@ def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | 
     tmp.mkdir(parents=True)
     paths: dict[str, Path] = {}
     ckpt = Path(run["checkpoint"])
-    (tmp / MARKER).write_text(f"ELAD Studio export of project {store.project_name(pid)!r}, round {rnd}\n")
+    (tmp / MARKER).write_text(f"ELAD Studio export of project {store.projects.name_of(project_id)!r}, round {rnd}\n")
     if run["method"] == "lora":
         shutil.copytree(ckpt, tmp / "adapter")
         paths["adapter"] = out / "adapter"
         if merged:
-            from .student import Student
+            from .student.model import Student
             student = Student.load(cfg.student.path, adapter=str(ckpt), device="cpu", dtype="float32")
             model = student.model.merge_and_unload()
             model.save_pretrained(tmp / "merged")
@@ -126,14 +129,14 @@ def export_round(store: Store, pid: int, rnd: int | None = None, out_dir: str | 
     else:
         shutil.copytree(ckpt, tmp / "merged")
         paths["merged"] = out / "merged"
-    samples = store.training_samples(pid, rnd)
+    samples = store.revisions.training_samples(project_id, rnd)
     with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
         for example, text in samples:
             f.write(json.dumps({"id": example.id, "messages": [
                 {"role": "user", "content": build_prompt(example.question)},
                 {"role": "assistant", "content": text}]}, ensure_ascii=False) + "\n")
     paths["dataset"] = out / "approved.jsonl"
-    (tmp / "README.md").write_text(model_card(store, pid, rnd, len(samples)), encoding="utf-8")
+    (tmp / "README.md").write_text(model_card(store, project_id, rnd, len(samples)), encoding="utf-8")
     paths["card"] = out / "README.md"
     if out.exists():
         shutil.rmtree(out)
@@ -153,9 +156,9 @@ def zip_folder(folder: str | Path) -> Path:
     return target
 
 
-def exports(store: Store, pid: int) -> list[dict]:
+def exports(store: Store, project_id: int) -> list[dict]:
     """The project's finished exports (default folders), newest round first."""
-    root = store.artifacts / store.project_name(pid) / "exports"
+    root = store.project_dir(project_id) / "exports"
     out = []
     found = [(int(d.name[6:]), d) for d in root.glob("round-*") if d.name[6:].isdigit() and (d / MARKER).exists()]
     for rnd, d in sorted(found, reverse=True):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .accounts import require
 from .config import ProjectConfig
-from .datasets import ColumnMapping, read_dataset
 from .errors import DatasetError, StoreError
-from .records import Example
-from .store import PROJECT_NAME, Store
+from .method.records import Example
+from .store import Store, check_project_name
+from .tasks.datasets import ColumnMapping, read_dataset
 
 DEMO_PROJECT = "demo"
 
@@ -25,35 +24,23 @@ def demo_config(**overrides) -> ProjectConfig:
 
 
 def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
-                        actor: dict | None = None, **overrides) -> int:
+                        **overrides) -> int:
     """Create (or reuse) the demo project with its synthetic pool and test split."""
-    require(actor, "configure")
-    from .synthetic import default_dataset
+    from .tasks.synthetic import default_dataset
 
-    pid = store.find_project(name)
-    if pid is None:
-        check_name(name)
-        pid = store.create_project(name, demo_config(**overrides))
-        store.add_examples(pid, default_dataset(pool, test), source=f"synthetic:pool={pool},test={test},seed=1234")
+    project_id = store.projects.find(name)
+    if project_id is None:
+        check_project_name(name)
+        with store.transaction():  # the project and its rows land together, or neither does
+            project_id = store.projects.create(name, demo_config(**overrides))
+            store.examples.add(project_id, default_dataset(pool, test),
+                               source=f"synthetic:pool={pool},test={test},seed=1234")
     elif overrides:  # an existing demo keeps its data; new round settings apply (e.g. more rounds)
-        store.set_config(pid, store.config(pid).with_overrides(**overrides))
-    return pid
+        store.projects.set_config(project_id, store.projects.config(project_id).with_overrides(**overrides))
+    return project_id
 
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # the same cap as server.maxUploadSize in .streamlit/config.toml
-
-
-def save_settings(store: Store, pid: int, config: ProjectConfig, actor: dict | None = None) -> None:
-    """Replace a project's settings (validated); admins only where accounts exist."""
-    require(actor, "configure")
-    store.set_config(pid, config)
-
-
-def check_name(name: str) -> None:
-    """Project names become folder names under artifacts/: letters, digits, _ . - only."""
-    if not PROJECT_NAME.match(name or ""):
-        raise StoreError(f"project name {name!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
-                         "starting with a letter or digit.")
 
 
 def save_upload(store: Store, name: str, data: bytes) -> Path:
@@ -92,20 +79,18 @@ def preview_file(path: str | Path, mapping: ColumnMapping | None = None, preset:
 
 def import_file(store: Store, project: str, path: str | Path, mapping: ColumnMapping | None = None,
                 preset: str | None = None, answer_type: str = "number", split: str = "auto",
-                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None,
-                actor: dict | None = None) -> tuple[int, int]:
+                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None) -> tuple[int, int]:
     """Import a whole file into `project` (created when missing): (project id, rows). Any bad row refuses the
     file before anything is written, and a refused file never creates its project."""
-    require(actor, "configure")
-    pid = store.find_project(project)
-    if pid is not None:
-        answer_type = store.config(pid).task.answer_type
+    project_id = store.projects.find(project)
+    if project_id is not None:
+        answer_type = store.projects.config(project_id).task.answer_type
     examples = read_dataset(path, mapping=mapping, preset=preset, answer_type=answer_type, split=split,
                             test_fraction=test_fraction, seed=seed)
-    if pid is None:
-        check_name(project)
+    if project_id is None:
+        check_project_name(project)
     with store.transaction():  # the new project and its rows land together, or neither does
-        if pid is None:
+        if project_id is None:
             cfg = (config or ProjectConfig()).with_overrides(**{"task.answer_type": answer_type})
-            pid = store.create_project(project, cfg)
-        return pid, store.add_examples(pid, examples, source=str(path))
+            project_id = store.projects.create(project, cfg)
+        return project_id, store.examples.add(project_id, examples, source=str(path))

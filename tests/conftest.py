@@ -16,7 +16,7 @@ def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 3
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from elad_engine.synthetic import build_tokenizer, tokenizer_corpus
+    from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
 
     torch.manual_seed(seed)
     tok = build_tokenizer(tokenizer_corpus())
@@ -41,26 +41,26 @@ def workspace(tmp_path) -> Path:
 def tiny_project(store, model_dir: Path, name: str = "p", pool: int = 24, test: int = 8, **overrides) -> int:
     """A project on the synthetic task with the tiny random student and fast settings."""
     from elad_engine.config import ProjectConfig
-    from elad_engine.synthetic import default_dataset
+    from elad_engine.tasks.synthetic import default_dataset
 
     settings = {"student.path": str(model_dir), "student.max_new_tokens": 24, "student.probe_max_tokens": 3,
                 "uncertainty.samples": 2, "rounds.warmup": 4, "rounds.rounds": 1, "selection.round_budget": 4,
                 "training.epochs": 1, "training.batch_size": 4, "review.policy": "auto-approve"}
     settings.update(overrides)
-    pid = store.create_project(name, ProjectConfig().with_overrides(**settings))
-    store.add_examples(pid, default_dataset(pool, test, seed=99), source="synthetic-test")
+    pid = store.projects.create(name, ProjectConfig().with_overrides(**settings))
+    store.examples.add(pid, default_dataset(pool, test, seed=99), source="synthetic-test")
     return pid
 
 
 def reviewed_workspace(ws: Path, model_dir: Path) -> Path:
     """A workspace whose project 'p' has round 0 done and round 1 waiting for human review."""
-    from elad_engine.rounds import RoundRunner
+    from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
 
     store = Store(ws)
     pid = tiny_project(store, model_dir)
     RoundRunner(store, pid).run(max_rounds=1)
-    store.set_config(pid, store.config(pid).with_overrides(**{"review.policy": "human"}))
+    store.projects.set_config(pid, store.projects.config(pid).with_overrides(**{"review.policy": "human"}))
     outcome = RoundRunner(store, pid).run()
     assert outcome.stop_reason == "review_pending", outcome.message
     store.close()

@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from elad_engine.cost import count_message_tokens, count_tokens
-from elad_engine.reasoning import ANSWER_TRIGGER
-from elad_engine.records import Example
+from elad_engine.method.cost import count_message_tokens, count_tokens
+from elad_engine.method.reasoning import ANSWER_TRIGGER
+from elad_engine.method.records import Example
 from elad_engine.teachers.oracle import OracleTeacher
 from elad_engine.teachers.prompts import render_full, render_revision
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 from conftest import REPO
 
-from elad_engine.accounts import AccessDenied, add_user, authenticate, hash_password, require, verify_password
+from elad_engine.accounts import (AccessDenied, Permission, Role, User, add_user, authenticate, hash_password, require,
+                                  verify_password)
 from elad_engine.errors import EladError
 from elad_engine.store import Store
 
@@ -25,11 +26,11 @@ def test_users_roles_and_login(tmp_path):
     add_user(store, "ada", "a long admin password", "admin")
     add_user(store, "rev", "a long reviewer password", "reviewer")
     add_user(store, "val", "a long viewer password", "viewer")
-    assert store.users() == [{"name": "ada", "role": "admin"}, {"name": "rev", "role": "reviewer"},
+    assert store.users.list() == [{"name": "ada", "role": "admin"}, {"name": "rev", "role": "reviewer"},
                              {"name": "val", "role": "viewer"}]
     raw = (tmp_path / "ws" / "elad.db").read_bytes()
     assert b"a long admin password" not in raw  # only the hash is stored
-    assert authenticate(store, "rev", "a long reviewer password") == {"name": "rev", "role": "reviewer"}
+    assert authenticate(store, "rev", "a long reviewer password") == User("rev", Role.REVIEWER)
     for name, pw in [("rev", "wrong"), ("nobody", "a long reviewer password"), ("", "")]:
         with pytest.raises(AccessDenied, match="^unknown user or wrong password$"):
             authenticate(store, name, pw)
@@ -39,16 +40,20 @@ def test_users_roles_and_login(tmp_path):
         add_user(store, "x", "a long enough password", "root")
     with pytest.raises(EladError, match="exists already"):
         add_user(store, "ada", "a long admin password", "admin")
-    admin, reviewer, viewer = ({"name": n, "role": r} for n, r in
-                               [("ada", "admin"), ("rev", "reviewer"), ("val", "viewer")])
+    admin, reviewer, viewer = (User(n, Role(r)) for n, r in [("ada", "admin"), ("rev", "reviewer"), ("val", "viewer")])
     for action in ("read", "review", "run", "configure", "export", "users"):
-        require(admin, action)
-    require(reviewer, "review")
+        require(admin, Permission(action))
+    require(reviewer, Permission.REVIEW)
     with pytest.raises(AccessDenied, match="rev is a reviewer: only admin may run"):
-        require(reviewer, "run")
+        require(reviewer, Permission.RUN)
     with pytest.raises(AccessDenied, match="only admin or reviewer may review"):
-        require(viewer, "review")
-    require(viewer, "read")
+        require(viewer, Permission.REVIEW)
+    require(viewer, Permission.READ)
+    for nobody in (None, {"name": "ada", "role": "admin"}):  # no user, or a look-alike, is never let through
+        with pytest.raises(AccessDenied, match="no acting user"):
+            require(nobody, Permission.READ)
+    with pytest.raises(AccessDenied, match="you are not logged in"):
+        require(User.visitor(), Permission.READ)
 
 
 def test_cli_adds_a_user_with_the_password_on_stdin(tmp_path):
@@ -57,5 +62,5 @@ def test_cli_adds_a_user_with_the_password_on_stdin(tmp_path):
                           "--workspace", str(ws)], input="a very long password\n", capture_output=True, text=True,
                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and "added admin 'root-admin'" in out.stdout, out.stderr
-    assert authenticate(Store(ws), "root-admin", "a very long password")["role"] == "admin"
+    assert authenticate(Store(ws), "root-admin", "a very long password").role == "admin"
     assert "a very long password" not in out.stdout + out.stderr

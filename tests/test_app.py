@@ -7,6 +7,7 @@ import pytest
 from conftest import REPO, reviewed_workspace
 from streamlit.testing.v1 import AppTest
 
+from elad_engine.accounts import Role, User
 from elad_engine.store import Store
 
 
@@ -51,7 +52,7 @@ def test_projects_creates_the_demo_in_one_click(tmp_path, monkeypatch):
     next(b for b in at.button if b.label == "Create the demo project").click().run()
     assert not at.exception
     store = Store(tmp_path / "fresh")
-    assert store.count_examples(store.project_id("demo")) == {"pool": 400, "test": 400}
+    assert store.examples.counts(store.projects.id_of("demo")) == {"pool": 400, "test": 400}
 
 
 def test_projects_previews_a_bad_file_and_imports_nothing(tmp_path, monkeypatch):
@@ -66,7 +67,7 @@ def test_projects_previews_a_bad_file_and_imports_nothing(tmp_path, monkeypatch)
     assert not at.exception
     assert "would be refused: 1 problem" in at.error[0].value
     assert "row 2" in str(at.dataframe[0].value.iloc[0, 0])
-    assert Store(tmp_path / "fresh").projects() == []
+    assert Store(tmp_path / "fresh").projects.list() == []
 
 
 def test_rounds_page_shows_phases_cost_and_enqueues(env):
@@ -77,22 +78,22 @@ def test_rounds_page_shows_phases_cost_and_enqueues(env):
     assert list(shown["round"]) == [0, 1] and shown.loc[1, "review"].startswith("waiting")
     next(b for b in at.button if b.label == "Start next round").click().run()
     assert not at.exception
-    jobs = Store(env).jobs()
+    jobs = Store(env).jobs.list()
     assert jobs[-1]["kind"] == "rounds" and jobs[-1]["status"] == "queued"
-    Store(env).update_job(jobs[-1]["id"], status="cancelled")  # leave the module's workspace as it was
+    Store(env).jobs.update(jobs[-1]["id"], status="cancelled")  # leave the module's workspace as it was
 
 
 def test_review_page_approves_with_the_reviewer_recorded(env):
     store = Store(env)
-    pending = store.revisions(1, 1, status="pending")
+    pending = store.revisions.list(1, 1, status="pending")
     assert pending
     at = page("review", project="p", reviewer="alice")
     assert not at.exception
     first_id = shown_revision(at)
     next(b for b in at.button if b.label == "Approve").click().run()
     assert not at.exception
-    assert store.revision(first_id)["status"] == "approved"
-    assert store.reviews(first_id)[-1]["reviewer"] == "alice"
+    assert store.revisions.get(first_id)["status"] == "approved"
+    assert store.reviews.list(first_id)[-1]["reviewer"] == "alice"
 
 
 def test_review_page_edit_and_reject(env):
@@ -104,14 +105,14 @@ def test_review_page_edit_and_reject(env):
     next(t for t in at.text_input if t.label == "Answer").input("12")
     next(b for b in at.button if b.label == "Save my version").click().run()
     assert not at.exception
-    rev = store.revision(rid)
+    rev = store.revisions.get(rid)
     assert rev["status"] == "edited" and rev["final_text"] == "1. 2 + 2 = 4\n2. 4 * 3 = 12\nThe answer is 12."
     at = page("review", project="p", reviewer="bob")
     rid = shown_revision(at)
     next(b for b in at.button if b.label == "Reject").click().run()
     next(t for t in at.text_input if t.label.startswith("Reason")).input("off topic")
     next(b for b in at.button if b.label == "Reject this sample").click().run()
-    assert store.revision(rid)["status"] == "rejected" and store.reviews(rid)[-1]["reason"] == "off topic"
+    assert store.revisions.get(rid)["status"] == "rejected" and store.reviews.list(rid)[-1]["reason"] == "off topic"
 
 
 def test_metrics_and_export_pages_render(env):
@@ -120,8 +121,8 @@ def test_metrics_and_export_pages_render(env):
     at = page("export", project="p")
     assert not at.exception
     next(b for b in at.button if b.label == "Build the export").click().run()
-    assert Store(env).jobs()[-1]["kind"] == "export"
-    Store(env).update_job(Store(env).jobs()[-1]["id"], status="cancelled")
+    assert Store(env).jobs.list()[-1]["kind"] == "export"
+    Store(env).jobs.update(Store(env).jobs.list()[-1]["id"], status="cancelled")
 
 
 @pytest.mark.parametrize("name", ["projects", "rounds", "review", "metrics", "export"])
@@ -146,19 +147,19 @@ def test_every_page_renders_on_a_fresh_demo_project(name, tmp_path, monkeypatch)
 
 
 def test_a_decided_queue_continues_the_round(tmp_path, tiny_model_dir):
-    from elad_engine import review
+    from elad_engine.review import decisions as review
 
     ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
     store = Store(ws)
-    store.enqueue_job(1, "rounds", {"max_rounds": 1})
-    store.update_job(1, status="done")
-    pending = store.revisions(1, 1, status="pending")
+    store.jobs.enqueue(1, "rounds", {"max_rounds": 1})
+    store.jobs.update(1, status="done")
+    pending = store.revisions.list(1, 1, status="pending")
     assert review.continue_if_decided(store, 1, 1) is None  # undecided revisions remain
     review.bulk_approve(store, [r["id"] for r in pending[:-1]], "eve")
     assert review.continue_if_decided(store, 1, 1) is None
     review.decide(store, pending[-1]["id"], "reject", "eve", reason="no")
     job = review.continue_if_decided(store, 1, 1)
-    assert store.job(job)["status"] == "queued" and store.job(job)["args"] == {"max_rounds": 1}
+    assert store.jobs.get(job)["status"] == "queued" and store.jobs.get(job)["args"] == {"max_rounds": 1}
 
 
 def test_with_accounts_only_the_login_page_shows_and_roles_limit_the_buttons(tmp_path, monkeypatch):
@@ -180,35 +181,31 @@ def test_with_accounts_only_the_login_page_shows_and_roles_limit_the_buttons(tmp
     at.text_input[1].input("a long viewer password")
     at.button[0].click().run()
     assert not at.exception and any("Logged in as **val** (viewer)" in m.value for m in at.markdown)
-    rounds = page("rounds", project="demo", user={"name": "val", "role": "viewer"})
+    rounds = page("rounds", project="demo", user=User("val", Role.VIEWER))
     assert all(b.disabled for b in rounds.button if b.label in ("Start next round", "Run all remaining rounds"))
-    admin = page("rounds", project="demo", user={"name": "ada", "role": "admin"})
+    admin = page("rounds", project="demo", user=User("ada", Role.ADMIN))
     assert not next(b for b in admin.button if b.label == "Start next round").disabled
 
 
 def test_engine_entry_points_check_the_role(tmp_path):
     from elad_engine.accounts import AccessDenied
-    from elad_engine.projects import create_demo_project
-    from elad_engine.review import decide
-    from elad_engine.worker import enqueue_rounds
+    from elad_engine.service import Studio
 
     store = Store(tmp_path / "ws")
-    viewer, reviewer = {"name": "v", "role": "viewer"}, {"name": "r", "role": "reviewer"}
+    viewer, reviewer = Studio(store, User("v", Role.VIEWER)), Studio(store, User("r", Role.REVIEWER))
     with pytest.raises(AccessDenied):
-        create_demo_project(store, pool=16, test=16, actor=reviewer)
-    pid = create_demo_project(store, pool=16, test=16)
+        reviewer.projects.create_demo(pool=16, test=16)
+    pid = Studio(store, User.single_user()).projects.create_demo(pool=16, test=16)
     with pytest.raises(AccessDenied, match="only admin may run"):
-        enqueue_rounds(store, pid, actor=reviewer)
+        reviewer.rounds.start(pid)
     with pytest.raises(AccessDenied, match="may review"):
-        decide(store, 1, "approve", "v", actor=viewer)
-    from elad_engine.projects import save_settings
-    from elad_engine.rounds import close_review
+        viewer.review.decide(1, "approve")
     with pytest.raises(AccessDenied, match="may configure"):
-        save_settings(store, pid, store.config(pid).with_overrides(**{"rounds.rounds": 9}), actor=reviewer)
+        reviewer.projects.save_settings(pid, store.projects.config(pid).with_overrides(**{"rounds.rounds": 9}))
     with pytest.raises(AccessDenied, match="may run"):
-        close_review(store, pid, 1, actor=viewer)
-    assert store.config(pid).rounds.rounds == 3
-    assert store.jobs(pid) == []
+        viewer.rounds.close_review(pid, 1)
+    assert store.projects.config(pid).rounds.rounds == 3
+    assert store.jobs.list(pid) == []
 
 
 def test_accounts_page_creates_the_first_admin_then_admins_add_users(tmp_path, monkeypatch):
@@ -221,16 +218,16 @@ def test_accounts_page_creates_the_first_admin_then_admins_add_users(tmp_path, m
     at.text_input[0].input("ada")
     at.text_input[1].input("short")
     at.button[0].click().run()
-    assert "too short" in at.code[0].value and Store(tmp_path / "acc").users() == []
+    assert "too short" in at.code[0].value and Store(tmp_path / "acc").users.list() == []
     at.text_input[1].input("a long admin password")
     at.button[0].click().run()
-    assert not at.exception and Store(tmp_path / "acc").users() == [{"name": "ada", "role": "admin"}]
-    at = page("accounts", user={"name": "ada", "role": "admin"})
+    assert not at.exception and Store(tmp_path / "acc").users.list() == [{"name": "ada", "role": "admin"}]
+    at = page("accounts", user=User("ada", Role.ADMIN))
     at.text_input[0].input("rev")
     at.text_input[1].input("a long reviewer password")
     at.button[0].click().run()
-    assert authenticate(Store(tmp_path / "acc"), "rev", "a long reviewer password")["role"] == "reviewer"
-    viewer_view = page("accounts", user={"name": "rev", "role": "reviewer"})
+    assert authenticate(Store(tmp_path / "acc"), "rev", "a long reviewer password").role == "reviewer"
+    viewer_view = page("accounts", user=User("rev", Role.REVIEWER))
     assert not viewer_view.exception and len(viewer_view.button) == 0  # only admins add users
 
 
@@ -249,7 +246,7 @@ def test_metrics_page_loads_the_efficiency_benchmark_csv(env, tmp_path):
 
 
 def test_benchmark_curves_average_over_seeds(tmp_path):
-    from elad_engine.metrics_view import benchmark_curves
+    from elad_engine.metrics import benchmark_curves
 
     f = tmp_path / "e.csv"
     f.write_text("strategy,annotation,seed,round,accuracy,prompt_tokens,completion_tokens\n"

@@ -12,7 +12,7 @@ from test_worker import start_worker, wait_for
 from elad_engine.backup import backup_workspace, restore_backup
 from elad_engine.errors import StoreError
 from elad_engine.store import Store
-from elad_engine.worker import enqueue_rounds
+from elad_engine.jobs.queue import enqueue_rounds
 
 
 def test_backup_while_a_worker_writes_then_restore(tmp_path, tiny_model_dir):
@@ -22,9 +22,9 @@ def test_backup_while_a_worker_writes_then_restore(tmp_path, tiny_model_dir):
     worker = start_worker(ws)
     try:
         job = enqueue_rounds(store, pid)
-        wait_for(lambda: store.job(job)["phase"] in ("explain", "score", "revise", "train", "evaluate"))
+        wait_for(lambda: store.jobs.get(job)["phase"] in ("explain", "score", "revise", "train", "evaluate"))
         info = backup_workspace(ws, tmp_path / "backup")  # mid-round, the worker still writing
-        wait_for(lambda: store.job(job)["status"] == "done", timeout=300)
+        wait_for(lambda: store.jobs.get(job)["status"] == "done", timeout=300)
     finally:
         worker.terminate()
         worker.wait(10)
@@ -35,9 +35,9 @@ def test_backup_while_a_worker_writes_then_restore(tmp_path, tiny_model_dir):
     restored = restore_backup(tmp_path / "backup", tmp_path / "restored")
     assert restored["projects"] == ["p"]
     back = Store(tmp_path / "restored")
-    assert back.count_examples(1) == store.count_examples(pid)
-    assert len(back.rounds(1)) <= len(store.rounds(pid))  # the copy is the state at backup time
-    for run in [back.training_run(1, r["round"]) for r in back.rounds(1)]:
+    assert back.examples.counts(1) == store.examples.counts(pid)
+    assert len(back.rounds.list(1)) <= len(store.rounds.list(pid))  # the copy is the state at backup time
+    for run in [back.training_runs.get(1, r["round"]) for r in back.rounds.list(1)]:
         if run and run["checkpoint"]:  # checkpoints are stored relative: they resolve inside the copy
             assert str(tmp_path / "restored") in run["checkpoint"]
 
@@ -58,6 +58,6 @@ def test_backup_refuses_bad_targets_and_cli_round_trip(tmp_path, tiny_model_dir)
     assert out.returncode == 0 and "projects ['p']" in out.stdout, out.stderr
     out = cli("backup", "--restore", str(tmp_path / "b1"), workspace=tmp_path / "ws2")
     assert out.returncode == 0 and "restored" in out.stdout, out.stderr
-    assert Store(tmp_path / "ws2").count_examples(1) == {"pool": 24, "test": 8}
+    assert Store(tmp_path / "ws2").examples.counts(1) == {"pool": 24, "test": 8}
     bad = cli("backup", "--restore", str(tmp_path / "b1"), workspace=tmp_path / "ws2")
     assert bad.returncode == 2 and "is not empty" in bad.stderr

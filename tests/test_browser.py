@@ -29,7 +29,7 @@ def app(tmp_path):
     ws = tmp_path / "ws"
     with streamlit_app(ws) as (url, _):
         yield url, ws
-    for pid in Store(ws).live_workers(60):  # the worker the app started
+    for pid in Store(ws).workers.live(60):  # the worker the app started
         try:
             os.kill(pid, 15)
         except ProcessLookupError:
@@ -76,8 +76,8 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.keyboard.press("Enter")
         page.screenshot(path=str(SHOTS / "1-projects.png"), full_page=True)
         store = Store(ws)
-        pid = store.project_id("demo")
-        assert store.config(pid).review.policy == "human" and store.count_examples(pid) == {"pool": 32, "test": 32}
+        pid = store.projects.id_of("demo")
+        assert store.projects.config(pid).review.policy == "human" and store.examples.counts(pid) == {"pool": 32, "test": 32}
 
         # Rounds: start the warm-up round; the worker the app started runs it up to the review
         go("Rounds")
@@ -105,7 +105,7 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.get_by_role("button", name="Approve all 5 in this view").click()
         page.get_by_role("button", name="Yes, approve them").click()
         decided(8)
-        actions = sorted((r["action"], r["reviewer"]) for r in store.reviews(pid=pid))
+        actions = sorted((r["action"], r["reviewer"]) for r in store.reviews.of_project(pid))
         assert actions == [("approve", "dana")] * 6 + [("edit", "dana"), ("reject", "dana")]
 
         # The queue is decided: the round goes on by itself (training, evaluation)
@@ -113,7 +113,7 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         expect(page.get_by_text("max_rounds: ran 1 round(s) as asked", exact=False).first).to_be_visible(
             timeout=180_000)
         page.screenshot(path=str(SHOTS / "4-rounds-done.png"), full_page=True)
-        assert [r["status"] for r in store.rounds(pid)] == ["done"]
+        assert [r["status"] for r in store.rounds.list(pid)] == ["done"]
 
         # Metrics: the new accuracy point
         go("Metrics")
@@ -123,7 +123,7 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
             visible=True).first
         expect(chart).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1000)  # let vega draw before the screenshot
-        accuracy = store.metrics(pid)[0]["accuracy"]
+        accuracy = store.metrics.list(pid)[0]["accuracy"]
         assert accuracy is not None
         page.screenshot(path=str(SHOTS / "5-metrics.png"), full_page=True)
 

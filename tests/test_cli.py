@@ -21,10 +21,13 @@ def cli(*args: str, workspace=None, env=None) -> subprocess.CompletedProcess:
 
 
 def test_help_for_every_command():
-    for command in ["demo", "init", "import", "round", "check-teacher", "status", "export", "config",
-                    "build-student"]:
+    for command in ["demo", "init", "import", "round", "check-teacher", "status", "export", "config", "score",
+                    "train", "worker", "backup", "user"]:
         out = cli(command, "--help")
         assert out.returncode == 0 and "--workspace" in out.stdout, command
+    build = subprocess.run([sys.executable, str(REPO / "scripts" / "build_tiny_student.py"), "--help"],
+                           capture_output=True, text=True, cwd=REPO, timeout=120)  # the tiny student's build script
+    assert build.returncode == 0 and "--out" in build.stdout and "tiny-student" in build.stdout, build.stderr
 
 
 @pytest.mark.skipif(not (GSM8K / "test.jsonl").exists(), reason="GSM8K test file not found in ../shared/datasets")
@@ -33,10 +36,10 @@ def test_import_gsm8k(workspace):
     assert out.returncode == 0, out.stderr
     assert "imported 1319 rows" in out.stdout
     store = Store(workspace)
-    pid = store.project_id("default")
-    examples = store.examples(pid)
+    pid = store.projects.id_of("default")
+    examples = store.examples.list(pid)
     assert len(examples) == 1319 and examples[0].answer == "18"
-    assert sum(store.count_examples(pid).values()) == 1319
+    assert sum(store.examples.counts(pid).values()) == 1319
 
 
 def test_refused_file_exits_nonzero_without_traceback_and_imports_nothing(workspace, tmp_path):
@@ -53,7 +56,7 @@ def test_workspace_from_environment(tmp_path):
     ws = tmp_path / "from-env"
     out = cli("init", "--project", "envp", env={"ELAD_WORKSPACE": str(ws)})
     assert out.returncode == 0, out.stderr
-    assert Store(ws).project_id("envp") == 1
+    assert Store(ws).projects.id_of("envp") == 1
 
 
 def test_config_set_validates(workspace):
@@ -62,7 +65,7 @@ def test_config_set_validates(workspace):
     assert ok.returncode == 0 and 'strategy = "random"' in ok.stdout
     bad = cli("config", "--project", "p", "--set", "uncertainty.alpha=2", workspace=workspace)
     assert bad.returncode == 2 and "uncertainty.alpha = 2.0 is out of range" in bad.stderr
-    assert Store(workspace).config(1).uncertainty.alpha == 0.5
+    assert Store(workspace).projects.config(1).uncertainty.alpha == 0.5
 
 
 @pytest.mark.skipif(not (REPO / "data" / "tiny-student" / "config.json").exists(), reason="shipped student missing")
@@ -82,7 +85,7 @@ def test_demo_small_then_status_and_export(workspace):
 def test_demo_with_an_openai_compatible_teacher(workspace):
     from teacher_server import TeacherServer
 
-    from elad_engine.synthetic import default_dataset
+    from elad_engine.tasks.synthetic import default_dataset
 
     key = "sk-CLI-SENTINEL-93be0"
     flags = ["--teacher", "openai", "--model", "teacher-test", "--api-key-env", "ELAD_CLI_KEY"]
@@ -132,4 +135,4 @@ def test_bad_import_is_refused_whole(name, tmp_path, capsys):
     assert err.startswith("error: ") and name in err and where in err, err
     store = Store(ws)
     assert store.db["examples"].count == 0 and store.db["imports"].count == 0
-    assert store.find_project("p") is None  # a refused file does not even create the project
+    assert store.projects.find("p") is None  # a refused file does not even create the project

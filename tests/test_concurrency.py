@@ -11,13 +11,14 @@ import sys
 from conftest import REPO
 
 from elad_engine.config import ProjectConfig
-from elad_engine.records import Example, StepVerdict, TeacherResult
-from elad_engine.review import QueueFilter
+from elad_engine.method.records import Example, StepVerdict, TeacherResult
+from elad_engine.review.queue import QueueFilter
 from elad_engine.store import Store
 
 REVIEWER = r'''
 import json, sys
-from elad_engine.review import QueueFilter, claim_next, decide
+from elad_engine.review.queue import QueueFilter, claim_next
+from elad_engine.review.decisions import decide
 from elad_engine.store import Store
 store, name, decided = Store(sys.argv[1]), sys.argv[2], []
 flt = QueueFilter(round=1, statuses=("pending",))
@@ -36,11 +37,11 @@ print(json.dumps(decided))
 def test_five_reviewer_processes_decide_every_sample_exactly_once(tmp_path):
     ws = tmp_path / "ws"
     store = Store(ws)
-    pid = store.create_project("p", ProjectConfig())
+    pid = store.projects.create("p", ProjectConfig())
     n = 150
-    store.add_examples(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(n)], "test")
+    store.examples.add(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(n)], "test")
     for i in range(n):
-        store.save_revision(pid, 1, f"e{i}", "revision", "oracle", TeacherResult(
+        store.revisions.save(pid, 1, f"e{i}", "revision", "oracle", TeacherResult(
             [StepVerdict(False, "bad")], 1, ["1 + 1 = 2"], "2", 10, 5), "1. 1 + 1 = 2\nThe answer is 2.",
             "1. 1 + 1 = 3\nThe answer is 3.", 0.0, "v1")
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -54,7 +55,7 @@ def test_five_reviewer_processes_decide_every_sample_exactly_once(tmp_path):
     all_ids = [rid for ids in decided.values() for rid in ids]
     assert len(all_ids) == n == len(set(all_ids))  # every sample once, by one process
     assert sum(len(ids) > 0 for ids in decided.values()) >= 3  # they really ran side by side
-    reviews = store.reviews(pid=pid)
+    reviews = store.reviews.of_project(pid)
     assert len(reviews) == n and len({r["revision_id"] for r in reviews}) == n  # none lost, none doubled
     by = {rid: name for name, ids in decided.items() for rid in ids}
     for r in reviews:  # each review row is whole and belongs to the process that decided it
@@ -63,7 +64,7 @@ def test_five_reviewer_processes_decide_every_sample_exactly_once(tmp_path):
         assert r["action"] == action
         assert (r["reason"] == f"{r['reviewer']} says no") == (action == "reject")
         assert (r["edited_text"] == "1. 1 + 1 = 2\nThe answer is 2.") == (action == "edit")
-    statuses = [r["status"] for r in store.revisions(pid, 1)]
+    statuses = [r["status"] for r in store.revisions.list(pid, 1)]
     assert sorted(set(statuses)) == ["approved", "edited", "rejected"]
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert store.db.execute("SELECT count(*) FROM review_claims").fetchone()[0] == 0  # decisions free claims
@@ -71,13 +72,14 @@ def test_five_reviewer_processes_decide_every_sample_exactly_once(tmp_path):
 
 def test_a_claimed_sample_is_not_handed_to_another_reviewer(tmp_path):
     from elad_engine.errors import StoreError
-    from elad_engine.review import claim_next, decide, queue
+    from elad_engine.review.queue import claim_next, queue
+    from elad_engine.review.decisions import decide
 
     store = Store(tmp_path / "ws")
-    pid = store.create_project("p", ProjectConfig())
-    store.add_examples(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(3)], "test")
+    pid = store.projects.create("p", ProjectConfig())
+    store.examples.add(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(3)], "test")
     for i in range(3):
-        store.save_revision(pid, 1, f"e{i}", "revision", "oracle", TeacherResult([], 1, ["x"], "2", 1, 1),
+        store.revisions.save(pid, 1, f"e{i}", "revision", "oracle", TeacherResult([], 1, ["x"], "2", 1, 1),
                             "1. x\nThe answer is 2.", None, 0.0, "v1")
     flt = QueueFilter(round=1)
     a = claim_next(store, pid, flt, "alice")
@@ -91,40 +93,41 @@ def test_a_claimed_sample_is_not_handed_to_another_reviewer(tmp_path):
     except StoreError as e:
         assert "being reviewed by alice" in str(e)
     decide(store, a, "approve", "alice")
-    assert store.revision(a)["status"] == "approved"
+    assert store.revisions.get(a)["status"] == "approved"
 
 
 def test_overlap_needs_two_reviewers_and_disagreement_goes_to_an_admin(tmp_path):
     import pytest
 
-    from elad_engine.accounts import AccessDenied
+    from elad_engine.accounts import AccessDenied, Role, User
     from elad_engine.errors import StoreError
-    from elad_engine.metrics_view import agreement
-    from elad_engine.review import decide, queue
+    from elad_engine.metrics import agreement
+    from elad_engine.review.queue import queue
+    from elad_engine.service import Studio
 
     store = Store(tmp_path / "ws")
-    pid = store.create_project("p", ProjectConfig().with_overrides(**{"review.overlap": 2, "review.policy": "human"}))
-    store.add_examples(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(2)], "test")
-    ids = [store.save_revision(pid, 1, f"e{i}", "revision", "oracle", TeacherResult([], 1, ["x"], "2", 1, 1),
+    pid = store.projects.create("p", ProjectConfig().with_overrides(**{"review.overlap": 2, "review.policy": "human"}))
+    store.examples.add(pid, [Example(id=f"e{i}", question=f"q{i}", answer="2") for i in range(2)], "test")
+    ids = [store.revisions.save(pid, 1, f"e{i}", "revision", "oracle", TeacherResult([], 1, ["x"], "2", 1, 1),
                                "1. x\nThe answer is 2.", None, 0.0, "v1") for i in range(2)]
-    alice, bob = {"name": "alice", "role": "reviewer"}, {"name": "bob", "role": "reviewer"}
-    admin = {"name": "ada", "role": "admin"}
-    decide(store, ids[0], "approve", "alice", actor=alice)
-    assert store.revision(ids[0])["status"] == "pending"  # one of two reviews
+    alice, bob = (Studio(store, User(n, Role.REVIEWER)).review for n in ("alice", "bob"))
+    admin = Studio(store, User("ada", Role.ADMIN)).review
+    alice.decide(ids[0], "approve")
+    assert store.revisions.get(ids[0])["status"] == "pending"  # one of two reviews
     assert ids[0] not in [r["id"] for r in queue(store, pid, QueueFilter(round=1), "alice")]
     with pytest.raises(StoreError, match="already reviewed"):
-        decide(store, ids[0], "reject", "alice", actor=alice)
-    decide(store, ids[0], "approve", "bob", actor=bob)
-    assert store.revision(ids[0])["status"] == "approved"
-    decide(store, ids[1], "approve", "alice", actor=alice)
-    decide(store, ids[1], "reject", "bob", reason="wrong", actor=bob)
-    assert store.revision(ids[1])["status"] == "conflict"
+        alice.decide(ids[0], "reject")
+    bob.decide(ids[0], "approve")
+    assert store.revisions.get(ids[0])["status"] == "approved"
+    alice.decide(ids[1], "approve")
+    bob.decide(ids[1], "reject", reason="wrong")
+    assert store.revisions.get(ids[1])["status"] == "conflict"
     assert agreement(store, pid) == {"overlap": 2, "samples with several reviews": 2, "agreement %": 50.0,
                                      "open conflicts": 1}
     with pytest.raises(AccessDenied, match="only admin"):
-        decide(store, ids[1], "approve", "bob", actor=bob)
-    decide(store, ids[1], "reject", "ada", reason="bob is right", actor=admin)
-    assert store.revision(ids[1])["status"] == "rejected"
-    assert [(r["reviewer"], r["action"]) for r in store.reviews(ids[1])] == [
+        bob.decide(ids[1], "approve")
+    admin.decide(ids[1], "reject", reason="bob is right")
+    assert store.revisions.get(ids[1])["status"] == "rejected"
+    assert [(r["reviewer"], r["action"]) for r in store.reviews.list(ids[1])] == [
         ("alice", "approve"), ("bob", "reject"), ("ada", "reject")]  # the log shows who did what
     assert agreement(store, pid)["open conflicts"] == 0

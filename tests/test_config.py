@@ -51,7 +51,7 @@ def test_toml_round_trip_of_changed_values():
 def test_save_and_load(tmp_path):
     cfg = ProjectConfig().with_overrides(**{"rounds.rounds": 5})
     path = tmp_path / "project.toml"
-    cfg.save(path)
+    path.write_text(cfg.to_toml(), encoding="utf-8")
     assert ProjectConfig.load(path) == cfg
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elad_engine.cost import MESSAGE_OVERHEAD, Budget, count_message_tokens, count_tokens, dollars
+from elad_engine.method.cost import MESSAGE_OVERHEAD, Budget, count_message_tokens, count_tokens, dollars
 from elad_engine.errors import BudgetExceeded, EladError
 
 # Tokens by the regex: words with their leading space, 1-3 digit groups, punctuation runs, whitespace.

@@ -17,8 +17,8 @@ from teacher_server import TeacherServer
 from test_worker import start_worker, wait_for
 
 from elad_engine.store import Store
-from elad_engine.synthetic import default_dataset
-from elad_engine.worker import enqueue_rounds
+from elad_engine.tasks.synthetic import default_dataset
+from elad_engine.jobs.queue import enqueue_rounds
 
 KEY = "sk-crash-test"
 SETTINGS = {"teacher.kind": "openai", "teacher.model": "teacher-test", "teacher.api_key_env": "ELAD_CRASH_KEY",
@@ -30,15 +30,15 @@ TARGETS = [None] * 5 + ["evaluate"] + [None] * 5 + ["train"] + [None] * 5 + ["re
 
 def metrics_of(store: Store, pid: int) -> list[tuple]:
     return [(m["round"], m["accuracy"], m["by_difficulty"], m["prompt_tokens"], m["completion_tokens"],
-             m["approved"], m["rejected"]) for m in store.metrics(pid)]
+             m["approved"], m["rejected"]) for m in store.metrics.list(pid)]
 
 
 def adapter_digest(store: Store, pid: int) -> str:
     import hashlib
     from pathlib import Path
 
-    last = max(r["round"] for r in store.rounds(pid))
-    folder = Path(store.training_run(pid, last)["checkpoint"])
+    last = max(r["round"] for r in store.rounds.list(pid))
+    folder = Path(store.training_runs.get(pid, last)["checkpoint"])
     return hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()
 
 
@@ -50,30 +50,30 @@ def run(ws, server, kills: int, rng: random.Random) -> tuple[Store, int, list]:
     killed = []
     worker = start_worker(ws, "--stale-after", "1")
     try:
-        while len(killed) < kills and store.job(job)["status"] != "done":
+        while len(killed) < kills and store.jobs.get(job)["status"] != "done":
             started = time.time()
 
             def phase_began_after(t: float) -> float | None:  # the worker has loaded and started a phase
-                j = store.job(job)
+                j = store.jobs.get(job)
                 return j["phase_started"] if j["worker_pid"] == worker.pid and (j["phase_started"] or 0) > t \
                     else (None if j["status"] != "done" else t)
 
             first = wait_for(lambda: phase_began_after(started), timeout=120)
             target = TARGETS[len(killed) % len(TARGETS)]
             if target:  # run on until that phase begins, so every kind of phase is hit
-                wait_for(lambda: store.job(job)["phase"] == target or store.job(job)["status"] == "done",
+                wait_for(lambda: store.jobs.get(job)["phase"] == target or store.jobs.get(job)["status"] == "done",
                          timeout=120, every=0.01)
             elif rng.random() < 0.15:  # let that phase finish (progress), then kill inside the next one
                 wait_for(lambda: phase_began_after(first), timeout=120)
             time.sleep(rng.uniform(0.0, 0.05 if target else 0.3))  # a random point inside the phase
-            if store.job(job)["status"] == "done":
+            if store.jobs.get(job)["status"] == "done":
                 break
-            phase = store.job(job)["phase"]
+            phase = store.jobs.get(job)["phase"]
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)
             killed.append((phase, time.time()))
             worker = start_worker(ws, "--stale-after", "1")
-        wait_for(lambda: store.job(job)["status"] == "done", timeout=600)
+        wait_for(lambda: store.jobs.get(job)["status"] == "done", timeout=600)
     finally:
         worker.terminate()
         worker.wait(10)
@@ -104,11 +104,11 @@ def test_sigkill_at_twenty_points_changes_nothing(tmp_path, tiny_model_dir, monk
           f"{sum(n > 1 for n in served.values())}")
     assert len(killed) >= 20, f"only {len(killed)} kills happened before the run ended"
     assert {p for p, _ in killed} >= {"explain", "revise", "train", "evaluate"}, killed
-    assert [r["status"] for r in store.rounds(pid)] == ["done"] * 5
+    assert [r["status"] for r in store.rounds.list(pid)] == ["done"] * 5
     assert metrics_of(store, pid) == reference  # the same numbers ...
     assert adapter_digest(store, pid) == ref_weights  # ... from the very same student weights
-    revisions = store.revisions(pid)
-    assert len(revisions) == 30 and all(len(store.reviews(r["id"])) == 1 for r in revisions)  # none lost
+    revisions = store.revisions.list(pid)
+    assert len(revisions) == 30 and all(len(store.reviews.list(r["id"])) == 1 for r in revisions)  # none lost
     assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     keys = [r[0] for r in store.db.execute("SELECT cache_key FROM teacher_calls WHERE project_id=? AND cached=0",
                                            [pid])]

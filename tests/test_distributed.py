@@ -41,7 +41,7 @@ def no_dropout_model(tmp_path_factory):
 
 def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_dropout_model):
     from elad_engine.backup import backup_workspace, restore_backup
-    from elad_engine.rounds import RoundRunner
+    from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
 
     store = Store(tmp_path / "ws")
@@ -51,8 +51,8 @@ def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_
     t0 = time.time()
     out = RoundRunner(store, pid, log=logs.append, progress=lambda *p: seen.append(p)).run(max_rounds=1)
     assert out.stop_reason == "max_rounds", out.message
-    warm = store.training_run(pid, 0)
-    assert {p["phase"]: p["detail"] for p in store.phases(pid, 0)}["train"].endswith("on 2 processes")
+    warm = store.training_runs.get(pid, 0)
+    assert {p["phase"]: p["detail"] for p in store.phases.list(pid, 0)}["train"].endswith("on 2 processes")
     assert warm["steps"] == 12  # 12 warm-up samples, batch 4, 4 epochs: the recipe of one process
     losses = warm["losses"]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.05, losses  # the synchronised training learns
@@ -66,31 +66,31 @@ def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_
     launches = [x for x in logs if "accelerate launch" in x]
     assert [x.split(":")[1].strip() for x in launches] == ["train on 2 processes", "score on 2 processes",
                                                            "train on 2 processes"], launches
-    details = {p["phase"]: p["detail"] for p in store.phases(pid, 1)}
+    details = {p["phase"]: p["detail"] for p in store.phases.list(pid, 1)}
     assert details["explain"] == "12 questions on 2 processes"  # 24 pool questions, 12 went to the warm-up
     assert details["train"].endswith("on 2 processes")
     print(f"2-process rounds 0 and 1: {time.time() - t0:.0f} s")
 
     one = Store(tmp_path / "ws1")
-    pid1 = one.project_id("p")
-    one.set_config(pid1, one.config(pid1).with_overrides(**{"compute.processes": 1}))
+    pid1 = one.projects.id_of("p")
+    one.projects.set_config(pid1, one.projects.config(pid1).with_overrides(**{"compute.processes": 1}))
     out = RoundRunner(one, pid1).run(max_rounds=1)
     assert out.stop_reason in ("max_rounds", "completed"), out.message
-    assert {p["phase"]: p["detail"] for p in one.phases(pid1, 1)}["explain"] == "12 questions"
+    assert {p["phase"]: p["detail"] for p in one.phases.list(pid1, 1)}["explain"] == "12 questions"
 
     # Scores: every chunk reached the store once, and the sharded results are the one-process results.
-    two_x = [dataclasses.asdict(x) for x in store.explanations(pid, 1)]
-    one_x = [dataclasses.asdict(x) for x in one.explanations(pid1, 1)]
+    two_x = [dataclasses.asdict(x) for x in store.explanations.list(pid, 1)]
+    one_x = [dataclasses.asdict(x) for x in one.explanations.list(pid1, 1)]
     assert len(two_x) == len(one_x) == 12 * 3  # greedy + 2 samples for each of the 12 unlabeled questions
     greedy = lambda xs: [x for x in xs if x["kind"] == "greedy"]
     assert greedy(two_x) == greedy(one_x)
     assert two_x == one_x  # sampled too: each chunk keeps its own seed whichever rank explains it
-    score = lambda s: sorted((r["example_id"], r["strategy"], r["score"]) for r in s.scores(pid if s is store else pid1, 1))
+    score = lambda s: sorted((r["example_id"], r["strategy"], r["score"]) for r in s.scores.list(pid if s is store else pid1, 1))
     assert score(store) == score(one)
-    assert [r["example_id"] for r in store.selection(pid, 1)] == [r["example_id"] for r in one.selection(pid1, 1)]
+    assert [r["example_id"] for r in store.selections.list(pid, 1)] == [r["example_id"] for r in one.selections.list(pid1, 1)]
 
     # Training: the adapter of two processes is the adapter of one, in format; both runs learn alike.
-    a2, a1 = store.training_run(pid, 1), one.training_run(pid1, 1)
+    a2, a1 = store.training_runs.get(pid, 1), one.training_runs.get(pid1, 1)
     assert adapter_format(Path(a2["checkpoint"])) == adapter_format(Path(a1["checkpoint"]))
     assert Path(a2["checkpoint"]).is_relative_to(tmp_path / "ws")
     assert a2["steps"] == a1["steps"] == 20 and a2["samples"] == a1["samples"] == 18
@@ -103,13 +103,13 @@ def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_
     worst = max(float((w2[k] - w1[k]).abs().max()) for k in w1)
     print(f"largest adapter weight difference: {worst:.2e}")
     assert worst < 1e-4
-    m2 = {m["round"]: m for m in store.metrics(pid)}[1]
+    m2 = {m["round"]: m for m in store.metrics.list(pid)}[1]
     assert m2["accuracy"] is not None  # the two-process student loads and is evaluated like any other
 
 
 def test_a_failed_launch_names_the_error_of_the_ranks(tmp_path, tiny_model_dir):
     from elad_engine.config import ComputeConfig
-    from elad_engine.distributed import launch_command, run_launched
+    from elad_engine.student.distributed import launch_command, run_launched
     from elad_engine.errors import EladError
     from elad_engine.store import Store
 
@@ -122,7 +122,7 @@ def test_a_failed_launch_names_the_error_of_the_ranks(tmp_path, tiny_model_dir):
 
 
 def test_cancel_stops_the_whole_launched_group():
-    from elad_engine.distributed import LaunchCancelled, run_launched
+    from elad_engine.student.distributed import LaunchCancelled, run_launched
 
     marker = "import time, subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
     cmd = [sys.executable, "-c", marker + "print('started', flush=True); time.sleep(120)"]
@@ -160,7 +160,8 @@ def test_the_worker_launches_training_and_the_rounds_page_shows_it(tmp_path, tin
 
     from conftest import REPO
     from elad_engine.store import Store
-    from elad_engine.worker import enqueue_rounds, run_worker
+    from elad_engine.jobs.queue import enqueue_rounds
+    from elad_engine.jobs.worker import run_worker
 
     store = Store(tmp_path / "ws")
     # Through an accelerate config file this time (the repository's DDP example; on CPUs its ranks use gloo).
@@ -168,13 +169,13 @@ def test_the_worker_launches_training_and_the_rounds_page_shows_it(tmp_path, tin
                                                              "compute.accelerate_config": "deploy/accelerate-ddp.yaml"})
     job_id = enqueue_rounds(store, pid)
     assert run_worker(tmp_path / "ws", once=True) == 1
-    job = store.job(job_id)
+    job = store.jobs.get(job_id)
     assert job["status"] == "done", job
-    lines = [r["line"] for r in store.job_log(job_id)]
+    lines = [r["line"] for r in store.jobs.log_lines(job_id)]
     launch = next(x for x in lines if "accelerate launch" in x)
     assert launch.startswith("round 0: train on 2 processes: accelerate launch --num_processes 2 ")
-    assert f"--config_file {REPO / 'deploy' / 'accelerate-ddp.yaml'} -m elad_engine train" in launch
-    assert store.training_run(pid, 0)["steps"] == 12
+    assert f"--config_file {REPO / 'data' / 'deploy' / 'accelerate-ddp.yaml'} -m elad_engine train" in launch
+    assert store.training_runs.get(pid, 0)["steps"] == 12
 
     monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.setenv("ELAD_NO_WORKER", "1")
@@ -199,8 +200,8 @@ def test_ranks_exit_when_the_worker_that_launched_them_is_killed(tmp_path, tiny_
     pid = tiny_project(store, tiny_model_dir, **{**SETTINGS, "compute.processes": 2, "training.epochs": 1000})
     store.close()
     # A stand-in worker: runs the round loop, which launches the (long) warm-up training on 2 ranks.
-    code = ("import sys; from elad_engine.store import Store; from elad_engine.rounds import RoundRunner; "
-            f"s = Store({str(tmp_path / 'ws')!r}); RoundRunner(s, s.project_id('p')).run()")
+    code = ("import sys; from elad_engine.store import Store; from elad_engine.rounds.loop import RoundRunner; "
+            f"s = Store({str(tmp_path / 'ws')!r}); RoundRunner(s, s.projects.id_of('p')).run()")
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
     ranks = lambda: subprocess.run(["pgrep", "-f", f"elad_engine train --workspace {tmp_path / 'ws'}"],
                                    capture_output=True, text=True).stdout.split()
@@ -215,7 +216,7 @@ def test_ranks_exit_when_the_worker_that_launched_them_is_killed(tmp_path, tiny_
     while ranks() and time.time() < end:
         time.sleep(0.5)
     assert not ranks(), "ranks outlived the worker that launched them"
-    assert Store(tmp_path / "ws").training_run(pid, 0) is None  # nothing half-written was recorded
+    assert Store(tmp_path / "ws").training_runs.get(pid, 0) is None  # nothing half-written was recorded
 
 
 def test_a_rank_that_prints_nothing_still_exits_with_its_launcher():
@@ -225,7 +226,7 @@ def test_a_rank_that_prints_nothing_still_exits_with_its_launcher():
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a launcher pid that no longer exists
-    code = "import time; from elad_engine.distributed import exit_with_launcher; exit_with_launcher(); time.sleep(60)"
+    code = "import time; from elad_engine.student.distributed import exit_with_launcher; exit_with_launcher(); time.sleep(60)"
     rank = subprocess.Popen([sys.executable, "-c", code], cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO), ELAD_LAUNCHED_BY=str(gone.pid)))
     assert rank.wait(timeout=20) == 3
@@ -245,7 +246,7 @@ def test_only_score_and_train_run_as_ranks(tmp_path):
 
 
 def test_a_moved_accelerate_config_keeps_the_project_readable_and_stops_the_launch(tmp_path, tiny_model_dir):
-    from elad_engine.distributed import launch_command
+    from elad_engine.student.distributed import launch_command
     from elad_engine.errors import ConfigError
     from elad_engine.store import Store
 
@@ -254,6 +255,6 @@ def test_a_moved_accelerate_config_keeps_the_project_readable_and_stops_the_laun
     store = Store(tmp_path / "ws")
     pid = tiny_project(store, tiny_model_dir, **{"compute.processes": 2, "compute.accelerate_config": str(acc)})
     acc.unlink()
-    cfg = store.config(pid)  # still loads: the file is checked when set and before a launch, not on every read
+    cfg = store.projects.config(pid)  # still loads: the file is checked when set and before a launch, not on every read
     with pytest.raises(ConfigError, match="acc.yaml'.*no such file"):
         launch_command(cfg.compute, ["train"])

@@ -9,9 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from conftest import tiny_project
 from elad_engine.export import best_round, export_round
-from elad_engine.rounds import RoundRunner
+from elad_engine.rounds.loop import RoundRunner
 from elad_engine.store import Store
-from elad_engine.student import Student
+from elad_engine.student.model import Student
 
 
 def test_export_round(tiny_model_dir, workspace):

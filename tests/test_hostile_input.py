@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, build_tiny_model
 
 from elad_engine.config import ProjectConfig
-from elad_engine.datasets import ColumnMapping
+from elad_engine.tasks.datasets import ColumnMapping
 from elad_engine.errors import ConfigError, DatasetError, StoreError, StudentError
 from elad_engine.projects import MAX_UPLOAD_BYTES, import_file, safe_upload_name, save_upload
 from elad_engine.store import Store
@@ -56,18 +56,18 @@ def test_the_corpus_is_complete():
 def test_each_bad_file_is_refused_by_name_row_and_problem_and_imports_nothing(name, tmp_path):
     row, problem = EXPECTED[name]
     store = Store(tmp_path / "ws")
-    keep = store.create_project("keep", ProjectConfig())
+    keep = store.projects.create("keep", ProjectConfig())
     with pytest.raises(DatasetError) as err:
         import_file(store, "new", BAD / name, mapping=MAPPINGS.get(name))
     message = str(err.value)
     assert name in message and problem in message, message
     if row:
         assert row in message, message
-    assert store.find_project("new") is None  # a refused file does not create its project
+    assert store.projects.find("new") is None  # a refused file does not create its project
     assert store.db["examples"].count == 0 and store.db["imports"].count == 0
     with pytest.raises(DatasetError):  # into an existing project: still nothing
         import_file(store, "keep", BAD / name, mapping=MAPPINGS.get(name))
-    assert store.count_examples(keep) == {}
+    assert store.examples.counts(keep) == {}
 
 
 def test_a_ten_megabyte_field_is_refused(tmp_path):
@@ -78,7 +78,7 @@ def test_a_ten_megabyte_field_is_refused(tmp_path):
     with pytest.raises(DatasetError, match=r"huge.jsonl(.|\n)*row 2, column 'question'(.|\n)*characters") as err:
         import_file(store, "p", path)
     assert len(str(err.value)) < 2000  # the message names the problem; it does not echo 10 MB
-    assert store.projects() == []
+    assert store.projects.list() == []
 
 
 def test_malformed_config_toml_names_the_file_and_the_problem(tmp_path):
@@ -97,7 +97,7 @@ def test_malformed_config_toml_names_the_file_and_the_problem(tmp_path):
 
 
 def test_a_student_path_that_is_not_a_model(tmp_path):
-    from elad_engine.student import Student
+    from elad_engine.student.model import Student
 
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(StudentError, match="is not a model folder: it has no config.json"):
@@ -110,7 +110,7 @@ def test_a_student_path_that_is_not_a_model(tmp_path):
 def test_an_adapter_for_another_model_is_refused(tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from elad_engine.student import Student
+    from elad_engine.student.model import Student
 
     small = build_tiny_model(tmp_path / "small", n_embd=32)
     other = build_tiny_model(tmp_path / "other", n_embd=64)
@@ -144,12 +144,12 @@ def test_project_names_and_export_folders_cannot_escape(tmp_path):
     store = Store(tmp_path / "ws")
     for name in ["../evil", "a/b", "", ".hidden", "x" * 65]:
         with pytest.raises(StoreError, match="is not allowed"):
-            store.create_project(name, ProjectConfig())
-    pid = store.create_project("p", ProjectConfig())
+            store.projects.create(name, ProjectConfig())
+    pid = store.projects.create("p", ProjectConfig())
     victim = tmp_path / "documents"
     victim.mkdir()
     (victim / "thesis.txt").write_text("precious")
-    store.save_training_run(pid, 0, method="lora", samples=1, checkpoint=str(tmp_path))  # any existing folder
+    store.training_runs.save(pid, 0, method="lora", samples=1, checkpoint=str(tmp_path))  # any existing folder
     with pytest.raises(StoreError, match="not an earlier ELAD export"):
         export_round(store, pid, 0, tmp_path / "ws" / ".." / "documents", merged=False)
     assert (victim / "thesis.txt").read_text() == "precious"

@@ -10,16 +10,16 @@ from conftest import tiny_project
 from teacher_server import TeacherServer
 
 from elad_engine.config import TeacherConfig
-from elad_engine.cost import Budget
+from elad_engine.method.cost import Budget
 from elad_engine.errors import BudgetExceeded, TeacherUnavailable
-from elad_engine.rounds import RoundRunner
+from elad_engine.rounds.loop import RoundRunner
 from elad_engine.store import Store
-from elad_engine.synthetic import default_dataset, solution_steps
-from elad_engine.teachers import assembled_text, build_request
+from elad_engine.tasks.synthetic import default_dataset, solution_steps
+from elad_engine.method.revision import assembled_text
+from elad_engine.teachers.protocol import build_request
 from elad_engine.teachers.dispatch import Ledger, run_requests
 from elad_engine.teachers.oracle import OracleTeacher
-from elad_engine.teachers.openai_compat import (OpenAICompatTeacher, backoff_seconds, check_connection,
-                                                retry_after_seconds)
+from elad_engine.teachers.openai_compat import OpenAICompatTeacher, backoff_seconds, check_connection, retry_after_seconds
 
 KEY = "sk-SENTINEL-4b1d9c0e7f"
 EXAMPLES = default_dataset(24, 8, seed=99)  # what tiny_project imports
@@ -96,18 +96,18 @@ def test_revisions_equal_the_oracle_and_the_ledger_equals_usage(project, server,
         expected = oracle.revise(e, req.steps, req.answer)
         assert assembled_text(req.steps, res) == assembled_text(req.steps, expected)
         assert res.first_error == len(req.steps)  # the last step was the wrong one
-    spend = store.spend(pid)
+    spend = store.teacher_calls.spend(pid)
     assert spend["calls"] == 8 == server.requests
     assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
     assert max(server.served.values()) == 1
     # a second identical run is answered from the request cache: no call reaches the server, nothing is paid
     again = dispatch(store, pid, cfg, pool)
     assert server.requests == 8 and all(r.status == "ok" for _, r in again.values())
-    assert store.spend(pid)["calls"] == 8 and store.spend(pid)["cached_calls"] == 0  # same project: no new rows
-    other = store.create_project("other", store.config(pid))
+    assert store.teacher_calls.spend(pid)["calls"] == 8 and store.teacher_calls.spend(pid)["cached_calls"] == 0  # same project: no new rows
+    other = store.projects.create("other", store.projects.config(pid))
     dispatch(store, other, cfg, pool)
     assert server.requests == 8
-    other_spend = store.spend(other)  # another project on the same data: cached, recorded, not paid
+    other_spend = store.teacher_calls.spend(other)  # another project on the same data: cached, recorded, not paid
     assert (other_spend["calls"], other_spend["cost_usd"], other_spend["cached_calls"]) == (0, 0, 8)
 
 
@@ -121,11 +121,11 @@ def test_a_round_revises_through_the_endpoint_and_the_key_leaks_nowhere(tmp_path
     logs = []
     outcome = RoundRunner(store, pid, log=logs.append).run()
     assert outcome.stop_reason == "completed", outcome.message
-    revisions = store.revisions(pid)
+    revisions = store.revisions.list(pid)
     assert len(revisions) == 8 and all(r["status"] == "approved" for r in revisions)  # 4 warm-up + 4 in round 1
     assert all(r["prompt_version"] for r in revisions)
     assert server.requests == 8 and max(server.served.values()) == 1
-    spend = store.spend(pid)
+    spend = store.teacher_calls.spend(pid)
     assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
     assert all(h.get("authorization") == f"Bearer {KEY}" for h in server.headers_seen)  # the key was used ...
     out = export_round(store, pid, None, tmp_path / "export", merged=False)
@@ -148,7 +148,7 @@ def test_429_500_and_timeouts_are_retried_and_retry_after_is_honoured(project, k
     outcomes = [o for _, o in server.events]
     assert outcomes[:5] == ["429", "500", "timeout", "500", "ok"] and server.requests == 6
     assert server.events[1][0] - server.events[0][0] >= 0.95  # waited for Retry-After: 1
-    assert max(server.served.values()) == 1 and store.spend(pid)["calls"] == 2  # failures are not billed
+    assert max(server.served.values()) == 1 and store.teacher_calls.spend(pid)["calls"] == 2  # failures are not billed
 
 
 def test_retries_exhausted_marks_the_sample_teacher_failed(project, server, keyed):
@@ -197,7 +197,7 @@ def test_a_wrong_key_stops_with_a_clear_error_and_no_leak(project, server, monke
     monkeypatch.setenv("ELAD_TEST_KEY", "sk-wrong-key-123456")
     with pytest.raises(TeacherUnavailable, match=r"refused the API key from \$ELAD_TEST_KEY \(HTTP 401\)") as e:
         dispatch(store, pid, teacher_cfg(server), [e for e in EXAMPLES if e.split == "pool"][:3])
-    assert "sk-wrong-key" not in str(e.value) and store.spend(pid)["calls"] == 0
+    assert "sk-wrong-key" not in str(e.value) and store.teacher_calls.spend(pid)["calls"] == 0
 
 
 # --- budget ----------------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_the_budget_is_never_exceeded_even_with_calls_in_flight(project, keyed):
         cap = 5 * (one + 200)  # room for about five worst cases
         with pytest.raises(BudgetExceeded, match="rounds.budget_tokens"):
             dispatch(store, pid, cfg, pool, Budget(max_tokens=cap))
-    spend = store.spend(pid)
+    spend = store.teacher_calls.spend(pid)
     assert 1 <= spend["calls"] < len(pool)
     assert spend["prompt_tokens"] + spend["completion_tokens"] <= cap
     assert (spend["prompt_tokens"], spend["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
@@ -226,8 +226,8 @@ def test_a_round_stops_cleanly_at_the_dollar_budget(tmp_path, tiny_model_dir, se
     pid = tiny_project(store, tiny_model_dir, **settings)
     outcome = RoundRunner(store, pid).run()
     assert outcome.stop_reason == "budget", outcome.message
-    assert 0 < store.spend(pid)["cost_usd"] <= 0.25
-    assert any(s["status"] == "over_budget" for s in store.selection(pid, 0))
+    assert 0 < store.teacher_calls.spend(pid)["cost_usd"] <= 0.25
+    assert any(s["status"] == "over_budget" for s in store.selections.list(pid, 0))
 
 
 # --- connection check and config -------------------------------------------------------------------------------
@@ -268,10 +268,10 @@ def test_a_round_completes_with_thirty_percent_of_calls_failing(tmp_path, tiny_m
     assert outcome.stop_reason == "completed", outcome.message
     assert len(faults) >= 0.15 * server.requests, faults  # the faults really happened
     for rnd in (0, 1):
-        selected = {s["example_id"] for s in store.selection(pid, rnd)}
-        revised = {r["example_id"]: r["status"] for r in store.revisions(pid, rnd)}
+        selected = {s["example_id"] for s in store.selections.list(pid, rnd)}
+        revised = {r["example_id"]: r["status"] for r in store.revisions.list(pid, rnd)}
         assert set(revised) == selected and len(selected) == 8
         assert set(revised.values()) <= {"approved", "teacher_failed"}
-    spend = store.spend(pid)
+    spend = store.teacher_calls.spend(pid)
     assert served == 1 and (spend["prompt_tokens"], spend["completion_tokens"]) == usage
     assert spend["prompt_tokens"] + spend["completion_tokens"] <= 60_000

@@ -8,20 +8,14 @@ import random
 import pytest
 
 from elad_engine.config import TeacherConfig
-from elad_engine.cost import count_message_tokens, count_tokens
-from elad_engine.reasoning import format_explanation, split_steps
-from elad_engine.records import Example, StepVerdict, TeacherResult
-from elad_engine.synthetic import generate, make_problem
-from elad_engine.teachers import assemble, assembled_text, make_teacher
+from elad_engine.method.cost import count_message_tokens, count_tokens
+from elad_engine.method.reasoning import format_explanation, split_steps
+from elad_engine.method.records import Example, StepVerdict, TeacherResult
+from elad_engine.tasks.synthetic import generate, make_problem
+from elad_engine.method.revision import assemble, assembled_text
+from elad_engine.teachers.protocol import make_teacher
 from elad_engine.teachers.oracle import OracleTeacher, check_step
-from elad_engine.teachers.prompts import (
-    full_messages,
-    parse_full,
-    parse_revision,
-    render_full,
-    render_revision,
-    revision_messages,
-)
+from elad_engine.teachers.prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
 GOLD_STEPS = ["17 + 7 = 24", "24 * 2 = 48", "48 + 8 = 56"]
 
@@ -437,8 +431,8 @@ def test_annotate_full_with_an_empty_solution_fails_cleanly():
 
 
 def test_confirmed_revision_keeps_the_students_answer():
-    from elad_engine.records import TeacherResult as TR
-    from elad_engine.teachers import assembled_text as at
+    from elad_engine.method.records import TeacherResult as TR
+    from elad_engine.method.revision import assembled_text as at
 
     confirmed = TR([], None, [], "", 1, 1)  # a teacher that confirms but leaves the answer empty
     assert at(["a", "b"], confirmed, "7") == "1. a\n2. b\nThe answer is 7."

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import REPO
-from elad_engine.probes import branched_answer_probs, branched_probe_answers, naive_token_ids
-from elad_engine.reasoning import build_prompt, short_answer, split_steps
-from elad_engine.student import Student
-from elad_engine.synthetic import generate
+from elad_engine.student.probes import branched_answer_probs, branched_probe_answers, naive_token_ids
+from elad_engine.method.reasoning import build_prompt, short_answer, split_steps
+from elad_engine.student.model import Student
+from elad_engine.tasks.synthetic import generate
 
 
 def naive_answers(student, question, steps, max_new_tokens):

@@ -12,7 +12,7 @@ from conftest import streamlit_app
 from test_browser import ARGS, CHROMIUM
 
 from elad_engine.config import ProjectConfig
-from elad_engine.records import Example, Explanation, StepVerdict, TeacherResult
+from elad_engine.method.records import Example, Explanation, StepVerdict, TeacherResult
 from elad_engine.store import Store
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
@@ -27,23 +27,23 @@ def hostile_workspace(ws) -> None:
     store = Store(ws)
     cfg = ProjectConfig().with_overrides(**{"review.policy": "human", "teacher.kind": "openai",
                                             "teacher.model": "m", "teacher.api_key_env": "ELAD_RENDER_KEY"})
-    pid = store.create_project("hostile", cfg)
-    store.add_examples(pid, [Example(id=f"h{i}", question=f"How many? {HOSTILE}", answer="3", split=split)
+    pid = store.projects.create("hostile", cfg)
+    store.examples.add(pid, [Example(id=f"h{i}", question=f"How many? {HOSTILE}", answer="3", split=split)
                              for i, split in enumerate(["pool", "pool", "test"])], "hostile")
     steps = [f"Step with {HOSTILE}: 1 + 1 = 2", "2 + 1 = 3"]
-    store.save_explanations(pid, 1, [Explanation("h0", "greedy", 0, "\n".join(steps), steps, "3",
+    store.explanations.save(pid, 1, [Explanation("h0", "greedy", 0, "\n".join(steps), steps, "3",
                                                  probe_answers=[None, HOSTILE[:20], "3"])])
-    store.start_round(pid, 1)
-    store.save_revision(pid, 1, "h0", "revision", "openai", TeacherResult(
+    store.rounds.start(pid, 1)
+    store.revisions.save(pid, 1, "h0", "revision", "openai", TeacherResult(
         [StepVerdict(False, HOSTILE), StepVerdict(True, "ok")], 1, [f"Fixed {HOSTILE}: 1 + 2 = 3"], "3", 10, 5),
         f"1. Fixed {HOSTILE}: 1 + 2 = 3\nThe answer is 3.", "\n".join(steps), 0.0, "v1")
-    store.save_revision(pid, 1, "h1", "revision", "openai", TeacherResult(
+    store.revisions.save(pid, 1, "h1", "revision", "openai", TeacherResult(
         [], None, [], "", 10, 5, raw=f"not json {HOSTILE}", status="teacher_failed",
         error=f"the teacher's JSON is malformed near {HOSTILE}"), None, None, 0.0, "v1")
-    store.set_phase(pid, 1, "review", "waiting")
-    job = store.enqueue_job(pid, "rounds", {})
-    store.update_job(job, status="failed", error=f"boom {HOSTILE}", phase="revise", progress=1, total=2)
-    store.log_job(job, f"log line {HOSTILE}")
+    store.phases.set(pid, 1, "review", "waiting")
+    job = store.jobs.enqueue(pid, "rounds", {})
+    store.jobs.update(job, status="failed", error=f"boom {HOSTILE}", phase="revise", progress=1, total=2)
+    store.jobs.log(job, f"log line {HOSTILE}")
     store.close()
 
 
@@ -107,8 +107,8 @@ def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_
     from teacher_server import TeacherServer
 
     from elad_engine.export import export_round
-    from elad_engine.rounds import RoundRunner
-    from elad_engine.synthetic import default_dataset
+    from elad_engine.rounds.loop import RoundRunner
+    from elad_engine.tasks.synthetic import default_dataset
 
     sentinel = "sk-SENTINEL-full-round-0f3a9c"
     monkeypatch.setenv("ELAD_SENTINEL_KEY", sentinel)

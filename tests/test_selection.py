@@ -7,7 +7,7 @@ import random
 import pytest
 
 from elad_engine.config import SelectionConfig
-from elad_engine.selection import STRATEGIES, RandomStrategy, get_strategy
+from elad_engine.method.selection import STRATEGIES, RandomStrategy, get_strategy
 
 # Every key distinct across questions, so each strategy has one exact ranking.
 SCORES = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
 
 from elad_engine.config import ProjectConfig
 from elad_engine.errors import DatasetError, StoreError
-from elad_engine.records import Example, Explanation, StepVerdict, TeacherResult
+from elad_engine.method.records import Example, Explanation, StepVerdict, TeacherResult
+from elad_engine.review.decisions import record as record_review
 from elad_engine.store import SCHEMA_VERSION, Store
 
 
@@ -41,107 +43,107 @@ def test_newer_schema_is_refused(workspace):
 
 def test_project_and_config_round_trip(store):
     cfg = ProjectConfig().with_overrides(**{"selection.strategy": "random", "rounds.rounds": 7})
-    pid = store.create_project("alpha", cfg)
-    assert store.config(pid) == cfg
-    assert store.project_id("alpha") == pid
+    pid = store.projects.create("alpha", cfg)
+    assert store.projects.config(pid) == cfg
+    assert store.projects.id_of("alpha") == pid
     with pytest.raises(StoreError, match="already exists"):
-        store.create_project("alpha", cfg)
+        store.projects.create("alpha", cfg)
     with pytest.raises(StoreError, match="No project named 'beta'.*alpha"):
-        store.project_id("beta")
+        store.projects.id_of("beta")
 
 
 def test_examples_round_trip_and_atomic_import(store):
-    pid = store.create_project("p", ProjectConfig())
+    pid = store.projects.create("p", ProjectConfig())
     rows = _examples(8)
-    assert store.add_examples(pid, rows, "a.jsonl") == 8
-    assert store.examples(pid) == rows
-    assert store.count_examples(pid) == {"pool": 6, "test": 2}
-    assert [e.id for e in store.examples(pid, ids=["e3", "e1"])] == ["e3", "e1"]
+    assert store.examples.add(pid, rows, "a.jsonl") == 8
+    assert store.examples.list(pid) == rows
+    assert store.examples.counts(pid) == {"pool": 6, "test": 2}
+    assert [e.id for e in store.examples.list(pid, ids=["e3", "e1"])] == ["e3", "e1"]
     clash = _examples(3, prefix="x") + [rows[5]]
     with pytest.raises(DatasetError, match="b.jsonl: 1 ids already exist.*'e5'.*nothing was imported"):
-        store.add_examples(pid, clash, "b.jsonl")
-    assert len(store.examples(pid)) == 8
+        store.examples.add(pid, clash, "b.jsonl")
+    assert len(store.examples.list(pid)) == 8
     assert store.db["imports"].count == 1
 
 
 def test_explanations_scores_selection_round_trip(store):
-    pid = store.create_project("p", ProjectConfig())
+    pid = store.projects.create("p", ProjectConfig())
     xs = [Explanation("e1", "greedy", 0, "1. a\nThe answer is 3.", ["a"], "3", ["2", "3"], [0.1, 0.9], 0.5, 1.2),
           Explanation("e1", "sample", 1, "t", [], None)]
-    store.save_explanations(pid, 1, xs)
-    store.save_explanations(pid, 1, xs)  # idempotent upsert
-    assert store.explanations(pid, 1) == xs
-    assert store.explained_ids(pid, 1) == {"e1"}
-    store.save_scores(pid, 1, "elad", {"e1": (0.25, {"intra": 0.5, "inter": 0.0})})
-    assert store.scores(pid, 1)[0]["components"] == {"intra": 0.5, "inter": 0.0}
-    store.save_selection(pid, 1, "elad", [("e1", 0.25), ("e2", 0.1)])
-    assert [(s["example_id"], s["rank"], s["score"]) for s in store.selection(pid, 1)] == [("e1", 1, 0.25), ("e2", 2, 0.1)]
-    assert store.labelled_ids(pid) == {"e1", "e2"}
+    store.explanations.save(pid, 1, xs)
+    store.explanations.save(pid, 1, xs)  # idempotent upsert
+    assert store.explanations.list(pid, 1) == xs
+    assert store.explanations.explained_ids(pid, 1) == {"e1"}
+    store.scores.save(pid, 1, "elad", {"e1": (0.25, {"intra": 0.5, "inter": 0.0})})
+    assert store.scores.list(pid, 1)[0]["components"] == {"intra": 0.5, "inter": 0.0}
+    store.selections.save(pid, 1, "elad", [("e1", 0.25), ("e2", 0.1)])
+    assert [(s["example_id"], s["rank"], s["score"]) for s in store.selections.list(pid, 1)] == [("e1", 1, 0.25), ("e2", 2, 0.1)]
+    assert store.selections.labelled_ids(pid) == {"e1", "e2"}
 
 
 def test_revisions_reviews_append_only_and_ledger(store):
-    pid = store.create_project("p", ProjectConfig())
-    store.add_examples(pid, _examples(4), "a")
+    pid = store.projects.create("p", ProjectConfig())
+    store.examples.add(pid, _examples(4), "a")
     result = TeacherResult([StepVerdict(True, "ok"), StepVerdict(False, "bad")], 2, ["x = 1"], "1", 100, 20)
-    rid = store.save_revision(pid, 1, "e1", "revision", "oracle", result, "1. a\n2. x = 1\nThe answer is 1.",
+    rid = store.revisions.save(pid, 1, "e1", "revision", "oracle", result, "1. a\n2. x = 1\nThe answer is 1.",
                               "1. a\n2. b\nThe answer is 2.", 0.5, "v1")
-    rev = store.revision(rid)
+    rev = store.revisions.get(rid)
     assert (rev["status"], rev["first_error"], rev["revised_steps"]) == ("pending", 2, ["x = 1"])
     assert rev["verdicts"] == [{"correct": True, "reason": "ok"}, {"correct": False, "reason": "bad"}]
-    assert store.spend(pid)["calls"] == 0  # the ledger is written per call, when its reply arrives
-    from elad_engine.teachers import Reply
-    store.record_teacher_call(pid, 1, "e1", "revision", "m", 100, 20, 0.5, cache_key="k1",
+    assert store.teacher_calls.spend(pid)["calls"] == 0  # the ledger is written per call, when its reply arrives
+    from elad_engine.teachers.protocol import Reply
+    store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.5, cache_key="k1",
                               reply=Reply("{}", "stop", 100, 20))
-    assert store.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1,
+    assert store.teacher_calls.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1,
                                 "max_prompt_tokens": 100, "cached_calls": 0, "used_prompt_tokens": 100,
                                 "used_completion_tokens": 20}
-    assert store.cached_reply("k1")["content"] == "{}"
-    store.record_teacher_call(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
-    assert store.spend(pid)["calls"] == 1 and store.spend(pid)["cached_calls"] == 0  # a resume: no second row
-    other = store.create_project("q", ProjectConfig())
-    store.record_teacher_call(other, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
-    assert (store.spend(other)["calls"], store.spend(other)["cached_calls"]) == (0, 1)
-    assert (store.spend(other)["used_prompt_tokens"], store.spend(other)["used_completion_tokens"]) == (100, 20)
-    store.add_review(rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
-    store.add_review(rid, "approve", "bob")
-    assert store.revision(rid)["status"] == "approved"
-    assert [(r["action"], r["reviewer"]) for r in store.reviews(rid)] == [("edit", "alice"), ("approve", "bob")]
+    assert store.teacher_calls.cached_reply("k1")["content"] == "{}"
+    store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
+    assert store.teacher_calls.spend(pid)["calls"] == 1 and store.teacher_calls.spend(pid)["cached_calls"] == 0  # a resume: no second row
+    other = store.projects.create("q", ProjectConfig())
+    store.teacher_calls.record(other, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
+    assert (store.teacher_calls.spend(other)["calls"], store.teacher_calls.spend(other)["cached_calls"]) == (0, 1)
+    assert (store.teacher_calls.spend(other)["used_prompt_tokens"], store.teacher_calls.spend(other)["used_completion_tokens"]) == (100, 20)
+    record_review(store, rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
+    record_review(store, rid, "approve", "bob")
+    assert store.revisions.get(rid)["status"] == "approved"
+    assert [(r["action"], r["reviewer"]) for r in store.reviews.list(rid)] == [("edit", "alice"), ("approve", "bob")]
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("UPDATE reviews SET reviewer = 'mallory'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("DELETE FROM reviews")
     with pytest.raises(StoreError, match="Unknown review action"):
-        store.add_review(rid, "maybe", "bob")
+        record_review(store, rid, "maybe", "bob")
     with pytest.raises(StoreError, match="reviewer"):
-        store.add_review(rid, "approve", "")
+        record_review(store, rid, "approve", "")
     with pytest.raises(StoreError, match="edited explanation"):
-        store.add_review(rid, "edit", "bob", edited_text="  ")
+        record_review(store, rid, "edit", "bob", edited_text="  ")
     failed = TeacherResult([], None, [], "", 10, 0, status="teacher_failed", error="bad json")
-    fid = store.save_revision(pid, 1, "e2", "revision", "oracle", failed, None, None, 0.0, "v1")
-    assert store.revision(fid)["status"] == "teacher_failed"
+    fid = store.revisions.save(pid, 1, "e2", "revision", "oracle", failed, None, None, 0.0, "v1")
+    assert store.revisions.get(fid)["status"] == "teacher_failed"
     with pytest.raises(StoreError, match="edit it instead"):
-        store.add_review(fid, "approve", "bob")
-    assert [(e.id, t) for e, t in store.training_samples(pid, 1)] == [("e1", "1. a\n2. x = 1\nThe answer is 1.")]
+        record_review(store, fid, "approve", "bob")
+    assert [(e.id, t) for e, t in store.revisions.training_samples(pid, 1)] == [("e1", "1. a\n2. x = 1\nThe answer is 1.")]
 
 
 def test_metrics_training_runs_and_jobs(store):
-    pid = store.create_project("p", ProjectConfig())
+    pid = store.projects.create("p", ProjectConfig())
     ckpt = store.workspace / "artifacts" / "p" / "round-0" / "adapter"
-    store.save_training_run(pid, 0, method="lora", samples=3, steps=2, tokens=50, seconds=1.0, final_loss=0.5,
+    store.training_runs.save(pid, 0, method="lora", samples=3, steps=2, tokens=50, seconds=1.0, final_loss=0.5,
                             losses=[1.0, 0.5], checkpoint=str(ckpt))
-    assert store.training_run(pid, 0)["losses"] == [1.0, 0.5]
+    assert store.training_runs.get(pid, 0)["losses"] == [1.0, 0.5]
     # stored relative to the workspace, so a moved workspace still finds its checkpoints
     assert store.db.execute("SELECT checkpoint FROM training_runs").fetchone()[0] == "artifacts/p/round-0/adapter"
-    assert store.latest_checkpoint(pid, 1) == (str(ckpt), "lora") and store.latest_checkpoint(pid, 0) is None
-    store.save_metrics(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
-    m = store.metrics(pid)[0]
+    assert store.training_runs.latest_checkpoint(pid, 1) == (str(ckpt), "lora") and store.training_runs.latest_checkpoint(pid, 0) is None
+    store.metrics.save(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
+    m = store.metrics.list(pid)[0]
     assert (m["accuracy"], m["by_difficulty"], m["phase_seconds"]) == (0.5, {"1": {"accuracy": 0.5, "n": 2}}, {"a": 1})
-    jid = store.enqueue_job(pid, "round", {"max_rounds": 1})
-    job = store.claim_job()
+    jid = store.jobs.enqueue(pid, "rounds", {"max_rounds": 1})
+    job = store.jobs.claim(os.getpid())
     assert (job["id"], job["status"], job["args"]) == (jid, "running", {"max_rounds": 1})
-    assert store.claim_job() is None
-    store.update_job(jid, status="done", progress=3, total=3)
-    assert store.job(jid)["status"] == "done"
+    assert store.jobs.claim(os.getpid()) is None
+    store.jobs.update(jid, status="done", progress=3, total=3)
+    assert store.jobs.get(jid)["status"] == "done"
 
 
 def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
@@ -149,7 +151,7 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     its rows, and gains the teacher cache, the ledger's cache columns, the job log and the workers table."""
     from conftest import REPO
 
-    from elad_engine.store import _statements
+    from elad_engine.store.database import statements as _statements
 
     ws = tmp_path / "old"
     ws.mkdir()
@@ -163,7 +165,7 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     con.commit()
     con.close()
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 5
-    assert store.spend(1)["calls"] == 1 and store.spend(1)["cached_calls"] == 0  # old rows count as paid
+    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.teacher_calls.spend(1)["calls"] == 1 and store.teacher_calls.spend(1)["cached_calls"] == 0  # old rows count as paid
     assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())
     assert {"phase", "phase_started"} <= {c.name for c in store.db["jobs"].columns}

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from elad_engine.errors import StudentError
-from elad_engine.reasoning import build_prompt, probe_prefix
-from elad_engine.student import Student, pick_device, truncate_after_answer
-from elad_engine.synthetic import generate
+from elad_engine.method.reasoning import build_prompt, probe_prefix
+from elad_engine.student.model import Student, pick_device, truncate_after_answer
+from elad_engine.tasks.synthetic import generate
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_probe_answers_match_direct_generation(student):
     prefixes = [probe_prefix(e.question, steps, k) for k in range(3)]
     probes = student.probe_answers(prefixes, max_new_tokens=4)
     direct = [student.generate([p], max_new_tokens=4)[0][0] for p in prefixes]
-    from elad_engine.reasoning import short_answer
+    from elad_engine.method.reasoning import short_answer
     assert probes == [short_answer(t) for t in direct]
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from elad_engine.config import TrainingConfig
-from elad_engine.reasoning import build_prompt
-from elad_engine.student import Student
-from elad_engine.synthetic import build_tokenizer, generate, tokenizer_corpus
-from elad_engine.training import encode_pairs, train_student
+from elad_engine.method.reasoning import build_prompt
+from elad_engine.student.model import Student
+from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
+from elad_engine.tasks.synthetic import generate
+from elad_engine.student.training import encode_pairs, train_student
 
 
 def test_prompt_tokens_are_masked():
@@ -51,7 +52,7 @@ def test_packed_rows_give_the_padded_loss_and_gradients(tiny_model_dir):
     import pytest
     import torch
 
-    from elad_engine.training import collate, collate_packed
+    from elad_engine.student.training import collate, collate_packed
 
     ex = generate(12, 5)  # 1 to 4 steps: very different lengths, so rows hold several samples
     student = Student.load(str(tiny_model_dir))
@@ -75,7 +76,7 @@ def test_every_batching_trains_and_unknown_is_refused(tiny_model_dir):
     import pytest
 
     from elad_engine.errors import StudentError
-    from elad_engine.training import fit
+    from elad_engine.student.training import fit
 
     prompts, completions = _data()
     for batching in ("padded", "grouped", "packed"):

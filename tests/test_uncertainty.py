@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from elad_engine.records import Explanation
-from elad_engine.uncertainty import combined, inter_uncertainty, intra_hard, intra_soft, question_scores
+from elad_engine.method.records import Explanation
+from elad_engine.method.uncertainty import combined, inter_uncertainty, intra_hard, intra_soft, question_scores
 
 TOL = dict(rel=1e-12, abs=1e-15)
 

@@ -12,7 +12,8 @@ import time
 from conftest import REPO, tiny_project
 
 from elad_engine.store import Store
-from elad_engine.worker import enqueue_rounds, request_stop, run_worker
+from elad_engine.jobs.queue import enqueue_rounds, request_stop
+from elad_engine.jobs.worker import run_worker
 
 
 def wait_for(predicate, timeout: float = 120.0, every: float = 0.2):
@@ -37,12 +38,12 @@ def test_a_queued_rounds_job_runs_with_progress_and_log(tmp_path, tiny_model_dir
     job_id = enqueue_rounds(store, pid)
     assert enqueue_rounds(store, pid) == job_id  # one rounds job per project at a time
     assert run_worker(tmp_path / "ws", once=True) == 1
-    job = store.job(job_id)
+    job = store.jobs.get(job_id)
     assert job["status"] == "done" and job["message"].startswith("completed"), job
     assert job["phase"] == "evaluate" and job["progress"] == job["total"] > 0
-    lines = [r["line"] for r in store.job_log(job_id)]
+    lines = [r["line"] for r in store.jobs.log_lines(job_id)]
     assert "round 1: explain" in lines and lines[-1].startswith("stopped: completed")
-    assert [r["round"] for r in store.rounds(pid)] == [0, 1]
+    assert [r["round"] for r in store.rounds.list(pid)] == [0, 1]
 
 
 def test_a_queued_job_stops_at_once_and_a_failed_job_says_why(tmp_path, tiny_model_dir):
@@ -50,11 +51,11 @@ def test_a_queued_job_stops_at_once_and_a_failed_job_says_why(tmp_path, tiny_mod
     pid = tiny_project(store, tiny_model_dir)
     job_id = enqueue_rounds(store, pid)
     request_stop(store, job_id, "cancelled")
-    assert store.job(job_id)["status"] == "cancelled"
+    assert store.jobs.get(job_id)["status"] == "cancelled"
     bad = tiny_project(store, tiny_model_dir, name="no-test", test=0)
     failed = enqueue_rounds(store, bad)
     run_worker(tmp_path / "ws", once=True)
-    job = store.job(failed)
+    job = store.jobs.get(failed)
     assert job["status"] == "failed" and "has no test examples" in job["error"]
     assert "Traceback" not in job["error"]
 
@@ -66,17 +67,17 @@ def test_stop_at_a_safe_point_then_resume_in_a_worker_process(tmp_path, tiny_mod
     worker = start_worker(ws)
     try:
         job_id = enqueue_rounds(store, pid)
-        wait_for(lambda: store.job(job_id)["phase"] in ("explain", "score", "select", "revise"))
+        wait_for(lambda: store.jobs.get(job_id)["phase"] in ("explain", "score", "select", "revise"))
         request_stop(store, job_id, "paused")
-        wait_for(lambda: store.job(job_id)["status"] in ("paused", "done"))
-        job = store.job(job_id)
+        wait_for(lambda: store.jobs.get(job_id)["status"] in ("paused", "done"))
+        job = store.jobs.get(job_id)
         assert job["status"] == "paused", job
-        done_before = len([r for r in store.rounds(pid) if r["status"] == "done"])
+        done_before = len([r for r in store.rounds.list(pid) if r["status"] == "done"])
         assert done_before < 4
         again = enqueue_rounds(store, pid)
         assert again != job_id
-        wait_for(lambda: store.job(again)["status"] == "done", timeout=300)
-        assert [r["status"] for r in store.rounds(pid)] == ["done"] * 4
+        wait_for(lambda: store.jobs.get(again)["status"] == "done", timeout=300)
+        assert [r["status"] for r in store.rounds.list(pid)] == ["done"] * 4
     finally:
         worker.terminate()
         worker.wait(10)
@@ -88,15 +89,15 @@ def test_a_killed_workers_job_is_resumed_by_the_next_worker(tmp_path, tiny_model
     pid = tiny_project(store, tiny_model_dir, **{"rounds.rounds": 2})
     first = start_worker(ws, "--stale-after", "3")
     job_id = enqueue_rounds(store, pid)
-    wait_for(lambda: store.job(job_id)["phase"] in ("explain", "score", "revise", "train"))
+    wait_for(lambda: store.jobs.get(job_id)["phase"] in ("explain", "score", "revise", "train"))
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
-    assert store.job(job_id)["status"] == "running"  # as the killed worker left it
+    assert store.jobs.get(job_id)["status"] == "running"  # as the killed worker left it
     second = start_worker(ws, "--stale-after", "3")
     try:
-        wait_for(lambda: store.job(job_id)["status"] == "done", timeout=300)
-        assert store.job(job_id)["worker_pid"] == second.pid
-        assert [r["status"] for r in store.rounds(pid)] == ["done"] * 3
+        wait_for(lambda: store.jobs.get(job_id)["status"] == "done", timeout=300)
+        assert store.jobs.get(job_id)["worker_pid"] == second.pid
+        assert [r["status"] for r in store.rounds.list(pid)] == ["done"] * 3
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         second.terminate()

@@ -1,4 +1,7 @@
-"""The engine handles the pages share (cached once per server process) and the sidebar's choices."""
+"""The web app's handle on the engine: the workspace (opened once per server process), the acting user of this
+browser session, and the `Studio` each page calls (elad_engine.service: it checks the user's role on every
+action); the background worker; the sidebar's project picker and reviewer. Session state holds only the user's
+choices."""
 
 from __future__ import annotations
 
@@ -8,27 +11,47 @@ from pathlib import Path
 
 import streamlit as st
 
-from elad_engine.store import Store
-from elad_engine.worker import STALE_S
-from elad_engine.worker import ensure_worker as _ensure_worker
+from elad_engine.service import Permission, Studio, User, UserKind, Workspace, live_workers, open_workspace
+from elad_engine.service import ensure_worker as _ensure_worker
 
 
-def workspace() -> Path:
+def workspace_dir() -> Path:
     return Path(os.environ.get("ELAD_WORKSPACE") or "workspace").resolve()
 
 
 @st.cache_resource
-def _store(path: str) -> Store:
-    return Store(path)
+def _workspace(path: str) -> Workspace:
+    return open_workspace(path)
 
 
-def store() -> Store:
-    return _store(str(workspace()))
+def workspace() -> Workspace:
+    return _workspace(str(workspace_dir()))
 
 
 @st.cache_resource
 def _spawns() -> dict:
     return {}  # workspace -> when this server last started a worker for it
+
+
+def accounts_exist() -> bool:
+    return Studio(workspace(), User.visitor()).accounts.exist()
+
+
+def user() -> User:
+    """Who acts in this browser session: the logged-in account; a visitor until one logs in (where accounts
+    exist); else the workspace's single user, under the name typed in the sidebar."""
+    if accounts_exist():
+        found = st.session_state.get("user")
+        return found if isinstance(found, User) else User.visitor()
+    return User.single_user(st.session_state.get("reviewer") or "")
+
+
+def studio() -> Studio:
+    return Studio(workspace(), user())
+
+
+def can(permission: Permission) -> bool:
+    return user().may(permission)
 
 
 def secrets_into_environment() -> None:
@@ -46,17 +69,17 @@ def secrets_into_environment() -> None:
 def ensure_worker() -> None:
     """Start a worker for this workspace when none has beaten its heartbeat lately (one query per run). A
     worker just started needs a few seconds to beat, so this server does not start another for 30 s."""
-    if os.environ.get("ELAD_NO_WORKER") == "1" or store().live_workers(STALE_S):
+    if os.environ.get("ELAD_NO_WORKER") == "1" or live_workers(workspace()):
         return
     secrets_into_environment()
-    spawns, key = _spawns(), str(workspace())
+    spawns, key = _spawns(), str(workspace_dir())
     if time.time() - spawns.get(key, 0.0) > 30:
         spawns[key] = time.time()
-        _ensure_worker(workspace())
+        _ensure_worker(workspace_dir())
 
 
 def project_picker() -> None:
-    names = [p["name"] for p in store().projects()]
+    names = studio().projects.names()
     if not names:
         st.caption("No project yet: create one on the Projects page.")
         return
@@ -67,9 +90,8 @@ def project_picker() -> None:
 def reviewer_name() -> None:
     """With accounts, the reviewer is the logged-in user; without, a name typed here."""
     u = user()
-    if u:
-        st.session_state["reviewer"] = u["name"]
-        st.caption(f"Logged in as **{u['name']}** ({u['role']})")
+    if u.kind == UserKind.ACCOUNT:
+        st.caption(f"Logged in as **{u.name}** ({u.role})")
         if st.button("Log out"):
             st.session_state.pop("user", None)
             st.rerun()
@@ -79,40 +101,16 @@ def reviewer_name() -> None:
                "on the Accounts page.")
 
 
-def accounts_exist() -> bool:
-    return bool(store().users())
-
-
-def user() -> dict | None:
-    """The logged-in user ({name, role}), or None in a workspace without accounts."""
-    return st.session_state.get("user") if accounts_exist() else None
-
-
-def can(action: str) -> bool:
-    from elad_engine.accounts import AccessDenied, require
-    try:
-        require(user(), action)
-        return True
-    except AccessDenied:
-        return False
-
-
 def current_project() -> tuple[str, int]:
     """The sidebar's project, or stop the page with a pointer to the Projects page."""
-    names = [p["name"] for p in store().projects()]
+    names = studio().projects.names()
     name = st.session_state.get("project")
     if name not in names:
         name = names[0] if names else None
     if name is None:
         st.info("No project yet. Create one on the Projects page.")
         st.stop()
-    return name, store().project_id(name)
-
-
-def active_job(pid: int, kind: str = "rounds") -> dict | None:
-    jobs = [j for j in store().jobs(pid) if j["kind"] == kind]
-    live = [j for j in jobs if j["status"] in ("queued", "running", "stopping")]
-    return live[-1] if live else (jobs[-1] if jobs else None)
+    return name, studio().projects.id_of(name)
 
 
 def show_error(text: str, headline: str = "That did not work; the reason is below.") -> None:

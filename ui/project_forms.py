@@ -8,11 +8,8 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from elad_engine.datasets import PRESETS, ColumnMapping
-from elad_engine.errors import EladError
-from elad_engine.projects import import_file, preview_file, save_settings, save_upload
-from elad_engine.store import Store
-from ui.engine import show_error, user
+from elad_engine.service import PRESETS, ColumnMapping, EladError
+from ui.engine import show_error, studio
 
 SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", "teacher.base_url",
             "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
@@ -21,7 +18,7 @@ SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", 
             "training.learning_rate", "compute.processes", "compute.accelerate_config"]
 
 
-def _source(store: Store, key: str):
+def _source(key: str):
     """The file to import: an upload saved under the workspace, or a path on the server."""
     how = st.radio("Source", ["Upload a file", "A path on the server"], horizontal=True, key=f"{key}-how")
     if how == "Upload a file":
@@ -30,7 +27,7 @@ def _source(store: Store, key: str):
         if up is None:
             return None
         try:
-            return save_upload(store, up.name, up.getvalue())
+            return studio().projects.save_upload(up.name, up.getvalue())
         except EladError as e:
             show_error(str(e))
             return None
@@ -38,8 +35,8 @@ def _source(store: Store, key: str):
     return path.strip() or None
 
 
-def import_form(store: Store, key: str = "imp") -> None:
-    path = _source(store, key)
+def import_form(key: str = "imp") -> None:
+    path = _source(key)
     c1, c2, c3 = st.columns(3)
     project = c1.text_input("Project name", key=f"{key}-name", placeholder="gsm8k")
     preset = c2.selectbox("Preset", ["(column mapping)", *PRESETS], key=f"{key}-preset")
@@ -60,7 +57,7 @@ def import_form(store: Store, key: str = "imp") -> None:
     kwargs = dict(mapping=mapping, preset=None if preset == "(column mapping)" else preset,
                   answer_type=answer_type, test_fraction=fraction)
     try:
-        examples, problems = preview_file(path, **kwargs)
+        examples, problems = studio().projects.preview_file(path, **kwargs)
     except EladError as e:
         show_error(str(e))
         return
@@ -75,7 +72,7 @@ def import_form(store: Store, key: str = "imp") -> None:
                  hide_index=True, width="stretch")
     if st.button("Import", type="primary", disabled=not project.strip(), key=f"{key}-go"):
         try:
-            pid, n = import_file(store, project.strip(), path, actor=user(), **kwargs)
+            _, n = studio().projects.import_file(project.strip(), path, **kwargs)
         except EladError as e:
             show_error(str(e))
             return
@@ -101,8 +98,8 @@ def _widget(section, name: str, label: str, key: str):
     return st.text_input(label, value, help=m["doc"], key=key)
 
 
-def settings_form(store: Store, pid: int, editable: bool = True) -> None:
-    cfg = store.config(pid)
+def settings_form(pid: int, editable: bool = True) -> None:
+    cfg = studio().projects.config(pid)
     values = {}
     cols = st.columns(3)
     for n, dotted in enumerate(SETTINGS):
@@ -117,13 +114,13 @@ def settings_form(store: Store, pid: int, editable: bool = True) -> None:
     b1, b2 = st.columns(2)
     if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save", disabled=not editable):
         try:
-            save_settings(store, pid, cfg.with_overrides(**values), actor=user())
+            studio().projects.save_settings(pid, cfg.with_overrides(**values))
             st.success("Saved.")
         except EladError as e:
             show_error(str(e))
-    if b2.button("Test the teacher connection", key=f"cfg-{pid}-test", disabled=values["teacher.kind"] == "oracle"):
-        from elad_engine.teachers.openai_compat import check_connection
+    if b2.button("Test the teacher connection", key=f"cfg-{pid}-test",
+                 disabled=values["teacher.kind"] == "oracle" or not editable):
         try:
-            st.success(check_connection(cfg.with_overrides(**values).teacher))
+            st.success(studio().projects.check_teacher(cfg.with_overrides(**values).teacher))
         except EladError as e:
             show_error(str(e))

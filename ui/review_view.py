@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from elad_engine.review import SampleView
+from elad_engine.service import SampleView
 
 SHADES = {"flip": "background-color: #fff3cd", "wrong": "background-color: #f8d7da",
           "kept": "", "revised": "background-color: #fff3cd", "removed": "background-color: #f8d7da",

@@ -10,10 +10,10 @@ import hashlib
 import json
 from typing import Callable
 
-from ..cost import Budget, dollars
+from ..method.cost import Budget, dollars
 from ..errors import BudgetExceeded, TeacherError, TeacherUnavailable
-from ..records import TeacherResult
-from . import Reply, Teacher, TeacherRequest
+from ..method.records import TeacherResult
+from .protocol import Reply, Teacher, TeacherRequest
 from .prompts import PROMPT_VERSION, parse_full, parse_revision, repair_messages
 
 
@@ -32,17 +32,17 @@ class Ledger:
     `settle` writes the ledger row and the cached reply in one transaction as soon as a reply arrives.
     """
 
-    def __init__(self, store, pid: int, rnd: int, budget: Budget, price: tuple[float, float], model: str,
+    def __init__(self, store, project_id: int, rnd: int, budget: Budget, price: tuple[float, float], model: str,
                  check_cancel: Callable[[], None] = lambda: None):
-        self.store, self.pid, self.rnd = store, pid, rnd
+        self.store, self.project_id, self.rnd = store, project_id, rnd
         self.budget, self.price, self.model = budget, price, model
         self.check_cancel = check_cancel
         self.inflight = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-        spent = store.spend(pid)  # read once; this phase is the project's only spender while it runs
+        spent = store.teacher_calls.spend(project_id)  # read once; this phase is the project's only spender while it runs
         self.spent = {k: spent[k] for k in self.inflight}
 
     def lookup(self, key: str) -> Reply | None:
-        row = self.store.cached_reply(key)
+        row = self.store.teacher_calls.cached_reply(key)
         if row is None:
             return None
         return Reply(row["content"], row["finish_reason"], row["prompt_tokens"], row["completion_tokens"], cached=True)
@@ -66,7 +66,7 @@ class Ledger:
     def settle(self, request: TeacherRequest, purpose: str, key: str, reply: Reply) -> float:
         """Record a call; returns its cost in USD (0 for a cached reply: nothing was paid)."""
         cost = 0.0 if reply.cached else dollars(reply.prompt_tokens, reply.completion_tokens, self.price)
-        self.store.record_teacher_call(self.pid, self.rnd, request.example.id, purpose, self.model,
+        self.store.teacher_calls.record(self.project_id, self.rnd, request.example.id, purpose, self.model,
                                        reply.prompt_tokens, reply.completion_tokens, cost, cache_key=key,
                                        cached=reply.cached, reply=None if reply.cached else reply)
         if not reply.cached:

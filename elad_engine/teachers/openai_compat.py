@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion
 
 from ..config import TeacherConfig
 from ..errors import TeacherError, TeacherUnavailable
-from . import Reply, TeacherRequest
+from .protocol import Reply, TeacherRequest
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 MAX_WAIT_S = 60.0  # the longest single wait, whatever Retry-After asks

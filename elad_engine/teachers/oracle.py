@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-from ..cost import count_message_tokens, count_tokens
-from ..reasoning import answers_match, split_steps
-from ..records import Example, StepVerdict, TeacherResult
-from ..synthetic import solution_steps, solve
+from ..method.cost import count_message_tokens, count_tokens
+from ..method.reasoning import answers_match, split_steps
+from ..method.records import Example, StepVerdict, TeacherResult
+from ..tasks.synthetic import solution_steps, solve
 from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
 # An optional restated sentence before a colon, then the arithmetic `a op b = c`.
@@ -101,7 +101,7 @@ class OracleTeacher:
     # --- the backend protocol (teachers.Teacher): the reply text a well-behaved LLM teacher would send ---
 
     async def send(self, request, messages: list[dict], max_tokens: int):
-        from . import Reply
+        from .protocol import Reply
         if request.mode == "full":
             solution = self._solution(request.example)
             if solution is None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..reasoning import ANSWER_TRIGGER
-from ..records import Example, StepVerdict, TeacherResult
+from ..method.reasoning import ANSWER_TRIGGER
+from ..method.records import Example, StepVerdict, TeacherResult
 
 PROMPT_VERSION = "revise-v1/full-v1/repair-v1"
 

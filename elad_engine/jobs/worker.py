@@ -1,0 +1,150 @@
+"""The background worker: claims queued jobs from the workspace's store, runs them through the service layer as the
+system user, beats a heartbeat and stops at the next safe point when asked. Run: `python -m elad_engine worker
+[--workspace DIR]`; the web app starts one itself (`ensure_worker`) when none is alive. A killed worker's job is
+resumed by the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from ..errors import EladError, StoreError
+from ..states import STOPPED_AS, JobKind, JobStatus
+from ..store import Store
+from ..store.jobs import JobRow
+
+HEARTBEAT_S = 2.0  # how often a worker says it is alive
+STALE_S = 15.0  # a worker (or a running job) silent this long is presumed dead
+IDLE_EXIT_S = 300.0  # a worker the app started leaves after this long without work; the app starts another
+
+
+class JobContext:
+    """What a running job reports through: throttled progress, the log, and the stop check."""
+
+    def __init__(self, store: Store, job: JobRow):
+        self.store, self.job = store, job
+        self._last = 0.0
+        self._phase = None
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        now = time.time()
+        if phase != self._phase:  # a new phase: its own clock, so the ETA is that phase's
+            self._phase = phase
+            self.store.jobs.update(self.job["id"], phase=phase, phase_started=now, phase_start_done=done,
+                                   progress=done, total=total)
+            self._last = now
+        elif now - self._last > 0.5 or done == total:
+            self.store.jobs.update(self.job["id"], progress=done, total=total)
+            self._last = now
+
+    def log(self, line: str) -> None:
+        self.store.jobs.log(self.job["id"], line)
+
+    def stop_requested(self) -> bool:
+        return self.store.jobs.get(self.job["id"])["status"] == JobStatus.STOPPING
+
+
+def run_rounds_job(studio, ctx: JobContext) -> str:
+    args = ctx.job["args"] or {}
+    outcome = studio.rounds.run(ctx.job["project_id"], max_rounds=args.get("max_rounds"), progress=ctx.progress,
+                                cancel=ctx.stop_requested, log=ctx.log)
+    ctx.log(f"stopped: {outcome.stop_reason}: {outcome.message}")
+    return f"{outcome.stop_reason}: {outcome.message}"
+
+
+def run_export_job(studio, ctx: JobContext) -> str:
+    args = ctx.job["args"] or {}
+    ctx.progress("export", 0, 1)
+    paths = studio.exports.build(ctx.job["project_id"], args.get("round"), args.get("out"),
+                                 merged=args.get("merged", True))
+    ctx.progress("export", 1, 1)
+    for k, v in paths.items():
+        ctx.log(f"{k}: {v}")
+    return f"exported round {args.get('round', 'best')} to {Path(paths['folder']).name}"
+
+
+JOB_KINDS: dict[JobKind, Callable[[object, JobContext], str]] = {
+    JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job}
+
+
+def run_job(store: Store, job: JobRow) -> None:
+    from ..accounts import User
+    from ..service import Studio
+
+    ctx = JobContext(store, job)
+    studio = Studio(store, User.system("worker"))  # the job was authorised when it was queued
+    try:
+        message = JOB_KINDS[job["kind"]](studio, ctx)
+    except EladError as e:  # a problem the user can fix: the message says what
+        ctx.log(f"error: {e}")
+        store.jobs.update(job["id"], status=JobStatus.FAILED, error=str(e), finished_at=time.time())
+        return
+    except Exception as e:  # a bug: keep the traceback in the job log, not on the page
+        ctx.log(traceback.format_exc())
+        store.jobs.update(job["id"], status=JobStatus.FAILED, error=f"{type(e).__name__}: {e}", finished_at=time.time())
+        return
+    status = JobStatus.DONE
+    current = store.jobs.get(job["id"])
+    if current["status"] == JobStatus.STOPPING:
+        status = JobStatus(current["message"]) if current["message"] in STOPPED_AS else JobStatus.PAUSED
+    store.jobs.update(job["id"], status=status, message=message, finished_at=time.time())
+
+
+def run_worker(workspace: str | Path, once: bool = False, poll_s: float = 0.5, idle_exit_s: float | None = None,
+               stale_s: float = STALE_S) -> int:
+    """Run jobs until stopped (or, with once=True, until the queue is empty). Returns the jobs run."""
+    store = Store(workspace)
+    worker_pid = os.getpid()
+    stop = threading.Event()
+
+    def beat() -> None:  # its own thread and connection: a long training step must not look like a death
+        beat_store = Store(workspace)
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                beat_store.workers.beat(worker_pid)
+            except StoreError:
+                pass
+        beat_store.close()
+
+    store.workers.beat(worker_pid)
+    store.jobs.requeue_stale(stale_s)
+    threading.Thread(target=beat, daemon=True).start()
+    ran, idle_since = 0, time.time()
+    try:
+        while True:
+            job = store.jobs.claim(worker_pid)
+            if job is None:
+                if once or (idle_exit_s is not None and time.time() - idle_since > idle_exit_s):
+                    return ran
+                time.sleep(poll_s)
+                store.jobs.requeue_stale(stale_s)
+                continue
+            run_job(store, job)
+            ran += 1
+            idle_since = time.time()
+    finally:
+        stop.set()
+        store.workers.forget(worker_pid)
+
+
+def ensure_worker(workspace: str | Path) -> int | None:
+    """Start a detached worker process for the workspace unless one is alive; returns its OS pid, or None."""
+    store = Store(workspace)
+    try:
+        if store.workers.live(STALE_S):
+            return None
+    finally:
+        store.close()
+    log = Path(workspace) / "worker.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "elad_engine", "worker", "--workspace",
+                                 str(Path(workspace).resolve()), "--idle-exit", str(IDLE_EXIT_S)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc.pid

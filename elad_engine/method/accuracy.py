@@ -1,0 +1,34 @@
+"""Scoring the student's answers on the test split: accuracy overall and by difficulty (steps), and the
+multi-step accuracy the embedded task reports. Pure: the student's predictions come from student/evaluation.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .reasoning import normalize_answer, split_steps
+from .records import Example
+
+
+def score_explanations(examples: list[Example], texts: list[str], answer_type: str) -> dict:
+    """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}} of the
+    explanations `texts` (one per example, in order)."""
+    if not examples:
+        return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}}
+    hits, groups, preds = 0, defaultdict(list), {}
+    for e, text in zip(examples, texts):
+        pred = normalize_answer(split_steps(text)[1], answer_type)
+        ok = pred is not None and pred == normalize_answer(e.answer, answer_type)
+        hits += ok
+        preds[e.id] = pred
+        if e.difficulty is not None:
+            groups[e.difficulty].append(ok)
+    by_difficulty = {str(k): {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(groups.items())}
+    return {"accuracy": hits / len(examples), "n": len(examples), "by_difficulty": by_difficulty,
+            "predictions": preds}
+
+
+def multi_step_accuracy(by_difficulty: dict[str, dict] | None) -> float | None:
+    """Accuracy over all test samples of difficulty >= 2 (multi-step problems)."""
+    groups = [g for k, g in (by_difficulty or {}).items() if k.isdigit() and int(k) >= 2]
+    n = sum(g["n"] for g in groups)
+    return sum(g["accuracy"] * g["n"] for g in groups) / n if n else None

@@ -1,0 +1,138 @@
+"""Tables behind the Metrics page (plain lists of dicts, ready for pandas): accuracy against teacher cost per
+round and project, selection scores, reviewer statistics, and where the teacher's first error falls."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from .errors import StoreError
+from .method.accuracy import multi_step_accuracy
+from .review.decisions import POLICY_PREFIX
+from .states import RevisionStatus
+from .store import Store
+
+
+def metrics_frame(store: Store, project_ids: list[int]) -> list[dict]:
+    rows = []
+    for project_id in project_ids:
+        cfg = store.projects.config(project_id)
+        for m in store.metrics.list(project_id):
+            if m["accuracy"] is None:
+                continue
+            rows.append({"project": store.projects.name_of(project_id), "strategy": cfg.selection.strategy,
+                         "annotation": cfg.teacher.annotation, "round": m["round"], "accuracy": m["accuracy"],
+                         "multi_step": multi_step_accuracy(m["by_difficulty"]), "prompt_tokens": m["prompt_tokens"],
+                         "completion_tokens": m["completion_tokens"],
+                         "total_tokens": (m["prompt_tokens"] or 0) + (m["completion_tokens"] or 0),
+                         "cost_usd": m["cost_usd"], "approved": m["approved"], "edited": m["edited"],
+                         "rejected": m["rejected"], "teacher_failed": m["teacher_failed"]})
+    return rows
+
+
+def metrics_text(store: Store, project_id: int) -> str:
+    """The per-round table as fixed-width text (the CLI's `round` and `status` print it)."""
+    head = (f"{'round':>5} {'accuracy':>8} {'multi-step':>10} {'1-step':>6} {'prompt tok':>10} "
+            f"{'compl. tok':>10} {'USD':>8} {'approved':>8} {'edited':>6} {'rejected':>8} {'seconds':>7}")
+    lines = [head]
+    rows = store.metrics.list(project_id)
+    for m in rows:
+        if m["accuracy"] is None:
+            continue
+        by = m["by_difficulty"] or {}
+        one = by.get("1", {}).get("accuracy")
+        ms = multi_step_accuracy(by)
+        secs = sum((m["phase_seconds"] or {}).values())
+        lines.append(f"{m['round']:>5} {_f3(m['accuracy']):>8} {_f3(ms):>10} {_f3(one):>6} "
+                     f"{m['prompt_tokens'] or 0:>10,} {m['completion_tokens'] or 0:>10,} {m['cost_usd'] or 0:>8.4f} "
+                     f"{m['approved'] or 0:>8} {m['edited'] or 0:>6} {m['rejected'] or 0:>8} {secs:>7.1f}")
+    base = next((m["base_accuracy"] for m in rows if m["round"] == 0), None)
+    if base is not None:
+        lines.append(f"(round 0 starting student, before warm-up training: accuracy {base:.3f})")
+    return "\n".join(lines)
+
+
+def _f3(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def score_frame(store: Store, project_id: int) -> list[dict]:
+    """Every scored pool sample of every round, and whether it was selected."""
+    strategy = store.projects.config(project_id).selection.strategy
+    selected = {}
+    rows = []
+    for s in store.scores.list(project_id):
+        if s["strategy"] not in (strategy, "random") or s["round"] == 0:
+            continue
+        if s["round"] not in selected:
+            selected[s["round"]] = {r["example_id"] for r in store.selections.list(project_id, s["round"])}
+        rows.append({"round": s["round"], "example_id": s["example_id"], "score": s["score"],
+                     "selected": "selected" if s["example_id"] in selected[s["round"]] else "not selected"})
+    return rows
+
+
+def reviewer_stats(store: Store, project_id: int) -> list[dict]:
+    by: dict[str, Counter] = {}
+    for r in store.reviews.of_project(project_id):
+        by.setdefault(r["reviewer"], Counter())[r["action"]] += 1
+    out = []
+    for who, c in sorted(by.items()):
+        n = sum(c.values())
+        out.append({"reviewer": who, "decisions": n, "approve %": round(100 * c["approve"] / n, 1),
+                    "edit %": round(100 * c["edit"] / n, 1), "reject %": round(100 * c["reject"] / n, 1)})
+    return out
+
+
+def agreement(store: Store, project_id: int) -> dict:
+    """Among samples decided by two or more human reviewers: how often they all agreed (same action and
+    same edited text), and how many conflicts are open or were settled by an admin."""
+    by: dict[int, list] = {}
+    for r in store.reviews.of_project(project_id):
+        if not r["reviewer"].startswith(POLICY_PREFIX):
+            by.setdefault(r["revision_id"], []).append((r["action"], r["edited_text"]))
+    overlap = max(1, store.projects.config(project_id).review.overlap)
+    multi = {rid: votes[:overlap] for rid, votes in by.items() if len(votes) >= 2 and overlap >= 2}
+    agreed = sum(len(set(v)) == 1 for v in multi.values())
+    return {"overlap": overlap, "samples with several reviews": len(multi),
+            "agreement %": round(100 * agreed / len(multi), 1) if multi else None,
+            "open conflicts": store.revisions.count(project_id, status=RevisionStatus.CONFLICT)}
+
+
+def first_error_positions(store: Store, project_id: int) -> list[dict]:
+    """For each revision that found an error: its first wrong step, as "k of n" steps of the student's chain."""
+    out = []
+    for r in store.revisions.list(project_id):
+        if r["mode"] != "revision" or r["first_error"] is None or r["status"] == RevisionStatus.TEACHER_FAILED:
+            continue
+        n = len(r["verdicts"] or [])
+        k = r["first_error"]
+        out.append({"round": r["round"], "position": "after the last step" if k > n else f"step {k} of {n}"})
+    return out
+
+
+BENCHMARK_COLUMNS = ("strategy", "annotation", "seed", "round", "accuracy", "prompt_tokens", "completion_tokens")
+
+
+def benchmark_curves(path) -> list[dict]:
+    """The efficiency benchmark's CSV (benchmarks/efficiency.py) as mean accuracy per strategy, annotation and
+    round over seeds, against mean cumulative completion tokens; StoreError names a malformed file."""
+    try:
+        rows = list(csv.DictReader(Path(path).read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"cannot read the benchmark file {path}: {e}") from None
+    missing = [c for c in BENCHMARK_COLUMNS if not rows or c not in rows[0]]
+    if missing:
+        raise StoreError(f"{path} is not an efficiency benchmark CSV: it lacks the column(s) {', '.join(missing)}")
+    groups: dict[tuple, list[dict]] = {}
+    for n, r in enumerate(rows, 2):
+        try:
+            key = (r["strategy"], r["annotation"], int(r["round"]))
+            groups.setdefault(key, []).append({"accuracy": float(r["accuracy"]),
+                                               "completion_tokens": float(r["completion_tokens"])})
+        except ValueError as e:
+            raise StoreError(f"{path}, row {n}: {e}") from None
+    return [{"series": f"{s} + {a}", "round": k, "seeds": len(v),
+             "accuracy": sum(x["accuracy"] for x in v) / len(v),
+             "completion_tokens": sum(x["completion_tokens"] for x in v) / len(v)}
+            for (s, a, k), v in sorted(groups.items())]

@@ -1,0 +1,69 @@
+"""One review sample laid out step by step: the student's steps with their probe answers and the teacher's verdicts,
+the step diff of the revision, the uncertainty that selected it and its review history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..method.reasoning import answers_match, split_steps
+from ..method.revision import step_diff
+from ..states import ExplanationKind
+from ..store import Store
+from ..store.revisions import ReviewRow, RevisionRow
+from .queue import revised_answer
+
+
+@dataclass
+class StepRow:
+    text: str
+    probe_before: str | None  # the probe answer before this step (â_{k-1})
+    probe_after: str | None  # the probe answer after it (â_k)
+    flipped: bool  # the probe answer changed at this step: where the student was unsure
+    verdict: bool | None  # the teacher's verdict on the step (None when it gave none)
+    reason: str = ""
+
+
+@dataclass
+class SampleView:
+    revision: RevisionRow
+    question: str
+    gold: str
+    uncertainty: float | None
+    score_parts: dict
+    student_steps: list[StepRow]
+    student_answer: str | None
+    diff: list[tuple[str, str | None, str | None]]  # (kept|revised|removed|added, student step, revised step)
+    revised_steps: list[str]
+    revised_answer: str | None
+    revised_matches_gold: bool
+    history: list[ReviewRow] = field(default_factory=list)
+
+
+def step_rows(steps: list[str], probes: list[str | None], verdicts: list[dict]) -> list[StepRow]:
+    rows = []
+    for k, text in enumerate(steps):
+        before = probes[k] if k < len(probes) else None
+        after = probes[k + 1] if k + 1 < len(probes) else None
+        v = verdicts[k] if k < len(verdicts) else None
+        rows.append(StepRow(text, before, after, before is not None and after is not None and before != after,
+                            None if v is None else bool(v["correct"]), (v or {}).get("reason", "")))
+    return rows
+
+
+def sample(store: Store, revision_id: int) -> SampleView:
+    rev = store.revisions.get(revision_id)
+    project_id, rnd = rev["project_id"], rev["round"]
+    cfg = store.projects.config(project_id)
+    example = store.examples.get(project_id, rev["example_id"])
+    greedy = next(iter(store.explanations.list(project_id, rnd, ids=[example.id], kind=ExplanationKind.GREEDY)), None)
+    steps, student_answer = (greedy.steps, greedy.answer) if greedy else ([], None)
+    rows = step_rows(steps, (greedy.probe_answers if greedy else None) or [], rev["verdicts"] or [])
+    final = rev["final_text"] or rev["text"] or ""
+    revised_steps, _ = split_steps(final) if final else ([], None)
+    score = next(iter(store.scores.list(project_id, rnd, example_id=example.id)), None)
+    answer = revised_answer(rev)
+    return SampleView(rev, example.question, example.answer, score["score"] if score else None,
+                      (score or {}).get("components") or {}, rows, student_answer,
+                      step_diff(steps, revised_steps, rev["first_error"] if rev["mode"] == "revision" else 1),
+                      revised_steps, answer, answers_match(answer, example.answer, cfg.task.answer_type),
+                      store.reviews.list(revision_id))

@@ -1,0 +1,102 @@
+"""What every phase of a round works with: the store and project, the config, the process group, the progress, log
+and cancel callbacks, the teacher (built when first needed) and the student as it stands at a given round (cached
+between phases, released before a launch or a training run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
+from ..store import Store
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class Cancelled(Exception):
+    """Raised at a safe point when the caller's cancel check says stop."""
+
+
+class RoundContext:
+    def __init__(self, store: Store, project_id: int, progress: Progress | None = None,
+                 cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None,
+                 launch: bool = True):
+        """launch=False: do scoring and training in this process (group) even when compute.processes > 1; the
+        `score` and `train` commands use it, since they are what the launch runs."""
+        self.store, self.project_id = store, project_id
+        cfg = store.projects.config(project_id)
+        self.procs = Processes(cpu=cfg.student.device == "cpu")
+        self.cfg = self.procs.share(cfg)  # every rank plans from the main rank's reading
+        self.may_launch = launch and self.procs.world == 1
+        self.progress = progress or (lambda phase, done, total: None)
+        self.cancel = cancel or (lambda: False)
+        self.log = log or (lambda msg: None)
+        self._teacher = None
+        self._student = None  # (key, Student)
+
+    @property
+    def teacher(self):
+        if self._teacher is None:  # built when first needed: a round with no teacher calls needs no API key
+            from ..teachers.protocol import make_teacher
+            self._teacher = make_teacher(self.cfg.teacher)
+        return self._teacher
+
+    @property
+    def device(self) -> str:
+        return self.procs.device or self.cfg.student.device  # a launched rank uses the device accelerate gave it
+
+    def round_dir(self, rnd: int) -> Path:
+        return self.store.project_dir(self.project_id) / f"round-{rnd}"
+
+    def check_cancel(self) -> None:
+        if self.cancel():
+            raise Cancelled()
+
+    def unlabeled_pool(self) -> list[str]:
+        """Pool example ids no round has selected yet (those the budget stopped go back to the pool)."""
+        labelled = self.store.selections.labelled_ids(self.project_id)
+        ids = [e.id for e in self.store.examples.list(self.project_id, split="pool")]
+        if self.cfg.rounds.pool_limit:
+            ids = ids[:self.cfg.rounds.pool_limit]
+        return [i for i in ids if i not in labelled]
+
+    def student_for(self, rnd: int, after_training: bool = False):
+        """The student as it stands at the start of round `rnd` (or after its training)."""
+        from ..student.model import Student
+
+        latest = self.store.training_runs.latest_checkpoint(self.project_id, rnd + 1 if after_training else rnd)
+        s = self.cfg.student
+        if latest is None:
+            key = (s.path, s.adapter or None)
+        elif latest[1] == "full":  # the checkpoint's own method says how to load it, whatever the config says now
+            key = (latest[0], None)
+        else:
+            key = (s.path, latest[0])
+        if self._student is None or self._student[0] != key:
+            self._student = (key, Student.load(key[0], adapter=key[1], device=self.device, dtype=s.dtype))
+        return self._student[1]
+
+    def release_student(self) -> None:
+        """Drop the cached student (training mutates weights; a launch's rank 0 needs the GPU memory)."""
+        import gc
+
+        import torch
+
+        self._student = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def launches(self) -> bool:
+        return self.may_launch and self.cfg.compute.processes > 1
+
+    def launched(self, command: str, rnd: int) -> None:
+        """Run `python -m elad_engine COMMAND` for this round under `accelerate launch`, and wait for it."""
+        cmd = launch_command(self.cfg.compute, [command, "--workspace", str(self.store.workspace), "--project",
+                                                self.store.projects.name_of(self.project_id), "--round", str(rnd)])
+        self.release_student()  # rank 0 shares this process's GPU: leave it the memory
+        self.log(f"round {rnd}: {command} on {self.cfg.compute.processes} processes: {shown(cmd)}")
+        try:
+            run_launched(cmd, self.progress, self.cancel, f"{command} on {self.cfg.compute.processes} processes")
+        except LaunchCancelled:
+            raise Cancelled() from None

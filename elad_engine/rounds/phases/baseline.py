@@ -1,0 +1,13 @@
+"""Baseline (round 0 with a warm-up): the starting student's test accuracy, before any training."""
+
+from __future__ import annotations
+
+from ..context import RoundContext
+from .evaluate import evaluate_student
+from .result import PhaseResult
+
+
+def run(ctx: RoundContext, rnd: int) -> PhaseResult:
+    result = evaluate_student(ctx, ctx.student_for(rnd))
+    ctx.store.metrics.save(ctx.project_id, rnd, base_accuracy=result["accuracy"], test_size=result["n"])
+    return PhaseResult.done(f"starting accuracy {result['accuracy']:.3f} on {result['n']} test samples")

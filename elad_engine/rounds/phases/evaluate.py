@@ -1,0 +1,44 @@
+"""Evaluate: the trained student's accuracy on the held-out test split, and the round's metrics row (accuracy
+against the teacher cost so far, review counts)."""
+
+from __future__ import annotations
+
+from ...method.cost import dollars
+from ...student.evaluation import evaluate
+from ..context import RoundContext
+from .result import PhaseResult
+
+
+def evaluate_student(ctx: RoundContext, student) -> dict:
+    """The student's accuracy on the test split (at most evaluation.max_examples), with progress."""
+    tests = ctx.store.examples.list(ctx.project_id, split="test")
+    if ctx.cfg.evaluation.max_examples:
+        tests = tests[:ctx.cfg.evaluation.max_examples]
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        ctx.progress("evaluate", done[0], len(tests))
+
+    return evaluate(student, tests, ctx.cfg.task.answer_type, ctx.cfg.student.max_new_tokens,
+                    ctx.cfg.student.batch_size, on_batch=tick)
+
+
+def run(ctx: RoundContext, rnd: int) -> PhaseResult:
+    store, project_id = ctx.store, ctx.project_id
+    result = evaluate_student(ctx, ctx.student_for(rnd, after_training=True))
+    spend = store.teacher_calls.spend(project_id, up_to_round=rnd)
+    counts = store.revisions.status_counts(project_id, rnd)
+    previous = store.metrics.of_round(project_id, rnd) or {}
+    base = previous.get("base_accuracy", result["accuracy"] if rnd == 0 else None)
+    # The method's cost, cached replies included, so projects sharing a workspace (and its request cache) compare
+    # fairly; the budget counts what was paid. Phase timings are added by the loop when the round ends.
+    cached_usd = dollars(spend["used_prompt_tokens"] - spend["prompt_tokens"],
+                         spend["used_completion_tokens"] - spend["completion_tokens"], ctx.cfg.teacher.price())
+    store.metrics.save(project_id, rnd, accuracy=result["accuracy"], base_accuracy=base,
+                       by_difficulty=result["by_difficulty"], test_size=result["n"],
+                       prompt_tokens=spend["used_prompt_tokens"], completion_tokens=spend["used_completion_tokens"],
+                       cost_usd=spend["cost_usd"] + cached_usd, approved=counts.get("approved", 0),
+                       edited=counts.get("edited", 0), rejected=counts.get("rejected", 0),
+                       teacher_failed=counts.get("teacher_failed", 0))
+    return PhaseResult.done(f"accuracy {result['accuracy']:.3f} on {result['n']} test samples")

@@ -1,0 +1,58 @@
+"""Revise: the selected samples go to the teacher (round 0: full annotation; later rounds: revision of the student's
+greedy explanation, or full annotation when configured), within the budget, each reply saved as it arrives."""
+
+from __future__ import annotations
+
+from ...errors import BudgetExceeded
+from ...method.cost import Budget
+from ...method.reasoning import short_answer, split_steps
+from ...method.revision import assembled_text
+from ...states import ExplanationKind, SelectionStatus
+from ...teachers.dispatch import Ledger, run_requests
+from ...teachers.prompts import PROMPT_VERSION
+from ...teachers.protocol import build_request
+from ..context import RoundContext
+from .explain import explain_ids
+from .result import PhaseResult
+
+
+def run(ctx: RoundContext, rnd: int) -> PhaseResult:
+    store, project_id, t = ctx.store, ctx.project_id, ctx.cfg.teacher
+    mode = "full" if rnd == 0 else t.annotation
+    selected = [r["example_id"] for r in store.selections.list(project_id, rnd)]
+    done = store.revisions.example_ids(project_id, rnd)
+    todo = [i for i in selected if i not in done]
+    if mode == "revision":
+        missing = set(todo) - store.explanations.explained_ids(project_id, rnd)
+        if missing:  # strategies that need no pool explanations still revise the student's own steps
+            explain_ids(ctx, rnd, [i for i in todo if i in missing])
+    greedy = {x.example_id: x for x in store.explanations.list(project_id, rnd, ids=todo, kind=ExplanationKind.GREEDY)}
+    requests = []
+    for example in store.examples.list(project_id, ids=todo):
+        student = greedy.get(example.id)
+        requests.append(build_request(example, mode, student.steps if student else [],
+                                      student.answer if student else None, t.show_gold))
+    finished = [len(done)]
+    ctx.progress("revise", finished[0], len(selected))
+
+    def on_result(request, result) -> None:
+        student = greedy.get(request.example.id)
+        student_answer = short_answer(split_steps(student.text)[1] or "") if student else None
+        text = assembled_text(request.steps, result, student_answer)
+        if text is None and result.status != "teacher_failed":
+            result.status, result.error = "teacher_failed", "no explanation could be assembled from the reply"
+        store.revisions.save(project_id, rnd, request.example.id, mode, ctx.teacher.name, result, text,
+                             student.text if student else None, result.cost_usd, PROMPT_VERSION)
+        finished[0] += 1
+        ctx.progress("revise", finished[0], len(selected))
+
+    ledger = Ledger(store, project_id, rnd, Budget(ctx.cfg.rounds.budget_tokens, ctx.cfg.rounds.budget_dollars),
+                    t.price(), ctx.teacher.model, ctx.check_cancel)
+    try:
+        run_requests(ctx.teacher, requests, ledger, t.max_tokens, on_result)
+    except BudgetExceeded as e:
+        saved = store.revisions.example_ids(project_id, rnd)
+        rest = [i for i in todo if i not in saved]
+        store.selections.set_status(project_id, rnd, rest, SelectionStatus.OVER_BUDGET)
+        ctx.log(f"{e} {len(rest)} selected sample(s) left unrevised.")
+    return PhaseResult.done(f"{store.revisions.count(project_id, rnd)} of {len(selected)} revised ({mode})")

@@ -1,0 +1,57 @@
+"""Train: fine-tune the student on every approved sample so far (LoRA, or full fine-tuning), from the previous
+round's adapter; on several processes through accelerate when compute.processes > 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...method.reasoning import build_prompt
+from ...states import TRAINABLE
+from ...student.model import Student
+from ...student.training import train_student
+from ..context import RoundContext
+from .result import PhaseResult
+
+
+def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
+    """Train on every approved sample so far. A training run this round already finished (a crash before the
+    phase was marked done, or a manual `train`) is kept unless `again`."""
+    procs, store, project_id = ctx.procs, ctx.store, ctx.project_id
+    approved = bool(store.revisions.count(project_id, rnd, TRAINABLE))
+    run = store.training_runs.get(project_id, rnd)
+    kept = bool(run and not again and run["checkpoint"] and Path(run["checkpoint"]).exists())
+    if ctx.launches() and approved and not kept:
+        ctx.launched("train", rnd)
+        run = store.training_runs.get(project_id, rnd)
+        return PhaseResult.done(f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} on "
+                                f"{ctx.cfg.compute.processes} processes")
+    t = ctx.cfg.training
+    samples = store.revisions.training_samples(project_id, rnd) if approved and not kept else []
+    latest = store.training_runs.latest_checkpoint(project_id, rnd) if t.continue_from_previous else None
+    # one plan for every rank, as the main rank read it
+    approved, kept, run, samples, latest = procs.share((approved, kept, run, samples, latest))
+    if not approved:
+        return PhaseResult.done("skipped: no newly approved samples this round, the student stays as it was")
+    if kept:
+        return PhaseResult.done(f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} (kept)")
+    base = ctx.cfg.student
+    prev = latest[0] if latest and latest[1] == t.method else None
+    # A fresh load: training mutates the weights, so the cached inference handle is never reused.
+    ctx.release_student()
+    if t.method == "lora":
+        student = Student.load(base.path, device=ctx.device, dtype=base.dtype)
+        init = prev or base.adapter or None
+    else:  # full fine-tuning keeps fp32 master weights; bf16 autocast still speeds it up on CUDA
+        student = Student.load(prev or base.path, device=ctx.device, dtype="float32")
+        init = None
+    out = ctx.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
+    result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],
+                           t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd, processes=procs,
+                           on_step=lambda step, total, loss: procs.is_main and ctx.progress("train", step, total))
+    if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
+        store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
+                                 tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
+                                 losses=result.losses, checkpoint=str(out))
+    procs.barrier()
+    return PhaseResult.done(f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
+                            + (f" on {procs.world} processes" if procs.world > 1 else ""))

@@ -1,0 +1,79 @@
+"""The one seam that the web app's pages, the CLI and the worker call: a `Studio`, opened on a workspace with the
+acting user, whose areas (`projects`, `rounds`, `review`, `metrics`, `exports`, `accounts`, `maintenance`) each
+check the user's role once per action (access.py). Pages import this package and nothing else of the engine
+but the errors, the config dataclasses and the states (tests/test_architecture.py).
+
+    studio = Studio.open("workspace", User.system("cli"))
+    pid = studio.projects.create_demo(pool=400, test=400)
+    studio.rounds.start(pid)            # a job for the worker
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..accounts import ROLES, AccessDenied, Permission, Role, User, UserKind
+from ..errors import ConfigError, EladError
+from ..jobs.worker import STALE_S, ensure_worker
+from ..review.queue import QueueFilter
+from ..review.sample_view import SampleView
+from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, RevisionStatus
+from ..store import Store
+from ..tasks.datasets import PRESETS, ColumnMapping
+from .access import Area, action
+from .accounts import AccountsArea
+from .exports import ExportsArea
+from .insights import MetricsArea
+from .projects import ProjectsArea
+from .review import ReviewArea
+from .rounds import RoundsArea
+
+Workspace = Store  # what a page holds on to between script runs: the open workspace, only ever passed to Studio
+
+__all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessDenied", "QueueFilter", "SampleView",
+           "ACTIVE_JOB", "RESUMABLE", "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "RevisionStatus", "EladError", "ConfigError", "ColumnMapping", "PRESETS", "Workspace", "open_workspace", "ensure_worker", "live_workers", "STALE_S"]
+
+
+class MaintenanceArea(Area):
+    @action(Permission.CONFIGURE)
+    def backup(self, to: str | Path, artifacts: bool = True) -> dict:
+        """An online backup of the workspace (database and artifacts) into the new folder `to`."""
+        from ..backup import backup_workspace
+        return backup_workspace(self.store.workspace, to, artifacts=artifacts)
+
+
+class Studio:
+    """The workspace as `user` may use it."""
+
+    AREAS = {"projects": ProjectsArea, "rounds": RoundsArea, "review": ReviewArea, "metrics": MetricsArea,
+             "exports": ExportsArea, "accounts": AccountsArea, "maintenance": MaintenanceArea}
+
+    def __init__(self, workspace: Workspace, user: User):
+        if not isinstance(user, User):
+            raise AccessDenied(f"a Studio needs the acting user, not {user!r}")
+        self.user = user
+        self.projects = ProjectsArea(workspace, user)
+        self.rounds = RoundsArea(workspace, user)
+        self.review = ReviewArea(workspace, user)
+        self.metrics = MetricsArea(workspace, user)
+        self.exports = ExportsArea(workspace, user)
+        self.accounts = AccountsArea(workspace, user)
+        self.maintenance = MaintenanceArea(workspace, user)
+        self.workspace_dir = workspace.workspace
+
+    @classmethod
+    def open(cls, workspace: str | Path, user: User) -> "Studio":
+        return cls(open_workspace(workspace), user)
+
+    def can(self, permission: Permission) -> bool:
+        return self.user.may(permission)
+
+
+def open_workspace(path: str | Path) -> Workspace:
+    """Open (creating or migrating) the workspace folder `path`."""
+    return Store(path)
+
+
+def live_workers(workspace: Workspace) -> list[int]:
+    """The OS pids of the workers that beat their heartbeat lately (none: the app starts one)."""
+    return workspace.workers.live(STALE_S)

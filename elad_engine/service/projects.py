@@ -1,0 +1,92 @@
+"""The projects area of the service: the project list with what each has reached, the demo project, dataset
+uploads, previews and imports, and a project's settings (with a teacher connection test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..accounts import Permission
+from ..config import ProjectConfig, TeacherConfig
+from ..method.records import Example
+from ..projects import DEMO_PROJECT, create_demo_project, import_file, preview_file, save_upload
+from ..tasks.datasets import ColumnMapping
+from .access import Area, action
+
+
+class ProjectsArea(Area):
+    @action(Permission.READ)
+    def names(self) -> list[str]:
+        return [p["name"] for p in self.store.projects.list()]
+
+    @action(Permission.READ)
+    def id_of(self, name: str) -> int:
+        return self.store.projects.id_of(name)
+
+    @action(Permission.READ)
+    def exists(self, name: str) -> bool:
+        return self.store.projects.find(name) is not None
+
+    @action(Permission.READ)
+    def config(self, project_id: int) -> ProjectConfig:
+        return self.store.projects.config(project_id)
+
+    @action(Permission.READ)
+    def summaries(self) -> list[dict]:
+        """One row per project for the project list: data, method, rounds done and the best accuracy so far."""
+        rows = []
+        for p in self.store.projects.list():
+            cfg, counts = self.store.projects.config(p["id"]), self.store.examples.counts(p["id"])
+            acc = [m["accuracy"] for m in self.store.metrics.list(p["id"]) if m["accuracy"] is not None]
+            rows.append({"project": p["name"], "pool": counts.get("pool", 0), "test": counts.get("test", 0),
+                         "strategy": cfg.selection.strategy, "teacher": f"{cfg.teacher.kind} · {cfg.teacher.model}",
+                         "review": cfg.review.policy, "rounds done": len(self.store.rounds.done(p["id"])),
+                         "best accuracy": max(acc) if acc else None})
+        return rows
+
+    @action(Permission.READ)
+    def example_counts(self, project_id: int) -> dict[str, int]:
+        return self.store.examples.counts(project_id)
+
+    @action(Permission.CONFIGURE)
+    def create_demo(self, pool: int = 400, test: int = 400, name: str = DEMO_PROJECT, **overrides) -> int:
+        """Create (or reuse, with new settings) the embedded demo project."""
+        return create_demo_project(self.store, name=name, pool=pool, test=test, **overrides)
+
+    @action(Permission.CONFIGURE)
+    def create(self, name: str, config: ProjectConfig) -> int:
+        """An empty project with these settings (import its data next)."""
+        return self.store.projects.create(name, config)
+
+    @action(Permission.CONFIGURE)
+    def save_upload(self, name: str, data: bytes) -> Path:
+        return save_upload(self.store, name, data)
+
+    @action(Permission.CONFIGURE)
+    def preview_file(self, path: str | Path, **options) -> tuple[list[Example], list[str]]:
+        """The parsed rows and the problems of a dataset file (empty when it would import cleanly)."""
+        return preview_file(path, **options)
+
+    @action(Permission.CONFIGURE)
+    def import_file(self, project: str, path: str | Path, mapping: ColumnMapping | None = None,
+                    **options) -> tuple[int, int]:
+        """Import a whole file into `project` (created when missing): (project id, rows), or nothing at all."""
+        return import_file(self.store, project, path, mapping=mapping, **options)
+
+    @action(Permission.CONFIGURE)
+    def save_settings(self, project_id: int, config: ProjectConfig) -> None:
+        self.store.projects.set_config(project_id, config)
+
+    @action(Permission.CONFIGURE)
+    def set(self, project_id: int, **dotted) -> ProjectConfig:
+        """Change some settings by `section.field` name; returns the new config."""
+        cfg = self.store.projects.config(project_id).with_overrides(**dotted)
+        self.store.projects.set_config(project_id, cfg)
+        return cfg
+
+    @action(Permission.CONFIGURE)
+    def check_teacher(self, teacher: TeacherConfig) -> str:
+        """Whether an OpenAI-compatible endpoint answers and serves the model (lists models; costs nothing)."""
+        if teacher.kind == "oracle":
+            return "oracle (built in, nothing to connect to)"
+        from ..teachers.openai_compat import check_connection
+        return check_connection(teacher)

@@ -1,0 +1,74 @@
+"""The review area of the service: the queue of a round as the acting reviewer sees it, one sample step by step,
+claims, and the decisions (approve / edit / reject / bulk approve). The acting user's name is the reviewer's; a
+decided round goes on by itself (training onwards) once nothing of it is left undecided."""
+
+from __future__ import annotations
+
+from ..accounts import Permission, require
+from ..errors import StoreError
+from ..review import decisions
+from ..review.queue import QueueFilter, QueueRow, claim, progress, queue
+from ..review.sample_view import SampleView, sample
+from ..states import Phase, PhaseStatus, RevisionStatus
+from .access import Area, action
+
+
+class ReviewArea(Area):
+    @action(Permission.READ)
+    def rounds(self, project_id: int) -> list[int]:
+        """The rounds that have revisions to look at."""
+        return self.store.revisions.rounds(project_id)
+
+    @action(Permission.READ)
+    def queue(self, project_id: int, flt: QueueFilter) -> list[QueueRow]:
+        """The filtered queue; for a user who may review, without the samples other reviewers hold or that this
+        reviewer already decided."""
+        reviewer = self.user.name if self.user.may(Permission.REVIEW) and self.user.name else None
+        return queue(self.store, project_id, flt, reviewer)
+
+    @action(Permission.READ)
+    def progress(self, project_id: int, rnd: int | None = None) -> tuple[int, int]:
+        """(decided, total) revisions of the round (or of all rounds)."""
+        return progress(self.store, project_id, rnd)
+
+    @action(Permission.READ)
+    def sample(self, revision_id: int) -> SampleView:
+        return sample(self.store, revision_id)
+
+    @action(Permission.READ)
+    def phase(self, project_id: int, rnd: int) -> PhaseStatus | None:
+        """How the round's review phase stands: None (not reached), waiting, closed or done."""
+        return self.store.phases.status(project_id, rnd, Phase.REVIEW)
+
+    @action(Permission.REVIEW)
+    def claim(self, revision_id: int) -> bool:
+        """Hold the sample shown to this reviewer, so nobody else is handed it; False if someone else holds it."""
+        return claim(self.store, revision_id, self._reviewer())
+
+    @action(Permission.REVIEW)
+    def decide(self, revision_id: int, action: str, steps: list[str] | None = None, answer: str | None = None,
+               reason: str | None = None) -> RevisionStatus:
+        """approve | edit (the reviewer's steps and answer) | reject (a reason); a conflict is an admin's to settle.
+        Returns the revision's new status."""
+        rev = self.store.revisions.get(revision_id)
+        if rev["status"] == RevisionStatus.CONFLICT:
+            self._require(Permission.SETTLE)  # reviewers disagreed: an admin settles it
+        status = decisions.decide(self.store, revision_id, action, self._reviewer(), steps=steps, answer=answer,
+                                  reason=reason)
+        decisions.continue_if_decided(self.store, rev["project_id"], rev["round"])
+        return status
+
+    @action(Permission.REVIEW)
+    def bulk_approve(self, project_id: int, rnd: int, revision_ids: list[int]) -> int:
+        """Approve every listed pending revision with usable text; returns how many were approved."""
+        n = decisions.bulk_approve(self.store, revision_ids, self._reviewer())
+        decisions.continue_if_decided(self.store, project_id, rnd)
+        return n
+
+    def _reviewer(self) -> str:
+        if not self.user.name:
+            raise StoreError("A review needs the reviewer's name: enter it in the sidebar.")
+        return self.user.name
+
+    def _require(self, permission: Permission) -> None:
+        require(self.user, permission)

@@ -1,0 +1,76 @@
+"""Schema migrations, data only: what takes a workspace database from version N to N+1 (database.py runs them in
+order, all in one transaction). A new workspace gets schema.sql whole instead. Migrations are history: they are
+never edited once released, so each one spells out its own tables rather than reading schema.sql.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Migration:
+    """`sql` runs first; then each table in `rebuild` is recreated from its CREATE TABLE statement (with `{name}`
+    for the table's name) keeping every row, the way SQLite adds constraints; then `after` runs."""
+
+    sql: str = ""
+    rebuild: dict[str, str] = field(default_factory=dict)
+    after: str = ""
+
+
+# Migrations from version N to N+1, in order.
+MIGRATIONS: dict[int, Migration] = {1: Migration("""
+ALTER TABLE teacher_calls ADD COLUMN cache_key TEXT;
+ALTER TABLE teacher_calls ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache_key);
+CREATE TABLE IF NOT EXISTS teacher_cache (
+  key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL, finish_reason TEXT,
+  prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created_at REAL NOT NULL);
+"""), 2: Migration("""
+ALTER TABLE jobs ADD COLUMN phase TEXT;
+ALTER TABLE jobs ADD COLUMN phase_started REAL;
+ALTER TABLE jobs ADD COLUMN phase_start_done INTEGER DEFAULT 0;
+CREATE TABLE IF NOT EXISTS job_log (
+  id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
+CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
+"""), 3: Migration("""
+CREATE TABLE IF NOT EXISTS review_claims (
+  revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
+"""), 4: Migration("""
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
+"""),
+    5: Migration(rebuild={  # CHECK constraints on the status columns (the enums of elad_engine/states.py)
+        "rounds": """CREATE TABLE {name} (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done')), stop_reason TEXT,
+  started_at REAL, finished_at REAL, PRIMARY KEY (project_id, round))""",
+        "phases": """CREATE TABLE {name} (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL,
+  phase TEXT NOT NULL CHECK (phase IN ('baseline', 'explain', 'score', 'select', 'revise', 'review', 'train',
+                                       'evaluate')),
+  status TEXT NOT NULL CHECK (status IN ('done', 'waiting', 'closed')),
+  seconds REAL, detail TEXT, finished_at REAL, PRIMARY KEY (project_id, round, phase))""",
+        "selections": """CREATE TABLE {name} (
+  project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL, rank INTEGER NOT NULL,
+  strategy TEXT NOT NULL, score REAL,
+  status TEXT NOT NULL DEFAULT 'selected' CHECK (status IN ('selected', 'over_budget')),
+  PRIMARY KEY (project_id, round, example_id))""",
+        "revisions": """CREATE TABLE {name} (
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL,
+  mode TEXT NOT NULL, teacher TEXT NOT NULL, prompt_version TEXT, student_text TEXT, verdicts TEXT,
+  first_error INTEGER, revised_steps TEXT, answer TEXT, text TEXT, prompt_tokens INTEGER,
+  completion_tokens INTEGER, cost_usd REAL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'teacher_failed', 'conflict', 'approved', 'edited', 'rejected')),
+  raw TEXT, error TEXT, final_text TEXT, created_at REAL NOT NULL, UNIQUE (project_id, round, example_id))""",
+        "jobs": """CREATE TABLE {name} (
+  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export')), args TEXT,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
+  progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
+  phase_start_done INTEGER DEFAULT 0)""",
+    }, after="""
+CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);
+"""),
+}

@@ -1,0 +1,96 @@
+"""What each round produced: its training run (checkpoint, loss curve) and its metrics row (accuracy against
+teacher cost). Checkpoints are stored relative to the workspace, so a moved workspace still finds them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, TypedDict
+
+from .database import Database, from_json, to_json
+
+
+class TrainingRunRow(TypedDict):
+    project_id: int
+    round: int
+    method: str
+    samples: int
+    steps: int | None
+    tokens: int | None
+    seconds: float | None
+    final_loss: float | None
+    losses: list[float] | None
+    checkpoint: str | None  # absolute, as read back
+
+
+class MetricsRow(TypedDict, total=False):
+    project_id: int
+    round: int
+    accuracy: float | None
+    base_accuracy: float | None
+    by_difficulty: dict | None
+    test_size: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    approved: int | None
+    edited: int | None
+    rejected: int | None
+    teacher_failed: int | None
+    phase_seconds: dict | None
+    created_at: float
+
+
+class TrainingRuns:
+    def __init__(self, database: Database):
+        self.database = database
+
+    def save(self, project_id: int, rnd: int, **row: Any) -> None:
+        row["losses"] = to_json(row.get("losses"))
+        if row.get("checkpoint"):  # relative, so the workspace can move and be opened from anywhere
+            row["checkpoint"] = os.path.relpath(Path(row["checkpoint"]).resolve(), self.database.workspace)
+        with self.database.transaction() as db:
+            db["training_runs"].insert(dict(project_id=project_id, round=rnd, **row), replace=True)
+
+    def get(self, project_id: int, rnd: int) -> TrainingRunRow | None:
+        rows = self.database.query("SELECT * FROM training_runs WHERE project_id=? AND round=?", [project_id, rnd])
+        return self._row(rows[0]) if rows else None
+
+    def list(self, project_id: int) -> list[TrainingRunRow]:
+        return [self._row(r) for r in self.database.query(
+            "SELECT * FROM training_runs WHERE project_id=? ORDER BY round", [project_id])]
+
+    def _row(self, row: dict) -> TrainingRunRow:
+        ckpt = str(self.database.workspace / row["checkpoint"]) if row["checkpoint"] else None
+        return dict(row, losses=from_json(row["losses"]), checkpoint=ckpt)
+
+    def latest_checkpoint(self, project_id: int, before_round: int) -> tuple[str, str] | None:
+        """(checkpoint folder, training method) of the latest trained round before `before_round`."""
+        row = self.database.execute(
+            "SELECT checkpoint, method FROM training_runs WHERE project_id=? AND round<? AND checkpoint IS NOT NULL "
+            "ORDER BY round DESC LIMIT 1", [project_id, before_round]).fetchone()
+        return (str(self.database.workspace / row[0]), row[1]) if row else None
+
+
+class Metrics:
+    def __init__(self, database: Database):
+        self.database = database
+
+    def save(self, project_id: int, rnd: int, **row: Any) -> None:
+        for key in ("by_difficulty", "phase_seconds"):
+            row[key] = to_json(row.get(key))
+        with self.database.transaction() as db:
+            db["metrics"].insert(dict(project_id=project_id, round=rnd, created_at=time.time(), **row), replace=True)
+
+    def set_phase_seconds(self, project_id: int, rnd: int, seconds: dict[str, float]) -> None:
+        with self.database.transaction():
+            self.database.execute("UPDATE metrics SET phase_seconds = ? WHERE project_id = ? AND round = ?",
+                                  [to_json(seconds), project_id, rnd])
+
+    def list(self, project_id: int) -> list[MetricsRow]:
+        return [dict(r, by_difficulty=from_json(r["by_difficulty"]), phase_seconds=from_json(r["phase_seconds"]))
+                for r in self.database.query("SELECT * FROM metrics WHERE project_id=? ORDER BY round", [project_id])]
+
+    def of_round(self, project_id: int, rnd: int) -> MetricsRow | None:
+        return next((m for m in self.list(project_id) if m["round"] == rnd), None)

@@ -1,0 +1,48 @@
+"""The student's work on a chunk of questions: greedy and sampled explanations, step probes (KV-cache
+branching) and token statistics, as a selection strategy needs them. Used by the explain phase.
+"""
+
+from __future__ import annotations
+
+from ..config import ProjectConfig
+from .probes import branched_answer_probs, branched_probe_answers
+from ..method.reasoning import build_prompt, normalize_answer, split_steps
+from ..method.records import Example, Explanation
+from .model import Student
+
+
+def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,
+                     seed: int) -> list[Explanation]:
+    """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
+    answers ("probes"; probe probabilities too when cfg.uncertainty.intra is soft) and the greedy
+    explanation's NLL and answer entropy ("stats")."""
+    s, u, a_type = cfg.student, cfg.uncertainty, cfg.task.answer_type
+    prompts = [build_prompt(e.question) for e in examples]
+    texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
+    if "samples" in needs:
+        sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
+                                   temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
+        texts = [g + smp for g, smp in zip(texts, sampled)]
+    out = []
+    for e, group in zip(examples, texts):
+        for k, text in enumerate(group):
+            steps, raw = split_steps(text)
+            out.append(Explanation(e.id, "greedy" if k == 0 else "sample", k, text, steps,
+                                   normalize_answer(raw, a_type)))
+    question = {e.id: e.question for e in examples}
+    if "probes" in needs:
+        items = [(question[x.example_id], x.steps) for x in out]
+        raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
+        for x, answers in zip(out, raw):
+            x.probe_answers = [normalize_answer(a, a_type) for a in answers]
+        if u.intra == "soft":  # p_k of the final probe answer â_K, as decoded
+            probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
+            for x, p in zip(out, probs):
+                x.probe_probs = p
+    if "stats" in needs:
+        greedy = [x for x in out if x.kind == "greedy"]
+        stats = student.explanation_stats([build_prompt(question[x.example_id]) for x in greedy],
+                                          [x.text for x in greedy], batch_size=s.batch_size)
+        for x, (nll, ent) in zip(greedy, stats):
+            x.mean_nll, x.answer_entropy = nll, ent
+    return out

@@ -1,0 +1,70 @@
+"""The teacher protocol: the request and reply records, what every backend implements, and the registry of
+backends (`make_teacher`).
+
+A backend only sends one request and returns the reply text with its token usage (`send`); caching, the
+budget, the ledger, parsing and the repair call are shared by all backends in dispatch.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..config import TeacherConfig
+from ..method.records import Example
+from .prompts import full_messages, revision_messages
+
+
+@dataclass
+class TeacherRequest:
+    """One sample for the teacher: a revision of the student's steps, or a full annotation."""
+
+    example: Example
+    mode: str  # revision | full
+    steps: list[str]  # the student's steps (empty for full)
+    answer: str | None  # the student's answer (None for full, or when it gave none)
+    messages: list[dict]
+
+
+@dataclass
+class Reply:
+    """One chat completion: its text, why it ended, and the tokens the endpoint billed."""
+
+    content: str
+    finish_reason: str  # stop | length | ...
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = False  # came from the request cache: nothing was paid for it this time
+
+
+class Teacher(Protocol):
+    name: str  # the backend: oracle | openai
+    model: str  # the model name (ledger, cache key, price)
+    concurrency: int  # requests in flight at once
+
+    async def send(self, request: TeacherRequest, messages: list[dict], max_tokens: int) -> Reply:
+        """Send `messages` (the request's, or a repair conversation) and return the reply. Raises TeacherError
+        when the call failed for good (after retries), TeacherUnavailable when no call can succeed."""
+
+    def worst_prompt_tokens(self, messages: list[dict]) -> int:
+        """An upper bound of the prompt tokens the endpoint will bill for `messages` (the budget check)."""
+
+    def params(self, max_tokens: int) -> dict:
+        """The sampling parameters that change the reply (part of the cache key)."""
+
+    async def aclose(self) -> None: ...
+
+
+def build_request(example: Example, mode: str, steps: list[str], answer: str | None, show_gold: bool) -> TeacherRequest:
+    messages = (full_messages(example, show_gold) if mode == "full"
+                else revision_messages(example, steps, answer, show_gold))
+    return TeacherRequest(example, mode, [] if mode == "full" else list(steps), answer, messages)
+
+
+def make_teacher(cfg: TeacherConfig) -> Teacher:
+    """The configured teacher backend."""
+    if cfg.kind == "oracle":
+        from .oracle import OracleTeacher
+        return OracleTeacher(show_gold=cfg.show_gold)
+    from .openai_compat import OpenAICompatTeacher
+    return OpenAICompatTeacher(cfg)
