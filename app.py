@@ -9,7 +9,8 @@ import streamlit as st
 from elad_engine.service import UserKind
 from ui.engine import ensure_worker, project_picker, reviewer_name, user
 
-st.set_page_config(page_title="ELAD Studio", layout="wide")  # no icons: Streamlit fetches material-icon favicons from Google
+# no page icon: Streamlit fetches material-icon favicons from Google
+st.set_page_config(page_title="ELAD Studio", layout="wide")
 ensure_worker()
 
 accounts = st.Page("app_pages/accounts.py", title="Accounts")

@@ -42,13 +42,10 @@ base = alt.Chart(frame).encode(
     x=alt.X(f"{x_field}:Q", title=x_axis, axis=alt.Axis(format={"round": "d", "cost_usd": "$.4f"}.get(x_field, ",d"))),
     color=alt.Color("project:N"),
     tooltip=["project", "round", "accuracy", "multi_step", "completion_tokens", "cost_usd"])
-c1, c2 = st.columns(2)
-c1.altair_chart((base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False),
-                                                             title="test accuracy", axis=alt.Axis(format=".1%")))).properties(
-    title="Accuracy"), width="stretch")
-c2.altair_chart((base.mark_line(point=True).encode(y=alt.Y("multi_step:Q", scale=alt.Scale(zero=False),
-                                                             title="multi-step accuracy", axis=alt.Axis(format=".1%")))).properties(
-    title="Multi-step accuracy"), width="stretch")
+charts = [("accuracy", "test accuracy", "Accuracy"), ("multi_step", "multi-step accuracy", "Multi-step accuracy")]
+for column, (field, axis_title, title) in zip(st.columns(2), charts):
+    y = alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=axis_title, axis=alt.Axis(format=".1%"))
+    column.altair_chart(base.mark_line(point=True).encode(y=y).properties(title=title), width="stretch")
 st.subheader("Per round")
 st.dataframe(frame, hide_index=True, width="stretch")
 

@@ -40,9 +40,9 @@ QUICK = Grid(pool=24, test=24, rounds=1, warmup=4, budget=4, seeds=(0,))
 
 
 def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
+    from elad_engine.method.accuracy import multi_step_accuracy
     from elad_engine.projects import create_demo_project
     from elad_engine.rounds.loop import RoundRunner
-    from elad_engine.method.accuracy import multi_step_accuracy
     from elad_engine.store import Store
 
     store = Store(workspace)

@@ -18,10 +18,10 @@ import time
 import torch
 
 from elad_engine.config import DEFAULT_STUDENT, ProjectConfig
-from elad_engine.student.explain import explain_examples
-from elad_engine.student.probes import naive_token_ids, segments
 from elad_engine.method.reasoning import ANSWER_TRIGGER, build_prompt, short_answer, split_steps
+from elad_engine.student.explain import explain_examples
 from elad_engine.student.model import Student, truncate_after_answer
+from elad_engine.student.probes import naive_token_ids, segments
 from elad_engine.tasks.synthetic import generate
 
 NEEDS = frozenset({"samples", "probes"})

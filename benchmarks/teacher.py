@@ -26,9 +26,9 @@ from elad_engine.config import ProjectConfig, TeacherConfig  # noqa: E402
 from elad_engine.method.cost import Budget  # noqa: E402
 from elad_engine.store import Store  # noqa: E402
 from elad_engine.tasks.synthetic import generate, solution_steps  # noqa: E402
-from elad_engine.teachers.protocol import build_request  # noqa: E402
 from elad_engine.teachers.dispatch import Ledger, run_requests  # noqa: E402
 from elad_engine.teachers.openai_compat import OpenAICompatTeacher  # noqa: E402
+from elad_engine.teachers.protocol import build_request  # noqa: E402
 
 
 def one_run(store: Store, pid: int, cfg: TeacherConfig, requests) -> tuple[float, int, int]:

@@ -16,8 +16,8 @@ import torch
 from elad_engine.config import DEFAULT_STUDENT, TrainingConfig
 from elad_engine.method.reasoning import build_prompt
 from elad_engine.student.model import Student
-from elad_engine.tasks.synthetic import generate
 from elad_engine.student.training import bf16_native, encode_pairs, fit
+from elad_engine.tasks.synthetic import generate
 
 
 def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool, precision: str = "fp32"):

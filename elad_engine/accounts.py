@@ -74,16 +74,16 @@ class User:
     kind: UserKind = UserKind.ACCOUNT
 
     @classmethod
-    def single_user(cls, name: str = "") -> "User":
+    def single_user(cls, name: str = "") -> User:
         """A workspace without accounts: whoever reaches the app may do everything, under the name they give."""
         return cls(name.strip(), Role.ADMIN, UserKind.SINGLE_USER)
 
     @classmethod
-    def system(cls, name: str) -> "User":
+    def system(cls, name: str) -> User:
         return cls(name, Role.ADMIN, UserKind.SYSTEM)
 
     @classmethod
-    def visitor(cls) -> "User":
+    def visitor(cls) -> User:
         return cls("", Role.VISITOR, UserKind.VISITOR)
 
     def may(self, permission: Permission) -> bool:

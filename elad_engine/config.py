@@ -264,12 +264,12 @@ class ProjectConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
 
-    def validate(self) -> "ProjectConfig":
+    def validate(self) -> ProjectConfig:
         for name in SECTIONS:
             getattr(self, name).validate(name)
         return self
 
-    def check_files(self) -> "ProjectConfig":
+    def check_files(self) -> ProjectConfig:
         """Checks of files the config names (when it is set, not on every load)."""
         self.compute.check_file("compute")
         return self
@@ -281,7 +281,7 @@ class ProjectConfig:
         return tomli_w.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> "ProjectConfig":
+    def from_dict(cls, data: dict, source: str = "config") -> ProjectConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a table of sections, got {type(data).__name__}.")
         sections = {}
@@ -298,7 +298,7 @@ class ProjectConfig:
         return cls(**sections).validate()
 
     @classmethod
-    def from_toml(cls, text: str, source: str = "config") -> "ProjectConfig":
+    def from_toml(cls, text: str, source: str = "config") -> ProjectConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
@@ -306,7 +306,7 @@ class ProjectConfig:
         return cls.from_dict(data, source)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ProjectConfig":
+    def load(cls, path: str | Path) -> ProjectConfig:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -319,7 +319,7 @@ class ProjectConfig:
                 raise
             raise ConfigError(f"{path}: {e}") from None
 
-    def with_overrides(self, **dotted: Any) -> "ProjectConfig":
+    def with_overrides(self, **dotted: Any) -> ProjectConfig:
         """A copy with `section.field` values replaced, validated: with_overrides(**{"rounds.rounds": 2})."""
         data = self.to_dict()
         for key, value in dotted.items():

@@ -15,7 +15,6 @@ from .method.reasoning import build_prompt
 from .store import Store
 from .teachers.prompts import PROMPT_VERSION
 
-
 MARKER = ".elad-export"  # marks a folder this module wrote, the only kind it will ever replace
 
 

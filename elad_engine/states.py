@@ -110,8 +110,6 @@ class ExplanationKind(StrEnum):
 
 
 # The stored columns each enum constrains (the schema's CHECK constraints; a test compares them).
-CHECKED_COLUMNS = {("revisions", "status"): RevisionStatus, ("jobs", "status"): JobStatus,
-                   ("rounds", "status"): RoundStatus, ("phases", "status"): PhaseStatus,
-                   ("phases", "phase"): Phase, ("selections", "status"): SelectionStatus,
-                   ("reviews", "action"): ReviewAction, ("explanations", "kind"): ExplanationKind,
-                   ("jobs", "kind"): JobKind}
+CHECKED_COLUMNS = {("revisions", "status"): RevisionStatus, ("jobs", "status"): JobStatus, ("jobs", "kind"): JobKind,
+                   ("rounds", "status"): RoundStatus, ("phases", "status"): PhaseStatus, ("phases", "phase"): Phase,
+                   ("selections", "status"): SelectionStatus}

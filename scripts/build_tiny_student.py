@@ -61,7 +61,8 @@ def build_student(out_dir: str | Path, seed: int = 0, samples: int = 55000, epoc
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Rebuild the tiny demo student from scratch (fixed seed).")
-    p.add_argument("--out", default=str(tiny_student_path()), help="output folder (default: %(default)s, the shipped student)")
+    p.add_argument("--out", default=str(tiny_student_path()),
+                   help="output folder (default: %(default)s, the shipped student)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=55000, help="pre-training problems (default 55000)")
     args = p.parse_args(argv)

@@ -65,7 +65,7 @@ class TeacherServer:
 
     # --- lifecycle ---
 
-    def __enter__(self) -> "TeacherServer":
+    def __enter__(self) -> TeacherServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):

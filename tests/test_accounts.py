@@ -6,10 +6,19 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 
-from elad_engine.accounts import (AccessDenied, Permission, Role, User, add_user, authenticate, hash_password, require,
-                                  verify_password)
+from conftest import REPO
+from elad_engine.accounts import (
+    AccessDenied,
+    Permission,
+    Role,
+    User,
+    add_user,
+    authenticate,
+    hash_password,
+    require,
+    verify_password,
+)
 from elad_engine.errors import EladError
 from elad_engine.store import Store
 

@@ -4,9 +4,9 @@ buttons do what they say in the store (no worker is started here: ELAD_NO_WORKER
 from __future__ import annotations
 
 import pytest
-from conftest import REPO, reviewed_workspace
 from streamlit.testing.v1 import AppTest
 
+from conftest import REPO, reviewed_workspace
 from elad_engine.accounts import Role, User
 from elad_engine.store import Store
 

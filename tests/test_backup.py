@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import tiny_project
 from test_cli import cli
 from test_worker import start_worker, wait_for
 
+from conftest import tiny_project
 from elad_engine.backup import backup_workspace, restore_backup
 from elad_engine.errors import StoreError
-from elad_engine.store import Store
 from elad_engine.jobs.queue import enqueue_rounds
+from elad_engine.store import Store
 
 
 def test_backup_while_a_worker_writes_then_restore(tmp_path, tiny_model_dir):

@@ -12,8 +12,8 @@ import zipfile
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO, streamlit_app
 
+from conftest import REPO, streamlit_app
 from elad_engine.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -77,7 +77,8 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.screenshot(path=str(SHOTS / "1-projects.png"), full_page=True)
         store = Store(ws)
         pid = store.projects.id_of("demo")
-        assert store.projects.config(pid).review.policy == "human" and store.examples.counts(pid) == {"pool": 32, "test": 32}
+        assert store.projects.config(pid).review.policy == "human"
+        assert store.examples.counts(pid) == {"pool": 32, "test": 32}
 
         # Rounds: start the warm-up round; the worker the app started runs it up to the review
         go("Rounds")

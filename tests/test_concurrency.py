@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from conftest import REPO
-
 from elad_engine.config import ProjectConfig
 from elad_engine.method.records import Example, StepVerdict, TeacherResult
 from elad_engine.review.queue import QueueFilter
@@ -72,8 +71,8 @@ def test_five_reviewer_processes_decide_every_sample_exactly_once(tmp_path):
 
 def test_a_claimed_sample_is_not_handed_to_another_reviewer(tmp_path):
     from elad_engine.errors import StoreError
-    from elad_engine.review.queue import claim_next, queue
     from elad_engine.review.decisions import decide
+    from elad_engine.review.queue import claim_next, queue
 
     store = Store(tmp_path / "ws")
     pid = store.projects.create("p", ProjectConfig())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from elad_engine.method.cost import MESSAGE_OVERHEAD, Budget, count_message_tokens, count_tokens, dollars
 from elad_engine.errors import BudgetExceeded, EladError
+from elad_engine.method.cost import MESSAGE_OVERHEAD, Budget, count_message_tokens, count_tokens, dollars
 
 # Tokens by the regex: words with their leading space, 1-3 digit groups, punctuation runs, whitespace.
 # Each expected list is worked out by hand from the regex, and the count is its length.

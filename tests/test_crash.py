@@ -12,13 +12,13 @@ import signal
 import time
 
 import pytest
-from conftest import tiny_project
 from teacher_server import TeacherServer
 from test_worker import start_worker, wait_for
 
+from conftest import tiny_project
+from elad_engine.jobs.queue import enqueue_rounds
 from elad_engine.store import Store
 from elad_engine.tasks.synthetic import default_dataset
-from elad_engine.jobs.queue import enqueue_rounds
 
 KEY = "sk-crash-test"
 SETTINGS = {"teacher.kind": "openai", "teacher.model": "teacher-test", "teacher.api_key_env": "ELAD_CRASH_KEY",

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from elad_engine.tasks.datasets import PRESETS, ColumnMapping, read_dataset, write_jsonl
 from elad_engine.errors import ConfigError, DatasetError
+from elad_engine.tasks.datasets import PRESETS, ColumnMapping, read_dataset, write_jsonl
 from elad_engine.tasks.synthetic import default_dataset
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared/datasets/gsm8k"

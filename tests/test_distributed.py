@@ -85,9 +85,11 @@ def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_
     greedy = lambda xs: [x for x in xs if x["kind"] == "greedy"]
     assert greedy(two_x) == greedy(one_x)
     assert two_x == one_x  # sampled too: each chunk keeps its own seed whichever rank explains it
-    score = lambda s: sorted((r["example_id"], r["strategy"], r["score"]) for r in s.scores.list(pid if s is store else pid1, 1))
+    score = lambda s: sorted((r["example_id"], r["strategy"], r["score"])
+                             for r in s.scores.list(pid if s is store else pid1, 1))
     assert score(store) == score(one)
-    assert [r["example_id"] for r in store.selections.list(pid, 1)] == [r["example_id"] for r in one.selections.list(pid1, 1)]
+    selected = lambda s, p: [r["example_id"] for r in s.selections.list(p, 1)]
+    assert selected(store, pid) == selected(one, pid1)
 
     # Training: the adapter of two processes is the adapter of one, in format; both runs learn alike.
     a2, a1 = store.training_runs.get(pid, 1), one.training_runs.get(pid1, 1)
@@ -109,9 +111,9 @@ def test_round_loop_launches_scoring_and_training_on_two_processes(tmp_path, no_
 
 def test_a_failed_launch_names_the_error_of_the_ranks(tmp_path, tiny_model_dir):
     from elad_engine.config import ComputeConfig
-    from elad_engine.student.distributed import launch_command, run_launched
     from elad_engine.errors import EladError
     from elad_engine.store import Store
+    from elad_engine.student.distributed import launch_command, run_launched
 
     store = Store(tmp_path / "ws")
     tiny_project(store, tiny_model_dir)
@@ -159,9 +161,9 @@ def test_the_worker_launches_training_and_the_rounds_page_shows_it(tmp_path, tin
     from streamlit.testing.v1 import AppTest
 
     from conftest import REPO
-    from elad_engine.store import Store
     from elad_engine.jobs.queue import enqueue_rounds
     from elad_engine.jobs.worker import run_worker
+    from elad_engine.store import Store
 
     store = Store(tmp_path / "ws")
     # Through an accelerate config file this time (the repository's DDP example; on CPUs its ranks use gloo).
@@ -226,7 +228,8 @@ def test_a_rank_that_prints_nothing_still_exits_with_its_launcher():
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a launcher pid that no longer exists
-    code = "import time; from elad_engine.student.distributed import exit_with_launcher; exit_with_launcher(); time.sleep(60)"
+    code = ("import time; from elad_engine.student.distributed import exit_with_launcher; exit_with_launcher(); "
+            "time.sleep(60)")
     rank = subprocess.Popen([sys.executable, "-c", code], cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO), ELAD_LAUNCHED_BY=str(gone.pid)))
     assert rank.wait(timeout=20) == 3
@@ -246,9 +249,9 @@ def test_only_score_and_train_run_as_ranks(tmp_path):
 
 
 def test_a_moved_accelerate_config_keeps_the_project_readable_and_stops_the_launch(tmp_path, tiny_model_dir):
-    from elad_engine.student.distributed import launch_command
     from elad_engine.errors import ConfigError
     from elad_engine.store import Store
+    from elad_engine.student.distributed import launch_command
 
     acc = tmp_path / "acc.yaml"
     acc.write_text("distributed_type: MULTI_GPU\nmixed_precision: 'no'\n")

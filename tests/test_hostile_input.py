@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, build_tiny_model
 
+from conftest import REPO, build_tiny_model
 from elad_engine.config import ProjectConfig
-from elad_engine.tasks.datasets import ColumnMapping
 from elad_engine.errors import ConfigError, DatasetError, StoreError, StudentError
 from elad_engine.projects import MAX_UPLOAD_BYTES, import_file, safe_upload_name, save_upload
 from elad_engine.store import Store
+from elad_engine.tasks.datasets import ColumnMapping
 
 BAD = REPO / "tests" / "data" / "bad"
 

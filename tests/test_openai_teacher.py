@@ -6,20 +6,25 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import tiny_project
 from teacher_server import TeacherServer
 
+from conftest import tiny_project
 from elad_engine.config import TeacherConfig
-from elad_engine.method.cost import Budget
 from elad_engine.errors import BudgetExceeded, TeacherUnavailable
+from elad_engine.method.cost import Budget
+from elad_engine.method.revision import assembled_text
 from elad_engine.rounds.loop import RoundRunner
 from elad_engine.store import Store
 from elad_engine.tasks.synthetic import default_dataset, solution_steps
-from elad_engine.method.revision import assembled_text
-from elad_engine.teachers.protocol import build_request
 from elad_engine.teachers.dispatch import Ledger, run_requests
+from elad_engine.teachers.openai_compat import (
+    OpenAICompatTeacher,
+    backoff_seconds,
+    check_connection,
+    retry_after_seconds,
+)
 from elad_engine.teachers.oracle import OracleTeacher
-from elad_engine.teachers.openai_compat import OpenAICompatTeacher, backoff_seconds, check_connection, retry_after_seconds
+from elad_engine.teachers.protocol import build_request
 
 KEY = "sk-SENTINEL-4b1d9c0e7f"
 EXAMPLES = default_dataset(24, 8, seed=99)  # what tiny_project imports
@@ -53,8 +58,9 @@ def wrong_steps(example):
     return steps[:-1] + [f"{head}= {int(result) + 1}"], str(int(result) + 1)
 
 
-def dispatch(store, pid, cfg: TeacherConfig, examples, budget=Budget()):
+def dispatch(store, pid, cfg: TeacherConfig, examples, budget: Budget | None = None):
     """Revise `examples` (student steps wrong at the last step) through the real dispatch path."""
+    budget = budget or Budget()
     requests = [build_request(e, "revision", *wrong_steps(e), cfg.show_gold) for e in examples]
     results = {}
     ledger = Ledger(store, pid, 1, budget, cfg.price(), cfg.model)
@@ -103,7 +109,8 @@ def test_revisions_equal_the_oracle_and_the_ledger_equals_usage(project, server,
     # a second identical run is answered from the request cache: no call reaches the server, nothing is paid
     again = dispatch(store, pid, cfg, pool)
     assert server.requests == 8 and all(r.status == "ok" for _, r in again.values())
-    assert store.teacher_calls.spend(pid)["calls"] == 8 and store.teacher_calls.spend(pid)["cached_calls"] == 0  # same project: no new rows
+    again = store.teacher_calls.spend(pid)
+    assert again["calls"] == 8 and again["cached_calls"] == 0  # same project: no new rows
     other = store.projects.create("other", store.projects.config(pid))
     dispatch(store, other, cfg, pool)
     assert server.requests == 8

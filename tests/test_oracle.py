@@ -11,11 +11,18 @@ from elad_engine.config import TeacherConfig
 from elad_engine.method.cost import count_message_tokens, count_tokens
 from elad_engine.method.reasoning import format_explanation, split_steps
 from elad_engine.method.records import Example, StepVerdict, TeacherResult
-from elad_engine.tasks.synthetic import generate, make_problem
 from elad_engine.method.revision import assemble, assembled_text
-from elad_engine.teachers.protocol import make_teacher
+from elad_engine.tasks.synthetic import generate, make_problem
 from elad_engine.teachers.oracle import OracleTeacher, check_step
-from elad_engine.teachers.prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
+from elad_engine.teachers.prompts import (
+    full_messages,
+    parse_full,
+    parse_revision,
+    render_full,
+    render_revision,
+    revision_messages,
+)
+from elad_engine.teachers.registry import make_teacher
 
 GOLD_STEPS = ["17 + 7 = 24", "24 * 2 = 48", "48 + 8 = 56"]
 
@@ -57,7 +64,8 @@ def test_check_step_multiplication_spellings(step, ok):
 
 def test_check_step_subtraction_does_not_commute():
     assert check_step("20 - 5 = 15", (20, "-", 5, 15)) == StepVerdict(True, "correct")
-    assert check_step("5 - 20 = 15", (20, "-", 5, 15)) == StepVerdict(False, "wrong numbers: this step should be 20 - 5")
+    wrong = StepVerdict(False, "wrong numbers: this step should be 20 - 5")
+    assert check_step("5 - 20 = 15", (20, "-", 5, 15)) == wrong
 
 
 # --- revise ----------------------------------------------------------------------------------------

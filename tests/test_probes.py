@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import REPO
-from elad_engine.student.probes import branched_answer_probs, branched_probe_answers, naive_token_ids
 from elad_engine.method.reasoning import build_prompt, short_answer, split_steps
 from elad_engine.student.model import Student
+from elad_engine.student.probes import branched_answer_probs, branched_probe_answers, naive_token_ids
 from elad_engine.tasks.synthetic import generate
 
 

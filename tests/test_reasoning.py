@@ -7,7 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from elad_engine.method.reasoning import ANSWER_TRIGGER, answers_match, build_prompt, format_explanation, format_steps, gold_is_valid, normalize_answer, probe_prefix, short_answer, split_steps
+from elad_engine.method.reasoning import (
+    ANSWER_TRIGGER,
+    answers_match,
+    build_prompt,
+    format_explanation,
+    format_steps,
+    gold_is_valid,
+    normalize_answer,
+    probe_prefix,
+    short_answer,
+    split_steps,
+)
 
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared/datasets/gsm8k/test.jsonl"
 

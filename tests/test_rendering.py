@@ -8,9 +8,9 @@ import os
 from urllib.parse import urlparse
 
 import pytest
-from conftest import streamlit_app
 from test_browser import ARGS, CHROMIUM
 
+from conftest import streamlit_app
 from elad_engine.config import ProjectConfig
 from elad_engine.method.records import Example, Explanation, StepVerdict, TeacherResult
 from elad_engine.store import Store
@@ -102,10 +102,10 @@ def test_hostile_text_renders_inert_on_every_page(app):
 def test_a_sentinel_key_leaves_no_trace_after_a_full_round(tmp_path, tiny_model_dir, monkeypatch):
     """A full round through the loopback teacher with a sentinel key, then the app on that workspace with
     the key in its environment: the database file, the logs, the export and every served page lack it."""
-    from conftest import tiny_project
     from playwright.sync_api import expect, sync_playwright
     from teacher_server import TeacherServer
 
+    from conftest import tiny_project
     from elad_engine.export import export_round
     from elad_engine.rounds.loop import RoundRunner
     from elad_engine.tasks.synthetic import default_dataset

@@ -7,13 +7,13 @@ import pytest
 
 from conftest import tiny_project
 from elad_engine.method.records import TeacherResult
+from elad_engine.review.decisions import close_review
+from elad_engine.review.decisions import record as record_review
+from elad_engine.rounds.loop import RoundRunner
 from elad_engine.rounds.phases import PHASES as PHASES_BY_NAME
 from elad_engine.rounds.phases import PhaseResult
 from elad_engine.states import ROUND_PHASES as PHASES
 from elad_engine.states import Phase, PhaseStatus
-from elad_engine.rounds.loop import RoundRunner
-from elad_engine.review.decisions import close_review
-from elad_engine.review.decisions import record as record_review
 from elad_engine.store import Store
 
 ALL_TABLES = ["projects", "imports", "examples", "rounds", "phases", "explanations", "scores", "selections",
@@ -43,7 +43,8 @@ def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
     assert spend["calls"] == 8
     assert store.training_runs.get(pid, 1)["samples"] == 8  # trains on all approved so far
     # warm-up samples left the pool; round 1 selected none of them again
-    assert not {s["example_id"] for s in store.selections.list(pid, 0)} & {s["example_id"] for s in store.selections.list(pid, 1)}
+    selected = lambda rnd: {s["example_id"] for s in store.selections.list(pid, rnd)}
+    assert not selected(0) & selected(1)
     # a rerun does nothing more
     before = store.table_counts()
     assert RoundRunner(store, pid).run().stop_reason == "completed"
@@ -73,13 +74,15 @@ def test_stop_between_phases_and_resume_matches_uninterrupted_run(tiny_model_dir
     assert cancelled == 3
     outcome = RoundRunner(store, pid).run()
     assert outcome.stop_reason == "completed"
-    assert store.teacher_calls.spend(pid)["calls"] == ref_store.teacher_calls.spend(ref)["calls"] == 8  # no teacher call made twice
+    calls = store.teacher_calls.spend(pid)["calls"]
+    assert calls == ref_store.teacher_calls.spend(ref)["calls"] == 8  # no teacher call made twice
     phases = store.phases.list(pid)
     assert len(phases) == len({(p["round"], p["phase"]) for p in phases})
     strip = lambda ms: [{k: v for k, v in m.items() if k not in ("created_at", "phase_seconds", "project_id")}
                         for m in ms]
     assert strip(store.metrics.list(pid)) == strip(ref_store.metrics.list(ref))
-    assert [r["example_id"] for r in store.selections.list(pid, 1)] == [r["example_id"] for r in ref_store.selections.list(ref, 1)]
+    selected = lambda s, p: [r["example_id"] for r in s.selections.list(p, 1)]
+    assert selected(store, pid) == selected(ref_store, ref)
 
 
 def test_human_policy_waits_for_review_then_trains(tiny_model_dir, workspace):
@@ -211,7 +214,8 @@ def test_projects_sharing_a_workspace_report_the_teacher_cost_of_their_method(tm
     second = tiny_project(store, tiny_model_dir, name="second")
     for pid in (first, second):
         assert RoundRunner(store, pid).run().stop_reason == "completed"
-    assert store.teacher_calls.spend(second)["calls"] == 0 and store.teacher_calls.spend(second)["cached_calls"] == store.teacher_calls.spend(first)["calls"]
+    spend_first, spend_second = store.teacher_calls.spend(first), store.teacher_calls.spend(second)
+    assert spend_second["calls"] == 0 and spend_second["cached_calls"] == spend_first["calls"]
     a, b = store.metrics.list(first)[-1], store.metrics.list(second)[-1]
     assert (a["prompt_tokens"], a["completion_tokens"]) == (b["prompt_tokens"], b["completion_tokens"]) != (0, 0)
     assert a["cost_usd"] == pytest.approx(b["cost_usd"])

@@ -77,7 +77,8 @@ def test_explanations_scores_selection_round_trip(store):
     store.scores.save(pid, 1, "elad", {"e1": (0.25, {"intra": 0.5, "inter": 0.0})})
     assert store.scores.list(pid, 1)[0]["components"] == {"intra": 0.5, "inter": 0.0}
     store.selections.save(pid, 1, "elad", [("e1", 0.25), ("e2", 0.1)])
-    assert [(s["example_id"], s["rank"], s["score"]) for s in store.selections.list(pid, 1)] == [("e1", 1, 0.25), ("e2", 2, 0.1)]
+    chosen = [(s["example_id"], s["rank"], s["score"]) for s in store.selections.list(pid, 1)]
+    assert chosen == [("e1", 1, 0.25), ("e2", 2, 0.1)]
     assert store.selections.labelled_ids(pid) == {"e1", "e2"}
 
 
@@ -94,16 +95,18 @@ def test_revisions_reviews_append_only_and_ledger(store):
     from elad_engine.teachers.protocol import Reply
     store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.5, cache_key="k1",
                               reply=Reply("{}", "stop", 100, 20))
-    assert store.teacher_calls.spend(pid) == {"prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1,
-                                "max_prompt_tokens": 100, "cached_calls": 0, "used_prompt_tokens": 100,
-                                "used_completion_tokens": 20}
+    assert store.teacher_calls.spend(pid) == {
+        "prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1, "max_prompt_tokens": 100,
+        "cached_calls": 0, "used_prompt_tokens": 100, "used_completion_tokens": 20}
     assert store.teacher_calls.cached_reply("k1")["content"] == "{}"
     store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
-    assert store.teacher_calls.spend(pid)["calls"] == 1 and store.teacher_calls.spend(pid)["cached_calls"] == 0  # a resume: no second row
+    spend = store.teacher_calls.spend(pid)
+    assert spend["calls"] == 1 and spend["cached_calls"] == 0  # a resume: no second row
     other = store.projects.create("q", ProjectConfig())
     store.teacher_calls.record(other, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
     assert (store.teacher_calls.spend(other)["calls"], store.teacher_calls.spend(other)["cached_calls"]) == (0, 1)
-    assert (store.teacher_calls.spend(other)["used_prompt_tokens"], store.teacher_calls.spend(other)["used_completion_tokens"]) == (100, 20)
+    spend = store.teacher_calls.spend(other)
+    assert (spend["used_prompt_tokens"], spend["used_completion_tokens"]) == (100, 20)
     record_review(store, rid, "edit", "alice", edited_text="1. fixed\nThe answer is 1.")
     record_review(store, rid, "approve", "bob")
     assert store.revisions.get(rid)["status"] == "approved"
@@ -123,7 +126,8 @@ def test_revisions_reviews_append_only_and_ledger(store):
     assert store.revisions.get(fid)["status"] == "teacher_failed"
     with pytest.raises(StoreError, match="edit it instead"):
         record_review(store, fid, "approve", "bob")
-    assert [(e.id, t) for e, t in store.revisions.training_samples(pid, 1)] == [("e1", "1. a\n2. x = 1\nThe answer is 1.")]
+    samples = [(e.id, t) for e, t in store.revisions.training_samples(pid, 1)]
+    assert samples == [("e1", "1. a\n2. x = 1\nThe answer is 1.")]
 
 
 def test_metrics_training_runs_and_jobs(store):
@@ -134,7 +138,8 @@ def test_metrics_training_runs_and_jobs(store):
     assert store.training_runs.get(pid, 0)["losses"] == [1.0, 0.5]
     # stored relative to the workspace, so a moved workspace still finds its checkpoints
     assert store.db.execute("SELECT checkpoint FROM training_runs").fetchone()[0] == "artifacts/p/round-0/adapter"
-    assert store.training_runs.latest_checkpoint(pid, 1) == (str(ckpt), "lora") and store.training_runs.latest_checkpoint(pid, 0) is None
+    assert store.training_runs.latest_checkpoint(pid, 1) == (str(ckpt), "lora")
+    assert store.training_runs.latest_checkpoint(pid, 0) is None
     store.metrics.save(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
     m = store.metrics.list(pid)[0]
     assert (m["accuracy"], m["by_difficulty"], m["phase_seconds"]) == (0.5, {"1": {"accuracy": 0.5, "n": 2}}, {"a": 1})
@@ -150,7 +155,6 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     """A workspace written by schema v1 (tests/data/schema_v1.sql, the first release's tables) opens, keeps
     its rows, and gains the teacher cache, the ledger's cache columns, the job log and the workers table."""
     from conftest import REPO
-
     from elad_engine.store.database import statements as _statements
 
     ws = tmp_path / "old"
@@ -166,6 +170,25 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     con.close()
     store = Store(ws)
     assert store.schema_version() == SCHEMA_VERSION == 6
-    assert store.teacher_calls.spend(1)["calls"] == 1 and store.teacher_calls.spend(1)["cached_calls"] == 0  # old rows count as paid
+    spend = store.teacher_calls.spend(1)
+    assert spend["calls"] == 1 and spend["cached_calls"] == 0  # old rows count as paid
     assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())
     assert {"phase", "phase_started"} <= {c.name for c in store.db["jobs"].columns}
+
+
+def test_id_filters_run_in_sql_for_any_number_of_ids(store):
+    """ids= filters are one json_each parameter, so thousands of ids (past SQLite's 999-variable limit) work and
+    come back in the order asked for."""
+    pid = store.projects.create("p", ProjectConfig())
+    rows = _examples(3000)
+    store.examples.add(pid, rows, "big.jsonl")
+    wanted = [f"e{i}" for i in range(2999, 0, -2)]
+    assert [e.id for e in store.examples.list(pid, ids=wanted)] == wanted
+    assert [e.id for e in store.examples.list(pid, split="test", ids=wanted)] == []  # odd ids are all pool
+    store.explanations.save(pid, 1, [Explanation(f"e{i}", kind, k, "t", [], None)
+                                     for i in range(1500) for k, kind in enumerate(["greedy", "sample"])])
+    greedy = store.explanations.list(pid, 1, ids=[f"e{i}" for i in range(1200)], kind="greedy")
+    assert len(greedy) == 1200 and {x.kind for x in greedy} == {"greedy"}
+    assert len(store.explanations.list(pid, 1)) == 3000
+    with pytest.raises(DatasetError, match="3000 ids already exist"):
+        store.examples.add(pid, rows, "again.jsonl")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from elad_engine.method.reasoning import build_prompt, split_steps
-from elad_engine.tasks.synthetic import CONFUSED, default_dataset, generate, solve
 from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
+from elad_engine.tasks.synthetic import CONFUSED, default_dataset, generate, solve
 from elad_engine.teachers.oracle import OracleTeacher
 
 

@@ -8,8 +8,8 @@ from elad_engine.config import TrainingConfig
 from elad_engine.method.reasoning import build_prompt
 from elad_engine.student.model import Student
 from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
-from elad_engine.tasks.synthetic import generate
 from elad_engine.student.training import encode_pairs, train_student
+from elad_engine.tasks.synthetic import generate
 
 
 def test_prompt_tokens_are_masked():

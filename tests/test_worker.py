@@ -10,10 +10,9 @@ import sys
 import time
 
 from conftest import REPO, tiny_project
-
-from elad_engine.store import Store
 from elad_engine.jobs.queue import enqueue_rounds, request_stop
 from elad_engine.jobs.worker import run_worker
+from elad_engine.store import Store
 
 
 def wait_for(predicate, timeout: float = 120.0, every: float = 0.2):

@@ -1,28 +1,23 @@
 """The background worker: claims queued jobs from the workspace's store, runs them through the service layer as the
 system user, beats a heartbeat and stops at the next safe point when asked. Run: `python -m elad_engine worker
 [--workspace DIR]`; the web app starts one itself (`ensure_worker`) when none is alive. A killed worker's job is
-resumed by the next one.
+resumed by the next one (spawn.py starts workers).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import EladError, StoreError
 from ..states import STOPPED_AS, JobKind, JobStatus
 from ..store import Store
 from ..store.jobs import JobRow
-
-HEARTBEAT_S = 2.0  # how often a worker says it is alive
-STALE_S = 15.0  # a worker (or a running job) silent this long is presumed dead
-IDLE_EXIT_S = 300.0  # a worker the app started leaves after this long without work; the app starts another
+from .spawn import HEARTBEAT_S, STALE_S
 
 
 class JobContext:
@@ -132,19 +127,3 @@ def run_worker(workspace: str | Path, once: bool = False, poll_s: float = 0.5, i
     finally:
         stop.set()
         store.workers.forget(worker_pid)
-
-
-def ensure_worker(workspace: str | Path) -> int | None:
-    """Start a detached worker process for the workspace unless one is alive; returns its OS pid, or None."""
-    store = Store(workspace)
-    try:
-        if store.workers.live(STALE_S):
-            return None
-    finally:
-        store.close()
-    log = Path(workspace) / "worker.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "elad_engine", "worker", "--workspace",
-                                 str(Path(workspace).resolve()), "--idle-exit", str(IDLE_EXIT_S)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return proc.pid

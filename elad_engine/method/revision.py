@@ -27,7 +27,8 @@ def assembled_text(student_steps: list[str], result: TeacherResult, student_answ
     return None if parts is None else format_explanation(*parts)
 
 
-def step_diff(student: list[str], revised: list[str], first_error: int | None) -> list[tuple[str, str | None, str | None]]:
+def step_diff(student: list[str], revised: list[str],
+              first_error: int | None) -> list[tuple[str, str | None, str | None]]:
     """Steps before the first error are kept; from it on, student and revised steps are paired as revised,
     with the leftovers removed (student) or added (revised). Rows: (kept|revised|removed|added, old, new)."""
     if first_error is None:

@@ -4,11 +4,11 @@ between phases, released before a launch or a training run)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
 from ..store import Store
+from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -37,7 +37,7 @@ class RoundContext:
     @property
     def teacher(self):
         if self._teacher is None:  # built when first needed: a round with no teacher calls needs no API key
-            from ..teachers.protocol import make_teacher
+            from ..teachers.registry import make_teacher
             self._teacher = make_teacher(self.cfg.teacher)
         return self._teacher
 

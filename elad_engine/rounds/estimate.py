@@ -38,4 +38,5 @@ def estimate_next_round(store: Store, project_id: int) -> Estimate:
     price = cfg.teacher.price()
     return {"round": rnd, "calls": n, "prompt_tokens": n * prompt, "completion_tokens": n * completion,
             "usd": dollars(n * prompt, n * completion, price), "worst_completion_tokens": n * cfg.teacher.max_tokens,
-            "worst_usd": dollars(n * prompt, n * cfg.teacher.max_tokens, price), "from_history": mean_prompt is not None}
+            "worst_usd": dollars(n * prompt, n * cfg.teacher.max_tokens, price),
+            "from_history": mean_prompt is not None}

@@ -4,7 +4,7 @@ score phases, or of its training; only the main rank writes to the store."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import EladError
 from ..store import Store

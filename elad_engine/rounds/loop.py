@@ -11,8 +11,8 @@ unfinished chunk or sample.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import BudgetExceeded, EladError
 from ..method.cost import Budget, count_message_tokens

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..accounts import ROLES, AccessDenied, Permission, Role, User, UserKind
 from ..errors import ConfigError, EladError
-from ..jobs.worker import STALE_S, ensure_worker
+from ..jobs.spawn import STALE_S, ensure_worker
 from ..review.queue import QueueFilter
 from ..review.sample_view import SampleView
 from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, RevisionStatus
@@ -30,8 +30,10 @@ from .rounds import RoundsArea
 
 Workspace = Store  # what a page holds on to between script runs: the open workspace, only ever passed to Studio
 
-__all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessDenied", "QueueFilter", "SampleView",
-           "ACTIVE_JOB", "RESUMABLE", "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "RevisionStatus", "EladError", "ConfigError", "ColumnMapping", "PRESETS", "Workspace", "open_workspace", "ensure_worker", "live_workers", "STALE_S"]
+__all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessDenied", "EladError", "ConfigError",
+           "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
+           "JobStatus", "Phase", "PhaseStatus", "RevisionStatus", "Workspace", "open_workspace", "ensure_worker",
+           "live_workers", "STALE_S"]
 
 
 class MaintenanceArea(Area):
@@ -62,7 +64,7 @@ class Studio:
         self.workspace_dir = workspace.workspace
 
     @classmethod
-    def open(cls, workspace: str | Path, user: User) -> "Studio":
+    def open(cls, workspace: str | Path, user: User) -> Studio:
         return cls(open_workspace(workspace), user)
 
     def can(self, permission: Permission) -> bool:

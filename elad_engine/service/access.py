@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..accounts import Permission, User, require
 from ..store import Store
@@ -19,7 +20,7 @@ def action(permission: Permission) -> Callable[[F], F]:
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
-        def guarded(self: "Area", *args, **kwargs):
+        def guarded(self: Area, *args, **kwargs):
             require(self.user, permission)
             return fn(self, *args, **kwargs)
 

@@ -5,7 +5,7 @@ as worker jobs, the live job with its ETA and log, the phases of every round, an
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..accounts import Permission
 from ..errors import EladError

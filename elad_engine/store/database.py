@@ -8,9 +8,10 @@ import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 

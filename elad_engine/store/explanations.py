@@ -3,7 +3,8 @@ uncertainty scores a strategy gave each question, and the selection sent to the 
 
 from __future__ import annotations
 
-from typing import Iterable, TypedDict
+from collections.abc import Iterable
+from typing import TypedDict
 
 from ..method.records import Explanation
 from ..states import SelectionStatus

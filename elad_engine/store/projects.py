@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Iterable, TypedDict
+from collections.abc import Iterable
+from typing import TypedDict
 
 from ..config import ProjectConfig
 from ..errors import DatasetError, StoreError

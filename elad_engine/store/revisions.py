@@ -4,11 +4,12 @@ reviewers hold on samples. Only SQL: the voting rules (overlap, conflicts) are i
 from __future__ import annotations
 
 import time
-from typing import Iterable, TypedDict
+from collections.abc import Iterable
+from typing import TypedDict
 
 from ..errors import StoreError
 from ..method.records import Example, TeacherResult
-from ..states import TRAINABLE, UNDECIDED, RevisionStatus, ReviewAction
+from ..states import TRAINABLE, UNDECIDED, ReviewAction, RevisionStatus
 from .database import Database, from_json, id_list, to_json
 from .projects import Examples
 

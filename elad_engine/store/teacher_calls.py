@@ -41,7 +41,8 @@ class TeacherCalls:
         transaction. A cached reply this project already has a row for (a resume) adds no second row."""
         with self.database.transaction() as db:
             if cached and cache_key and self.database.execute(
-                    "SELECT 1 FROM teacher_calls WHERE project_id=? AND cache_key=?", [project_id, cache_key]).fetchone():
+                    "SELECT 1 FROM teacher_calls WHERE project_id=? AND cache_key=?",
+                    [project_id, cache_key]).fetchone():
                 return
             if reply is not None and cache_key:
                 db["teacher_cache"].insert({

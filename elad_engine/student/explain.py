@@ -5,10 +5,10 @@ branching) and token statistics, as a selection strategy needs them. Used by the
 from __future__ import annotations
 
 from ..config import ProjectConfig
-from .probes import branched_answer_probs, branched_probe_answers
 from ..method.reasoning import build_prompt, normalize_answer, split_steps
 from ..method.records import Example, Explanation
 from .model import Student
+from .probes import branched_answer_probs, branched_probe_answers
 
 
 def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,

@@ -5,8 +5,8 @@ per-prefix answer probes and teacher-forced token statistics. CUDA is used when 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -69,7 +69,7 @@ class Student:
 
     @classmethod
     def load(cls, path: str, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-             trainable: bool = False) -> "Student":
+             trainable: bool = False) -> Student:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = resolve(path)

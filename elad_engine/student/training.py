@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -118,6 +118,35 @@ def bf16_native(device: torch.device) -> bool:
     return False
 
 
+def _backward(model, batch: dict, params: list, use_bf16: bool, acc, share: float, world: int) -> float:
+    """One batch's forward and backward pass (gradients clipped to norm 1); returns the batch's mean loss. In a
+    launched group this rank's loss is weighted by its share of the batch's loss tokens."""
+    device = batch["input_ids"].device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        out = model(**batch)
+        loss = out.loss if "labels" in batch else out.logits.float().sum() * 0.0
+    if acc is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        return float(loss.detach())
+    acc.backward(loss * share * world)  # DDP averages over ranks: sum of share-weighted means
+    acc.clip_grad_norm_(params, 1.0)
+    return float(acc.reduce(loss.detach() * share, "sum"))  # the batch's loss, the same on every rank
+
+
+def _distributed(processes, model, opt, sched, batch_size: int, seed: int):
+    """(accelerator, (model, optimiser, scheduler)) prepared for data-parallel training in a launched group."""
+    acc = processes.accelerator()
+    deepspeed = getattr(acc.state, "deepspeed_plugin", None)
+    if deepspeed is not None:  # no dataloader goes through prepare, so DeepSpeed is told the micro batch
+        ds = deepspeed.deepspeed_config
+        if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+            ds["train_micro_batch_size_per_gpu"] = max(1, batch_size // processes.world)
+    prepared = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed ZeRO-1/2 from the launch's config
+    torch.manual_seed(seed + 7919 * processes.rank)  # each rank its own dropout masks (DDP broadcast rank 0's)
+    return acc, prepared
+
+
 def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
         on_step: Callable[[int, int, float], None] | None = None, processes=None) -> TrainResult:
@@ -142,30 +171,21 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     loss_tokens = [sum(t != IGNORE for t in y[1:]) for _, y in encoded]  # the tokens the shifted loss counts
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    steps_per_epoch = math.ceil(len(encoded) / batch_size)
-    total = steps_per_epoch * epochs
+    total = math.ceil(len(encoded) / batch_size) * epochs
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    warm = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
+    warm = max(1, total // 20)  # a short linear warm-up, then linear decay to 5% of the peak
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
     use_bf16 = precision == "bf16" or (precision == "auto" and bf16_native(device))
     world, rank, acc = 1, 0, None
     if processes is not None and processes.world > 1:
-        world, rank, acc = processes.world, processes.rank, processes.accelerator()
-        deepspeed = getattr(acc.state, "deepspeed_plugin", None)
-        if deepspeed is not None:  # no dataloader goes through prepare, so DeepSpeed is told the micro batch
-            ds = deepspeed.deepspeed_config
-            if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
-                ds["train_micro_batch_size_per_gpu"] = max(1, batch_size // world)
-        model, opt, sched = acc.prepare(model, opt, sched)  # DDP, or DeepSpeed ZeRO-1/2 from the launch's config
-        torch.manual_seed(seed + 7919 * rank)  # each rank its own dropout masks (DDP broadcast rank 0's weights)
+        world, rank = processes.world, processes.rank
+        acc, (model, opt, sched) = _distributed(processes, model, opt, sched, batch_size, seed)
     model.train()
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
-    t0 = time.perf_counter()
+    t0, make = time.perf_counter(), collate_packed if batching == "packed" else collate
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
-            make = collate_packed if batching == "packed" else collate
             mine = idx[rank::world]
             share = sum(loss_tokens[i] for i in mine) / max(1, sum(loss_tokens[i] for i in idx))
             # a rank with no sample (a short last batch) or no loss token still steps at weight 0: the
@@ -173,22 +193,13 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
             batch = make(encoded, mine or idx[:1], tokenizer.pad_token_id, device)
             if acc is not None and share == 0:
                 batch.pop("labels")
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                out = model(**batch)
-                loss = out.loss if "labels" in batch else out.logits.float().sum() * 0.0
-            if acc is None:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-            else:
-                acc.backward(loss * share * world)  # DDP averages over ranks: sum of share-weighted means
-                acc.clip_grad_norm_(params, 1.0)
-                loss = acc.reduce(loss.detach() * share, "sum")  # the batch's loss, the same on every rank
+            loss = _backward(model, batch, params, use_bf16, acc, share, world)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             result.steps += 1
             result.tokens += sum(len(encoded[i][0]) for i in idx)
-            result.losses.append(float(loss.detach()))
+            result.losses.append(loss)
             if on_step:
                 on_step(result.steps, total, result.losses[-1])
     if acc is not None:

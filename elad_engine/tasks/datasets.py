@@ -6,24 +6,21 @@ examples that `read_dataset(path, preset="synthetic")` reads back.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import ConfigError, DatasetError
+from ..errors import ConfigError
 from ..method.reasoning import ANSWER_TYPES, gold_is_valid
 from ..method.records import Example
+from .files import Problems, at, kind_of, load_rows
 
-MAX_PROBLEMS = 20
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".json": "json"}
 SPLIT_NAMES = {"pool": "pool", "train": "pool", "test": "test", "validation": "test", "dev": "test"}
 _MISSING = object()
-_EXAMPLE = '{"question": ..., "answer": ...}'
 
 
 @dataclass
@@ -78,151 +75,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-class _Problems:
-    """Collects problems so that a user can fix the whole file in one go, not one error per attempt."""
-
-    def __init__(self, path: Path):
-        self.path, self.found = path, []
-
-    def add(self, where: str | None, text: str) -> None:
-        # Parsing and validation find problems in separate passes; sorting by row reads like the file.
-        m = re.match(r"(?:row|line) (\d+)", where or "")
-        self.found.append((int(m.group(1)) if m else 0, f"{where}: {text}" if where else text))
-
-    def check(self) -> None:
-        if not self.found:
-            return
-        n, shown = len(self.found), [line for _, line in sorted(self.found, key=lambda p: p[0])[:MAX_PROBLEMS]]
-        body = [f"refused {self.path}: {n} problem{'s' if n != 1 else ''}", *(f"  {s}" for s in shown)]
-        if n > len(shown):
-            body.append(f"  ... and {n - len(shown)} more not shown; fix these and read the file again")
-        err = DatasetError("\n".join(body))
-        err.problems = shown
-        raise err
-
-
-def _at(row: int | None, column: str | None = None) -> str:
-    return ", ".join(([f"row {row}"] if row is not None else []) + ([f"column '{column}'"] if column else []))
-
-
-def _kind(value: Any, prefix: str = "") -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    name = prefix + ("null" if value is None else names.get(type(value), type(value).__name__))
-    return ("an " if name[0] in "aeiou" else "a ") + name
-
-
-def _decode(data: bytes, probs: _Problems, unit: str) -> str | None:
-    try:
-        return data.decode("utf-8-sig")  # a BOM is dropped transparently
-    except UnicodeDecodeError:
-        pass
-    # UTF-8 never puts a 0x0A byte inside a character, so splitting the bytes on it finds every bad line.
-    offset = 0
-    for i, line in enumerate(data.split(b"\n"), 1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            probs.add(f"{unit} {i}", f"invalid UTF-8 at byte offset {offset + e.start} (byte 0x{line[e.start]:02x}); "
-                      "re-save the file with UTF-8 encoding")
-        offset += len(line) + 1
-    return None
-
-
-def _load_jsonl(text: str, probs: _Problems) -> list[tuple[int, dict]]:
-    rows = []
-    # Not splitlines(): JSON strings may hold a raw U+2028 and the like, which it treats as line breaks.
-    for i, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            probs.add(_at(i), f"not valid JSON ({e.msg} at column {e.colno}); each line must hold one JSON object")
-            continue
-        if isinstance(obj, dict):
-            rows.append((i, obj))
-        else:
-            probs.add(_at(i), f"holds {_kind(obj, 'JSON ')}, not an object; each line must hold one like {_EXAMPLE}")
-    return rows
-
-
-def _load_csv(text: str, probs: _Problems, max_chars: int) -> list[tuple[int, dict]]:
-    csv.field_size_limit(max(csv.field_size_limit(), max_chars + 1))
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows, last = [], 0
-    try:
-        for rec in reader:
-            # A quoted field may span lines: a record is numbered by the line it starts on.
-            start, last = last + 1, reader.line_num
-            if not rec:
-                continue
-            if header is None:
-                header = [h.strip() for h in rec]
-                for h in sorted({h for h in header if header.count(h) > 1}):
-                    probs.add(_at(start, h), "appears twice in the header; give every column a distinct name")
-            elif len(rec) != len(header):
-                # pandas would pad short rows and push extra fields into the index: a shifted answer.
-                probs.add(_at(start), f"has {len(rec)} field{'s' * (len(rec) != 1)} but the header has "
-                          f"{len(header)}; quote fields that contain commas and give every row one value per column")
-            else:
-                rows.append((start, dict(zip(header, rec))))
-    except csv.Error as e:
-        probs.add(_at(reader.line_num), f"CSV syntax error ({e}); check the quoting on this line")
-    return rows
-
-
-def _load_json(text: str, probs: _Problems) -> list[tuple[int, dict]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        probs.add(f"line {e.lineno}", f"not valid JSON ({e.msg} at column {e.colno}); fix the syntax")
-        return []
-    if not isinstance(data, list):
-        probs.add(None, f"holds {_kind(data, 'JSON ')}, not an array of objects; write [{_EXAMPLE}, ...] "
-                  "or put one object per line in a .jsonl file")
-        return []
-    for i, obj in enumerate(data, 1):
-        if not isinstance(obj, dict):
-            probs.add(_at(i), f"array element is {_kind(obj, 'JSON ')}, not an object like {_EXAMPLE}")
-    return [(i, obj) for i, obj in enumerate(data, 1) if isinstance(obj, dict)]
-
-
-def _load(path: Path, probs: _Problems, max_chars: int) -> list[tuple[int, dict]]:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        probs.add(None, f"unsupported file type '{path.suffix}'; use one of {', '.join(FORMATS)}")
-        return []
-    if not path.exists():
-        probs.add(None, "file not found; check the path")
-        return []
-    if fmt == "parquet":
-        try:
-            import pyarrow.parquet as pq
-
-            rows = list(enumerate(pq.read_table(path).to_pylist(), 1))
-        except Exception as e:  # pyarrow raises many types for a damaged file; all mean the same to a user
-            probs.add(None, f"not a readable Parquet file ({type(e).__name__}: {e}); export it again")
-            return []
-    else:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            probs.add(None, f"cannot be read ({e.strerror or e}); check that it is a readable file")
-            return []
-        text = _decode(data, probs, "line" if fmt == "json" else "row")
-        if text is None:
-            return []
-        if not text.strip():
-            probs.add(None, "the file is empty; add at least one row")
-            return []
-        loader = {"jsonl": _load_jsonl, "json": _load_json}.get(fmt)
-        rows = loader(text, probs) if loader else _load_csv(text, probs, max_chars)
-    if not rows and not len(probs.found):
-        probs.add(None, "the file has no data rows; add at least one" + " below the header" * (fmt == "csv"))
-    return rows
-
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # NUL and friends: never in a real question
 
 
@@ -238,7 +90,7 @@ def _text(value: Any, numbers_ok: bool, what: str) -> str | None:
     if numbers_ok and isinstance(value, (int, float)) and not isinstance(value, bool):
         # 18.0 from a JSON number is the integer 18; nan stays "nan" so that gold_is_valid refuses it by name.
         return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    raise _Bad(None, f"holds {_kind(value)}, not text; {what} must be a string")
+    raise _Bad(None, f"holds {kind_of(value)}, not text; {what} must be a string")
 
 
 def _json_cell(value: Any, kind: type, example: str) -> Any:
@@ -251,7 +103,7 @@ def _json_cell(value: Any, kind: type, example: str) -> Any:
         except json.JSONDecodeError:
             value = _MISSING
     if value is not None and not isinstance(value, kind):
-        raise _Bad(None, f"is not {_kind(kind(), 'JSON ')}; write it like {example} or leave it empty")
+        raise _Bad(None, f"is not {kind_of(kind(), 'JSON ')}; write it like {example} or leave it empty")
     return value or None
 
 
@@ -273,7 +125,7 @@ def _difficulty(value: Any) -> int | None:
 
 
 def _row_example(n: int, row: dict, cols: dict[str, str | None], spec: Preset, max_chars: int, stem: str,
-                 probs: _Problems) -> tuple[Example, str | None] | None:
+                 probs: Problems) -> tuple[Example, str | None] | None:
     """The row's Example and its raw split value, or None after recording the row's problems."""
     start = len(probs.found)
 
@@ -284,32 +136,32 @@ def _row_example(n: int, row: dict, cols: dict[str, str | None], spec: Preset, m
         if value is _MISSING:
             # JSON rows may leave out optional fields; a row without its question, answer or id is broken.
             if col is not None and field in ("question", "answer", "id") and field not in spec.optional:
-                probs.add(_at(n, col), "missing from this row; every row needs this field")
+                probs.add(at(n, col), "missing from this row; every row needs this field")
                 return None, False
             return None, True
         too_long = [len(v) for v in (value if isinstance(value, list) else [value])
                     if isinstance(v, str) and len(v) > max_chars]
         if too_long:
-            probs.add(_at(n, col), f"{too_long[0]:,} characters, over the {max_chars:,} limit; shorten it or "
+            probs.add(at(n, col), f"{too_long[0]:,} characters, over the {max_chars:,} limit; shorten it or "
                       "raise max_field_chars")
             return None, False
         try:
             return parse(value), True
         except _Bad as b:
-            probs.add(_at(n, col), b.text)
+            probs.add(at(n, col), b.text)
             return None, False
 
     question, ok = get("question", lambda v: _text(v, False, "the question"))
     if ok and question is None:
-        probs.add(_at(n, cols["question"]), "the question is empty; every row needs a question")
+        probs.add(at(n, cols["question"]), "the question is empty; every row needs a question")
     answer, ok = get("answer", lambda v: _text(v, True, "the gold answer"))
     if ok and (answer is None or not gold_is_valid(answer, spec.answer_type)):
         found = "is empty" if answer is None else f"{answer!r} is not a valid {spec.answer_type}"
         hint = "a plain number such as 42 or 3.5" if spec.answer_type == "number" else f"a {spec.answer_type}"
-        probs.add(_at(n, cols["answer"]), f"gold answer {found}; write {hint}")
+        probs.add(at(n, cols["answer"]), f"gold answer {found}; write {hint}")
     ex_id, ok = get("id", lambda v: _text(v, True, "the id"))
     if ok and ex_id is None and cols["id"] in row:
-        probs.add(_at(n, cols["id"]), "the id is empty; give every row an id or map no id column")
+        probs.add(at(n, cols["id"]), "the id is empty; give every row an id or map no id column")
     rationale = get("rationale", lambda v: _text(v, False, "the rationale"))[0]
     choices = get("choices", _choices)[0]
     difficulty = get("difficulty", _difficulty)[0]
@@ -319,11 +171,78 @@ def _row_example(n: int, row: dict, cols: dict[str, str | None], spec: Preset, m
         try:
             meta = _json_cell(row.get(spec.meta), dict, '{"key": 1}') or {}
         except _Bad as b:
-            probs.add(_at(n, spec.meta), b.text)
+            probs.add(at(n, spec.meta), b.text)
     if len(probs.found) > start:
         return None
     return Example(id=ex_id or f"{stem}-{n}", question=question, answer=answer, rationale=rationale,
                    choices=choices, difficulty=difficulty, meta=meta), split
+
+
+def _spec(mapping: ColumnMapping | None, preset: str | None, answer_type: str, split: str, test_fraction: float,
+          max_field_chars: int) -> Preset:
+    """The file layout to read, after checking the arguments (ConfigError names a bad one)."""
+    spec = Preset(mapping or ColumnMapping(), answer_type) if preset is None else PRESETS.get(preset)
+    for failed, message in (
+            (spec is None, f"unknown dataset preset {preset!r}; known presets: {', '.join(PRESETS)}"),
+            (preset is not None and mapping is not None, "pass either a column mapping or a preset, not both"),
+            (spec and spec.answer_type not in ANSWER_TYPES,
+             f"answer_type {answer_type!r} is invalid; allowed: {', '.join(ANSWER_TYPES)}"),
+            (split not in ("auto", "pool", "test"), f"split {split!r} is invalid; use 'auto', 'pool' or 'test'"),
+            (not 0 <= test_fraction < 1, f"test_fraction {test_fraction!r} is out of range; it must be >= 0 and < 1"),
+            (max_field_chars < 1, f"max_field_chars {max_field_chars!r} must be a positive number of characters")):
+        if failed:
+            raise ConfigError(message)
+    return spec
+
+
+def _mapped_columns(path: Path, rows: list[tuple[int, dict]], spec: Preset,
+                    probs: Problems) -> tuple[list[tuple[int, dict]], dict[str, str | None]]:
+    """The rows after the preset's rewrite, and each Example field's column (None: absent and optional)."""
+    columns = set().union(*(r.keys() for _, r in rows))
+    if spec.transform is not None:
+        done = []
+        for n, row in rows:
+            try:
+                done.append((n, spec.transform(row)))
+            except _Bad as b:
+                probs.add(at(n, b.column), b.text)
+        rows = done
+        columns |= set().union(*(r.keys() for _, r in rows))
+    cols = asdict(spec.mapping)
+    for f, col in cols.items():
+        if col is not None and col not in columns and f in spec.optional:
+            cols[f] = None
+        elif col is not None and col not in columns:
+            # Reported once for the file: repeating it on every row would push the other problems out.
+            probs.add(at(1, col) if path.suffix.lower() == ".csv" else f"column '{col}'",
+                      f"the {f} column '{col}' is not in the file; its columns are: "
+                      f"{', '.join(sorted(columns)) or '(none)'}; rename the column or map {f}= to one of them")
+    if any(col is not None and col not in columns for col in cols.values()):
+        probs.check()
+    return rows, cols
+
+
+def _row_examples(path: Path, rows: list[tuple[int, dict]], cols: dict[str, str | None], spec: Preset, split: str,
+                  max_field_chars: int, probs: Problems) -> list[Example]:
+    """Every row's Example with its split (ids checked to be unique); problems are collected, not raised."""
+    examples, seen = [], {}
+    for n, row in rows:
+        got = _row_example(n, row, cols, spec, max_field_chars, path.stem, probs)
+        if got is None:
+            continue
+        ex, raw_split = got
+        if ex.id in seen:
+            probs.add(at(n, cols["id"]), f"id '{ex.id}' is already used by row {seen[ex.id]}; ids must be unique")
+        seen.setdefault(ex.id, n)
+        if split != "auto":
+            ex.split = split
+        elif cols["split"] is not None:
+            ex.split = SPLIT_NAMES.get((raw_split or "").lower(), "")
+            if not ex.split:
+                probs.add(at(n, cols["split"]), f"split {raw_split or ''!r} is not one of {', '.join(SPLIT_NAMES)}; "
+                          "fix the value or read the file with split='pool' or 'test'")
+        examples.append(ex)
+    return examples
 
 
 def read_dataset(path: str | Path, mapping: ColumnMapping | None = None, preset: str | None = None,
@@ -336,64 +255,15 @@ def read_dataset(path: str | Path, mapping: ColumnMapping | None = None, preset:
     uses the split column when mapped and present, else a seeded random `test_fraction` of the rows;
     "pool" or "test" puts every row there. Bad arguments raise ConfigError.
     """
-    spec = Preset(mapping or ColumnMapping(), answer_type) if preset is None else PRESETS.get(preset)
-    for failed, message in (
-            (spec is None, f"unknown dataset preset {preset!r}; known presets: {', '.join(PRESETS)}"),
-            (preset is not None and mapping is not None, "pass either a column mapping or a preset, not both"),
-            (spec and spec.answer_type not in ANSWER_TYPES,
-             f"answer_type {answer_type!r} is invalid; allowed: {', '.join(ANSWER_TYPES)}"),
-            (split not in ("auto", "pool", "test"), f"split {split!r} is invalid; use 'auto', 'pool' or 'test'"),
-            (not 0 <= test_fraction < 1, f"test_fraction {test_fraction!r} is out of range; it must be >= 0 and < 1"),
-            (max_field_chars < 1, f"max_field_chars {max_field_chars!r} must be a positive number of characters")):
-        if failed:
-            raise ConfigError(message)
-
+    spec = _spec(mapping, preset, answer_type, split, test_fraction, max_field_chars)
     path = Path(path)
-    probs = _Problems(path)
-    rows = _load(path, probs, max_field_chars)
+    probs = Problems(path)
+    rows = load_rows(path, probs, max_field_chars)
     if not rows:
         probs.check()
-    columns = set().union(*(r.keys() for _, r in rows))
-    if spec.transform is not None:
-        done = []
-        for n, row in rows:
-            try:
-                done.append((n, spec.transform(row)))
-            except _Bad as b:
-                probs.add(_at(n, b.column), b.text)
-        rows = done
-        columns |= set().union(*(r.keys() for _, r in rows))
-    cols = asdict(spec.mapping)
-    for f, col in cols.items():
-        if col is not None and col not in columns and f in spec.optional:
-            cols[f] = None
-        elif col is not None and col not in columns:
-            # Reported once for the file: repeating it on every row would push the other problems out.
-            probs.add(_at(1, col) if path.suffix.lower() == ".csv" else f"column '{col}'",
-                      f"the {f} column '{col}' is not in the file; its columns are: "
-                      f"{', '.join(sorted(columns)) or '(none)'}; rename the column or map {f}= to one of them")
-    if any(col is not None and col not in columns for col in cols.values()):
-        probs.check()
-
-    examples, seen = [], {}
-    for n, row in rows:
-        got = _row_example(n, row, cols, spec, max_field_chars, path.stem, probs)
-        if got is None:
-            continue
-        ex, raw_split = got
-        if ex.id in seen:
-            probs.add(_at(n, cols["id"]), f"id '{ex.id}' is already used by row {seen[ex.id]}; ids must be unique")
-        seen.setdefault(ex.id, n)
-        if split != "auto":
-            ex.split = split
-        elif cols["split"] is not None:
-            ex.split = SPLIT_NAMES.get((raw_split or "").lower(), "")
-            if not ex.split:
-                probs.add(_at(n, cols["split"]), f"split {raw_split or ''!r} is not one of {', '.join(SPLIT_NAMES)}; "
-                          "fix the value or read the file with split='pool' or 'test'")
-        examples.append(ex)
+    rows, cols = _mapped_columns(path, rows, spec, probs)
+    examples = _row_examples(path, rows, cols, spec, split, max_field_chars, probs)
     probs.check()
-
     if split == "auto" and cols["split"] is None:
         # Row positions drawn by a private RNG: the same file and seed give the same split, whatever else ran.
         test = set(random.Random(seed).sample(range(len(examples)), round(len(examples) * test_fraction)))

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Callable
 
-from ..method.cost import Budget, dollars
 from ..errors import BudgetExceeded, TeacherError, TeacherUnavailable
+from ..method.cost import Budget, dollars
 from ..method.records import TeacherResult
-from .protocol import Reply, Teacher, TeacherRequest
 from .prompts import PROMPT_VERSION, parse_full, parse_revision, repair_messages
+from .protocol import Reply, Teacher, TeacherRequest
 
 
 def cache_key(model: str, messages: list[dict], params: dict) -> str:
@@ -38,7 +38,7 @@ class Ledger:
         self.budget, self.price, self.model = budget, price, model
         self.check_cancel = check_cancel
         self.inflight = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-        spent = store.teacher_calls.spend(project_id)  # read once; this phase is the project's only spender while it runs
+        spent = store.teacher_calls.spend(project_id)  # read once: this phase is the project's only spender
         self.spent = {k: spent[k] for k in self.inflight}
 
     def lookup(self, key: str) -> Reply | None:

@@ -1,5 +1,5 @@
-"""The teacher protocol: the request and reply records, what every backend implements, and the registry of
-backends (`make_teacher`).
+"""The teacher protocol: the request and reply records, and what every backend implements (registry.py builds the
+configured one).
 
 A backend only sends one request and returns the reply text with its token usage (`send`); caching, the
 budget, the ledger, parsing and the repair call are shared by all backends in dispatch.py.
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..config import TeacherConfig
 from ..method.records import Example
 from .prompts import full_messages, revision_messages
 
@@ -59,12 +58,3 @@ def build_request(example: Example, mode: str, steps: list[str], answer: str | N
     messages = (full_messages(example, show_gold) if mode == "full"
                 else revision_messages(example, steps, answer, show_gold))
     return TeacherRequest(example, mode, [] if mode == "full" else list(steps), answer, messages)
-
-
-def make_teacher(cfg: TeacherConfig) -> Teacher:
-    """The configured teacher backend."""
-    if cfg.kind == "oracle":
-        from .oracle import OracleTeacher
-        return OracleTeacher(show_gold=cfg.show_gold)
-    from .openai_compat import OpenAICompatTeacher
-    return OpenAICompatTeacher(cfg)

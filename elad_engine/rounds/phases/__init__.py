@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ...states import Phase
 from ..context import RoundContext
-from .result import PhaseResult
 from . import baseline, evaluate, explain, review, revise, score, select, train
+from .result import PhaseResult
 
 PhaseFn = Callable[[RoundContext, int], PhaseResult]
 

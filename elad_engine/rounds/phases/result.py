@@ -13,9 +13,9 @@ class PhaseResult:
     detail: str = ""
 
     @classmethod
-    def done(cls, detail: str) -> "PhaseResult":
+    def done(cls, detail: str) -> PhaseResult:
         return cls(PhaseStatus.DONE, detail)
 
     @classmethod
-    def waiting(cls, detail: str) -> "PhaseResult":
+    def waiting(cls, detail: str) -> PhaseResult:
         return cls(PhaseStatus.WAITING, detail)
