@@ -4,7 +4,7 @@ approve of the filter."""
 
 import streamlit as st
 
-from elad_engine.service import UNDECIDED, EladError, Permission, PhaseStatus, QueueFilter, RevisionStatus
+from elad_engine.service import UNDECIDED, EladError, Permission, PhaseStatus, QueueFilter, ReviewAction, RevisionStatus
 from ui.engine import can, current_project, show_error, studio
 from ui.review_view import show_sample
 
@@ -74,31 +74,33 @@ else:
             show_error(str(e))
             return
         st.session_state["rv_mode"] = None
-        st.toast(f"{ {'approve': 'Approved', 'edit': 'Saved your edit of', 'reject': 'Rejected'}[action]} "
+        done = {ReviewAction.APPROVE: "Approved", ReviewAction.EDIT: "Saved your edit of",
+                ReviewAction.REJECT: "Rejected"}[action]
+        st.toast(f"{done} "
                  f"revision {view.revision['id']}")
         st.rerun()
 
     a1, a2, a3, a4 = st.columns(4)
     if a1.button("Approve", shortcut="A", type="primary", disabled=not reviewer or not view.revision["text"]):
-        act("approve")
+        act(ReviewAction.APPROVE)
     if a4.button("Skip", shortcut="S"):
         st.session_state.update(rv_index=(idx + 1) % len(rows), rv_mode=None)
         st.rerun()
     if a2.button("Edit", shortcut="E"):
-        st.session_state["rv_mode"] = "edit"
+        st.session_state["rv_mode"] = ReviewAction.EDIT
     if a3.button("Reject", shortcut="X"):
-        st.session_state["rv_mode"] = "reject"
-    if st.session_state.get("rv_mode") == "edit":
+        st.session_state["rv_mode"] = ReviewAction.REJECT
+    if st.session_state.get("rv_mode") == ReviewAction.EDIT:
         with st.form("edit"):
             steps = st.text_area("Steps, one per line", "\n".join(view.revised_steps), height=160)
             answer = st.text_input("Answer", view.revised_answer or view.gold)
             if st.form_submit_button("Save my version", disabled=not reviewer):
-                act("edit", steps=steps.splitlines(), answer=answer)
-    if st.session_state.get("rv_mode") == "reject":
+                act(ReviewAction.EDIT, steps=steps.splitlines(), answer=answer)
+    if st.session_state.get("rv_mode") == ReviewAction.REJECT:
         with st.form("reject"):
             reason = st.text_input("Reason (kept in the review log)")
             if st.form_submit_button("Reject this sample", disabled=not reviewer):
-                act("reject", reason=reason)
+                act(ReviewAction.REJECT, reason=reason)
 
 if studio().review.phase(pid, rnd) == PhaseStatus.WAITING:
     st.divider()

@@ -36,6 +36,13 @@ class ReviewAction(StrEnum):
                 ReviewAction.REJECT: RevisionStatus.REJECTED}[self]
 
 
+class TeacherOutcome(StrEnum):
+    """How a teacher call for one sample ended (a TeacherResult's status)."""
+
+    OK = "ok"
+    FAILED = "teacher_failed"  # unusable after the repair call: the revision goes to review as teacher_failed
+
+
 class JobStatus(StrEnum):
     """A job the web app (or the CLI) queued for the worker."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from elad_engine.service import SampleView
+from elad_engine.service import RevisionStatus, SampleView
 
 SHADES = {"flip": "background-color: #fff3cd", "wrong": "background-color: #f8d7da",
           "kept": "", "revised": "background-color: #fff3cd", "removed": "background-color: #f8d7da",
@@ -47,7 +47,7 @@ def show_sample(view: SampleView) -> None:
     if view.uncertainty is not None:
         parts = ", ".join(f"{k} {v:.3f}" for k, v in view.score_parts.items() if isinstance(v, (int, float)))
         st.caption(f"Uncertainty {view.uncertainty:.3f}" + (f" ({parts})" if parts else ""))
-    if rev["status"] == "teacher_failed":
+    if rev["status"] == RevisionStatus.TEACHER_FAILED:
         st.error("The teacher's reply could not be used (the reason is below). Edit the sample to keep it, "
                  "or reject it.")
         st.text(rev["error"] or "unknown reason")  # may quote model output: plain text only

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..states import ExplanationKind, TeacherOutcome
+
 
 @dataclass
 class Example:
@@ -25,7 +27,7 @@ class Explanation:
     """A student explanation: canonical steps plus the final answer and the per-prefix probes."""
 
     example_id: str
-    kind: str  # greedy | sample
+    kind: ExplanationKind
     sample_idx: int
     text: str
     steps: list[str]
@@ -53,6 +55,6 @@ class TeacherResult:
     prompt_tokens: int
     completion_tokens: int
     raw: str = ""  # the teacher's raw response text, kept for the reviewer
-    status: str = "ok"  # ok | teacher_failed
+    status: TeacherOutcome = TeacherOutcome.OK
     error: str = ""
     cost_usd: float = 0.0  # dollars actually paid for this sample's calls (0 for cached replies)

@@ -3,6 +3,7 @@ replacement steps (assembly), and the step-by-step diff a reviewer reads. Pure f
 
 from __future__ import annotations
 
+from ..states import TeacherOutcome
 from .reasoning import format_explanation
 from .records import TeacherResult
 
@@ -14,7 +15,7 @@ def assemble(student_steps: list[str], result: TeacherResult,
 
     Returns None for a failed result (nothing usable to train on until a reviewer fixes it).
     """
-    if result.status == "teacher_failed":
+    if result.status == TeacherOutcome.FAILED:
         return None
     if result.first_error is None:
         answer = student_answer or result.answer

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from ..states import ExplanationKind
+
 UNPARSEABLE = "<unparseable>"  # every answer that could not be read falls in this one class
 
 
@@ -52,7 +54,7 @@ def question_scores(explanations: list, alpha: float, intra: str = "hard") -> di
     a score whose inputs were not computed is absent.
     """
     out: dict[str, float] = {}
-    greedy = next((x for x in explanations if x.kind == "greedy"), None)
+    greedy = next((x for x in explanations if x.kind == ExplanationKind.GREEDY), None)
     if len(explanations) > 1:
         out["inter"] = inter_uncertainty([x.answer for x in explanations])
     if intra == "soft":

@@ -17,7 +17,7 @@ from ..errors import ConfigError, EladError
 from ..jobs.spawn import STALE_S, ensure_worker
 from ..review.queue import QueueFilter
 from ..review.sample_view import SampleView
-from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, RevisionStatus
+from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, ReviewAction, RevisionStatus
 from ..store import Store
 from ..tasks.datasets import PRESETS, ColumnMapping
 from .access import Area, action
@@ -32,8 +32,8 @@ Workspace = Store  # what a page holds on to between script runs: the open works
 
 __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessDenied", "EladError", "ConfigError",
            "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
-           "JobStatus", "Phase", "PhaseStatus", "RevisionStatus", "Workspace", "open_workspace", "ensure_worker",
-           "live_workers", "STALE_S"]
+           "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
+           "ensure_worker", "live_workers", "STALE_S"]
 
 
 class MaintenanceArea(Area):

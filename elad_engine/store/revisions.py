@@ -9,7 +9,7 @@ from typing import TypedDict
 
 from ..errors import StoreError
 from ..method.records import Example, TeacherResult
-from ..states import TRAINABLE, UNDECIDED, ReviewAction, RevisionStatus
+from ..states import TRAINABLE, UNDECIDED, ReviewAction, RevisionStatus, TeacherOutcome
 from .database import Database, from_json, id_list, to_json
 from .projects import Examples
 
@@ -60,7 +60,8 @@ class Revisions:
              text: str | None, student_text: str | None, cost_usd: float, prompt_version: str) -> int:
         """Store a teacher revision, pending review (or teacher_failed). Its calls are already in the ledger:
         each was recorded the moment its reply arrived (teachers/dispatch.py)."""
-        status = RevisionStatus.TEACHER_FAILED if result.status == "teacher_failed" else RevisionStatus.PENDING
+        failed = result.status == TeacherOutcome.FAILED
+        status = RevisionStatus.TEACHER_FAILED if failed else RevisionStatus.PENDING
         with self.database.transaction() as db:
             return db["revisions"].insert({
                 "project_id": project_id, "round": rnd, "example_id": example_id, "mode": mode, "teacher": teacher,

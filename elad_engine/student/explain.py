@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..config import ProjectConfig
 from ..method.reasoning import build_prompt, normalize_answer, split_steps
 from ..method.records import Example, Explanation
+from ..states import ExplanationKind
 from .model import Student
 from .probes import branched_answer_probs, branched_probe_answers
 
@@ -27,7 +28,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
     for e, group in zip(examples, texts):
         for k, text in enumerate(group):
             steps, raw = split_steps(text)
-            out.append(Explanation(e.id, "greedy" if k == 0 else "sample", k, text, steps,
+            out.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text, steps,
                                    normalize_answer(raw, a_type)))
     question = {e.id: e.question for e in examples}
     if "probes" in needs:
@@ -40,7 +41,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
             for x, p in zip(out, probs):
                 x.probe_probs = p
     if "stats" in needs:
-        greedy = [x for x in out if x.kind == "greedy"]
+        greedy = [x for x in out if x.kind == ExplanationKind.GREEDY]
         stats = student.explanation_stats([build_prompt(question[x.example_id]) for x in greedy],
                                           [x.text for x in greedy], batch_size=s.batch_size)
         for x, (nll, ent) in zip(greedy, stats):

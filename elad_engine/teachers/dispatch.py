@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ..errors import BudgetExceeded, TeacherError, TeacherUnavailable
 from ..method.cost import Budget, dollars
 from ..method.records import TeacherResult
+from ..states import TeacherOutcome
 from .prompts import PROMPT_VERSION, parse_full, parse_revision, repair_messages
 from .protocol import Reply, Teacher, TeacherRequest
 
@@ -140,7 +141,7 @@ async def _answer(teacher: Teacher, ledger: Ledger, request: TeacherRequest, max
             continue
         result.prompt_tokens, result.completion_tokens, result.cost_usd = tokens[0], tokens[1], cost
         return result
-    return TeacherResult([], None, [], "", tokens[0], tokens[1], raw=raw, status="teacher_failed",
+    return TeacherResult([], None, [], "", tokens[0], tokens[1], raw=raw, status=TeacherOutcome.FAILED,
                          error=error.strip(), cost_usd=cost)
 
 

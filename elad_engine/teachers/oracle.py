@@ -12,6 +12,7 @@ import re
 from ..method.cost import count_message_tokens, count_tokens
 from ..method.reasoning import answers_match, split_steps
 from ..method.records import Example, StepVerdict, TeacherResult
+from ..states import TeacherOutcome
 from ..tasks.synthetic import solution_steps, solve
 from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
@@ -87,13 +88,13 @@ class OracleTeacher:
         solution = self._solution(example)
         if solution is None:
             return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)), 0,
-                                 status="teacher_failed", error="the oracle has no solution for this example")
+                                 status=TeacherOutcome.FAILED, error="the oracle has no solution for this example")
         raw = render_full(*solution)
         try:
             result = parse_full(raw)
         except ValueError as e:
             return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)),
-                                 count_tokens(raw), raw=raw, status="teacher_failed", error=str(e))
+                                 count_tokens(raw), raw=raw, status=TeacherOutcome.FAILED, error=str(e))
         result.prompt_tokens = count_message_tokens(full_messages(example, self.show_gold))
         result.completion_tokens = count_tokens(raw)
         return result

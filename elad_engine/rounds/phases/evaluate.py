@@ -4,6 +4,7 @@ against the teacher cost so far, review counts)."""
 from __future__ import annotations
 
 from ...method.cost import dollars
+from ...states import RevisionStatus
 from ...student.evaluation import evaluate
 from ..context import RoundContext
 from .result import PhaseResult
@@ -38,7 +39,8 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
     store.metrics.save(project_id, rnd, accuracy=result["accuracy"], base_accuracy=base,
                        by_difficulty=result["by_difficulty"], test_size=result["n"],
                        prompt_tokens=spend["used_prompt_tokens"], completion_tokens=spend["used_completion_tokens"],
-                       cost_usd=spend["cost_usd"] + cached_usd, approved=counts.get("approved", 0),
-                       edited=counts.get("edited", 0), rejected=counts.get("rejected", 0),
-                       teacher_failed=counts.get("teacher_failed", 0))
+                       cost_usd=spend["cost_usd"] + cached_usd, **{
+                           status.value: counts.get(status, 0) for status in (
+                               RevisionStatus.APPROVED, RevisionStatus.EDITED, RevisionStatus.REJECTED,
+                               RevisionStatus.TEACHER_FAILED)})
     return PhaseResult.done(f"accuracy {result['accuracy']:.3f} on {result['n']} test samples")

@@ -7,7 +7,7 @@ from ...errors import BudgetExceeded
 from ...method.cost import Budget
 from ...method.reasoning import short_answer, split_steps
 from ...method.revision import assembled_text
-from ...states import ExplanationKind, SelectionStatus
+from ...states import ExplanationKind, SelectionStatus, TeacherOutcome
 from ...teachers.dispatch import Ledger, run_requests
 from ...teachers.prompts import PROMPT_VERSION
 from ...teachers.protocol import build_request
@@ -39,8 +39,8 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
         student = greedy.get(request.example.id)
         student_answer = short_answer(split_steps(student.text)[1] or "") if student else None
         text = assembled_text(request.steps, result, student_answer)
-        if text is None and result.status != "teacher_failed":
-            result.status, result.error = "teacher_failed", "no explanation could be assembled from the reply"
+        if text is None and result.status != TeacherOutcome.FAILED:
+            result.status, result.error = TeacherOutcome.FAILED, "no explanation could be assembled from the reply"
         store.revisions.save(project_id, rnd, request.example.id, mode, ctx.teacher.name, result, text,
                              student.text if student else None, result.cost_usd, PROMPT_VERSION)
         finished[0] += 1
