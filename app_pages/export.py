@@ -6,26 +6,26 @@ import streamlit as st
 from elad_engine.service import ACTIVE_JOB, JobStatus, Permission
 from ui.engine import can, current_project, studio
 
-name, pid = current_project()
+name, project_id = current_project()
 st.title(f"Export · {name}")
-trained = studio().exports.trained_rounds(pid)
+trained = studio().exports.trained_rounds(project_id)
 if not trained:
     st.info("No trained round yet: an export needs a round whose training phase has finished.")
     st.stop()
-best = studio().exports.best_round(pid)
+best = studio().exports.best_round(project_id)
 rnd = st.selectbox("Round", trained, index=trained.index(best) if best in trained else len(trained) - 1,
                    format_func=lambda r: f"round {r}" + (" (best test accuracy)" if r == best else ""))
 merged = st.checkbox("Also build the merged model (base + adapter in one folder)", value=True)
-job = studio().exports.job(pid)
+job = studio().exports.job(project_id)
 busy = job is not None and job["status"] in ACTIVE_JOB
 if st.button("Build the export", type="primary", disabled=busy or not can(Permission.EXPORT)):
-    studio().exports.start(pid, rnd, merged)
+    studio().exports.start(project_id, rnd, merged)
     st.rerun()
 
 
 @st.fragment(run_every=1.0)
 def status() -> None:
-    job = studio().exports.job(pid)
+    job = studio().exports.job(project_id)
     if job is None:
         return
     if job["status"] in ACTIVE_JOB:
@@ -41,7 +41,7 @@ def status() -> None:
 
 status()
 may_export = can(Permission.EXPORT)
-for e in studio().exports.list(pid):
+for e in studio().exports.list(project_id):
     with st.expander(f"Round {e['round']} export", expanded=e["round"] == rnd):
         st.text(f"on the server: {e['folder']}")
         if st.button("Prepare the whole export as a zip", key=f"zip-{e['round']}-all", disabled=not may_export):

@@ -8,7 +8,7 @@ import streamlit as st
 from elad_engine.service import EladError
 from ui.engine import current_project, show_error, studio
 
-name, pid = current_project()
+name, project_id = current_project()
 st.title("Metrics")
 with st.expander("Compare strategies from the efficiency benchmark (python -m benchmarks.efficiency)"):
     path = st.text_input("efficiency.csv on the server", "benchmarks/results/efficiency/efficiency.csv")
@@ -50,7 +50,7 @@ st.subheader("Per round")
 st.dataframe(frame, hide_index=True, width="stretch")
 
 st.subheader(f"Selection scores · {name}")
-scores = pd.DataFrame(studio().metrics.scores(pid))
+scores = pd.DataFrame(studio().metrics.scores(project_id))
 if scores.empty:
     st.caption("No scores yet.")
 else:
@@ -59,18 +59,18 @@ else:
         color=alt.Color("selected:N"), column=alt.Column("round:O")).properties(width=180, height=160))
 
 st.subheader(f"Reviewers · {name}")
-stats = pd.DataFrame(studio().metrics.reviewers(pid))
+stats = pd.DataFrame(studio().metrics.reviewers(project_id))
 if stats.empty:
     st.caption("No review decisions yet.")
 else:
     st.dataframe(stats, hide_index=True, width="stretch")
-agree = studio().metrics.agreement(pid)
+agree = studio().metrics.agreement(project_id)
 if agree["overlap"] > 1:
     a1, a2, a3 = st.columns(3)
     a1.metric("Samples reviewed by several", agree["samples with several reviews"])
     a2.metric("Reviewers agreed", "-" if agree["agreement %"] is None else f"{agree['agreement %']}%")
     a3.metric("Open conflicts (for an admin)", agree["open conflicts"])
-positions = pd.DataFrame(studio().metrics.first_errors(pid))
+positions = pd.DataFrame(studio().metrics.first_errors(project_id))
 if not positions.empty:
     st.altair_chart(alt.Chart(positions).mark_bar().encode(
         x=alt.X("position:O", title="first wrong step (relative position in the student's chain)"),

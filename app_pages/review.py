@@ -8,9 +8,9 @@ from elad_engine.service import UNDECIDED, EladError, Permission, PhaseStatus, Q
 from ui.engine import can, current_project, show_error, studio
 from ui.review_view import show_sample
 
-name, pid = current_project()
+name, project_id = current_project()
 st.title(f"Review · {name}")
-rounds = studio().review.rounds(pid)
+rounds = studio().review.rounds(project_id)
 if not rounds:
     st.info("Nothing to review yet: revisions appear here once a round has reached its review phase.")
     st.stop()
@@ -30,8 +30,8 @@ flt = QueueFilter(round=rnd, statuses=(RevisionStatus.TEACHER_FAILED,) if failed
                   matches_gold={"any": None, "matches": True, "differs": False}[gold],
                   sort_by_uncertainty=most_uncertain_first)
 reviewer = studio().user.name if can(Permission.REVIEW) else ""
-rows = studio().review.queue(pid, flt)  # without samples other reviewers hold
-decided, total = studio().review.progress(pid, rnd)
+rows = studio().review.queue(project_id, flt)  # without samples other reviewers hold
+decided, total = studio().review.progress(project_id, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
             f"{len(rows)} in this view")
 
@@ -45,7 +45,7 @@ if rows:
         st.write(f"This approves **{sum(r['status'] == RevisionStatus.PENDING for r in rows)}** pending "
                  "revision(s) of this view as you; teacher_failed ones need an edit.")
         if st.button("Yes, approve them", disabled=not reviewer):
-            n = studio().review.bulk_approve(pid, rnd, [r["id"] for r in rows])
+            n = studio().review.bulk_approve(project_id, rnd, [r["id"] for r in rows])
             st.toast(f"Approved {n} revision(s)")
             st.rerun()
 
@@ -102,10 +102,10 @@ else:
             if st.form_submit_button("Reject this sample", disabled=not reviewer):
                 act(ReviewAction.REJECT, reason=reason)
 
-if studio().review.phase(pid, rnd) == PhaseStatus.WAITING:
+if studio().review.phase(project_id, rnd) == PhaseStatus.WAITING:
     st.divider()
     st.write(f"Round {rnd} waits for review; it goes on by itself (training, evaluation) once every revision "
              "is decided. To train now on what is approved so far:")
     if st.button("Close the review and train on what is approved", disabled=not can(Permission.RUN)):
-        studio().rounds.close_review(pid, rnd)
+        studio().rounds.close_review(project_id, rnd)
         st.rerun()

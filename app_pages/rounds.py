@@ -7,11 +7,11 @@ import streamlit as st
 from elad_engine.service import ACTIVE_JOB, RESUMABLE, JobStatus, Permission, Phase
 from ui.engine import can, current_project, show_error, studio
 
-name, pid = current_project()
+name, project_id = current_project()
 st.title(f"Rounds · {name}")
-cfg = studio().projects.config(pid)
+cfg = studio().projects.config(project_id)
 
-est = studio().rounds.estimate_next(pid)
+est = studio().rounds.estimate_next(project_id)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Next round", est["round"])
 c2.metric("Teacher calls", est["calls"])
@@ -29,15 +29,15 @@ else:
     st.caption(f"Compute: one process on `{cfg.student.device}`; set compute.processes on the Projects page to "
                "spread scoring and training over several GPUs through accelerate.")
 
-job = studio().rounds.job(pid)
+job = studio().rounds.job(project_id)
 running = job is not None and job["status"] in ACTIVE_JOB
 may_run = can(Permission.RUN)
 b1, b2, b3, b4 = st.columns(4)
 if b1.button("Start next round", disabled=running or not may_run, type="primary", width="stretch"):
-    studio().rounds.start(pid, max_rounds=1)
+    studio().rounds.start(project_id, max_rounds=1)
     st.rerun()
 if b2.button("Run all remaining rounds", disabled=running or not may_run, width="stretch"):
-    studio().rounds.start(pid)
+    studio().rounds.start(project_id)
     st.rerun()
 if b3.button("Pause", disabled=not running or not may_run, width="stretch",
              help="Stop at the next safe point; Resume continues where it stopped."):
@@ -49,13 +49,13 @@ if b4.button("Cancel", disabled=not running or not may_run, width="stretch",
     st.rerun()
 if job is not None and job["status"] in RESUMABLE:
     if st.button(f"Resume (the last job was {job['status']})", disabled=not may_run):
-        studio().rounds.start(pid)
+        studio().rounds.start(project_id)
         st.rerun()
 
 
 @st.fragment(run_every=1.0)
 def live() -> None:
-    job = studio().rounds.job(pid)
+    job = studio().rounds.job(project_id)
     if job is None:
         st.info("No job has run yet for this project. Start the next round above.")
     else:
@@ -75,7 +75,7 @@ def live() -> None:
         with st.expander("Job log", expanded=status in (JobStatus.RUNNING, JobStatus.FAILED)):
             st.code("\n".join(r["line"] for r in studio().rounds.job_log(job["id"], last=40)) or "(empty)",
                     language=None)
-    rows, details = studio().rounds.table(pid)
+    rows, details = studio().rounds.table(project_id)
     if rows:
         st.subheader("Phases of every round")
         st.dataframe(pd.DataFrame(rows).fillna(""), hide_index=True, width="stretch")

@@ -37,7 +37,3 @@ class BudgetExceeded(EladError):
 
 class StoreError(EladError):
     """The workspace database refused an operation (unknown project, bad state, ...)."""
-
-
-class ReviewPending(EladError):
-    """The round waits at the review phase until its revisions are decided."""

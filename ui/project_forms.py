@@ -98,27 +98,27 @@ def _widget(section, name: str, label: str, key: str):
     return st.text_input(label, value, help=m["doc"], key=key)
 
 
-def settings_form(pid: int, editable: bool = True) -> None:
-    cfg = studio().projects.config(pid)
+def settings_form(project_id: int, editable: bool = True) -> None:
+    cfg = studio().projects.config(project_id)
     values = {}
     cols = st.columns(3)
     for n, dotted in enumerate(SETTINGS):
         sec, name = dotted.split(".")
         with cols[n % 3]:
-            values[dotted] = _widget(getattr(cfg, sec), name, dotted, key=f"cfg-{pid}-{dotted}")
+            values[dotted] = _widget(getattr(cfg, sec), name, dotted, key=f"cfg-{project_id}-{dotted}")
     prices = pd.DataFrame([{"model": k, "prompt $/M": v[0], "completion $/M": v[1]}
                            for k, v in cfg.teacher.prices.items()])
-    edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{pid}-prices")
+    edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{project_id}-prices")
     values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0), float(r["completion $/M"] or 0)]
                                 for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
     b1, b2 = st.columns(2)
-    if b1.button("Save settings", type="primary", key=f"cfg-{pid}-save", disabled=not editable):
+    if b1.button("Save settings", type="primary", key=f"cfg-{project_id}-save", disabled=not editable):
         try:
-            studio().projects.save_settings(pid, cfg.with_overrides(**values))
+            studio().projects.save_settings(project_id, cfg.with_overrides(**values))
             st.success("Saved.")
         except EladError as e:
             show_error(str(e))
-    if b2.button("Test the teacher connection", key=f"cfg-{pid}-test",
+    if b2.button("Test the teacher connection", key=f"cfg-{project_id}-test",
                  disabled=values["teacher.kind"] == "oracle" or not editable):
         try:
             st.success(studio().projects.check_teacher(cfg.with_overrides(**values).teacher))

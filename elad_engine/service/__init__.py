@@ -4,8 +4,8 @@ check the user's role once per action (access.py). Pages import this package and
 but the errors, the config dataclasses and the states (tests/test_architecture.py).
 
     studio = Studio.open("workspace", User.system("cli"))
-    pid = studio.projects.create_demo(pool=400, test=400)
-    studio.rounds.start(pid)            # a job for the worker
+    project_id = studio.projects.create_demo(pool=400, test=400)
+    studio.rounds.start(project_id)     # a job for the worker
 """
 
 from __future__ import annotations
