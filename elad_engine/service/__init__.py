@@ -20,10 +20,10 @@ from ..review.sample_view import SampleView
 from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, ReviewAction, RevisionStatus
 from ..store import Store
 from ..tasks.datasets import PRESETS, ColumnMapping
-from .access import Area, action
 from .accounts import AccountsArea
 from .exports import ExportsArea
 from .insights import MetricsArea
+from .maintenance import MaintenanceArea
 from .projects import ProjectsArea
 from .review import ReviewArea
 from .rounds import RoundsArea
@@ -34,14 +34,6 @@ __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessD
            "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
            "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
            "ensure_worker", "live_workers", "STALE_S"]
-
-
-class MaintenanceArea(Area):
-    @action(Permission.CONFIGURE)
-    def backup(self, to: str | Path, artifacts: bool = True) -> dict:
-        """An online backup of the workspace (database and artifacts) into the new folder `to`."""
-        from ..backup import backup_workspace
-        return backup_workspace(self.store.workspace, to, artifacts=artifacts)
 
 
 class Studio:
