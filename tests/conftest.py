@@ -66,6 +66,26 @@ def reviewed_workspace(ws: Path, model_dir: Path) -> Path:
     return ws
 
 
+def old_workspace(ws: Path, version: int, rows: list[tuple[str, list]] = ()) -> Path:
+    """A workspace as release `version` wrote it: its frozen schema (tests/data/schema_vN.sql) and `rows`, a list
+    of (SQL, parameters) run before the schema version is recorded."""
+    import sqlite3
+
+    from elad_engine.store.database import statements
+
+    ws.mkdir()
+    con = sqlite3.connect(ws / "elad.db")
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    for statement in statements((REPO / "tests" / "data" / f"schema_v{version}.sql").read_text()):
+        con.execute(statement)
+    for sql, args in rows:
+        con.execute(sql, args)
+    con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(version)])
+    con.commit()
+    con.close()
+    return ws
+
+
 @contextlib.contextmanager
 def streamlit_app(ws: Path, **env: str):
     """`streamlit run app.py` on a free 127.0.0.1 port for the workspace `ws`; yields (url, process)."""

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import old_workspace
 from elad_engine.config import ProjectConfig
 from elad_engine.errors import StoreError
 from elad_engine.states import (
@@ -22,7 +22,6 @@ from elad_engine.states import (
     RevisionStatus,
 )
 from elad_engine.store import SCHEMA_VERSION, Store
-from elad_engine.store.database import statements
 
 
 def _checked_values(store: Store, table: str, column: str) -> set[str]:
@@ -59,30 +58,20 @@ def test_the_database_refuses_a_status_no_enum_has(workspace):
 
 def _v5_workspace(ws, extra: list[str] = ()) -> None:
     """A workspace as release 5 wrote it, with rows in every status the engine used."""
-    ws.mkdir()
-    con = sqlite3.connect(ws / "elad.db")
-    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for statement in statements((REPO / "tests" / "data" / "schema_v5.sql").read_text()):
-        con.execute(statement)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '5')")
-    con.execute("INSERT INTO projects VALUES (1, 'p', ?, 0)", [ProjectConfig().to_toml()])
-    for rnd, status in enumerate(["done", "running"]):
-        con.execute("INSERT INTO rounds VALUES (1, ?, ?, NULL, 0, NULL)", [rnd, status])
-    for phase, status in [("baseline", "done"), ("review", "waiting"), ("train", "closed")]:
-        con.execute("INSERT INTO phases VALUES (1, 0, ?, ?, 1.0, 'x', 0)", [phase, status])
-    for i, status in enumerate(RevisionStatus):
-        con.execute("INSERT INTO revisions (project_id, round, example_id, mode, teacher, status, created_at) "
-                    "VALUES (1, 1, ?, 'revision', 'oracle', ?, 0)", [f"e{i}", status.value])
-    con.execute("INSERT INTO reviews (revision_id, action, reviewer, created_at) VALUES (1, 'approve', 'ann', 0)")
-    for status in JobStatus:
-        con.execute("INSERT INTO jobs (project_id, kind, status, created_at) VALUES (1, 'rounds', ?, ?)",
-                    [status.value, time.time()])
-    for n, status in enumerate(["selected", "over_budget"]):
-        con.execute("INSERT INTO selections VALUES (1, 1, ?, ?, 'elad', 0.5, ?)", [f"e{n}", n + 1, status])
-    for statement in extra:
-        con.execute(statement)
-    con.commit()
-    con.close()
+    rows = [("INSERT INTO projects VALUES (1, 'p', ?, 0)", [ProjectConfig().to_toml()])]
+    rows += [("INSERT INTO rounds VALUES (1, ?, ?, NULL, 0, NULL)", [rnd, status])
+             for rnd, status in enumerate(["done", "running"])]
+    rows += [("INSERT INTO phases VALUES (1, 0, ?, ?, 1.0, 'x', 0)", [phase, status])
+             for phase, status in [("baseline", "done"), ("review", "waiting"), ("train", "closed")]]
+    rows += [("INSERT INTO revisions (project_id, round, example_id, mode, teacher, status, created_at) "
+              "VALUES (1, 1, ?, 'revision', 'oracle', ?, 0)", [f"e{i}", status.value])
+             for i, status in enumerate(RevisionStatus)]
+    rows += [("INSERT INTO reviews (revision_id, action, reviewer, created_at) VALUES (1, 'approve', 'ann', 0)", [])]
+    rows += [("INSERT INTO jobs (project_id, kind, status, created_at) VALUES (1, 'rounds', ?, ?)",
+              [status.value, time.time()]) for status in JobStatus]
+    rows += [("INSERT INTO selections VALUES (1, 1, ?, ?, 'elad', 0.5, ?)", [f"e{n}", n + 1, status])
+             for n, status in enumerate(["selected", "over_budget"])]
+    old_workspace(ws, 5, rows + [(sql, []) for sql in extra])
 
 
 def test_a_version_5_workspace_keeps_every_row_and_gains_the_constraints(tmp_path):

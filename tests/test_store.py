@@ -154,20 +154,11 @@ def test_metrics_training_runs_and_jobs(store):
 def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
     """A workspace written by schema v1 (tests/data/schema_v1.sql, the first release's tables) opens, keeps
     its rows, and gains the teacher cache, the ledger's cache columns, the job log and the workers table."""
-    from conftest import REPO
-    from elad_engine.store.database import statements as _statements
+    from conftest import old_workspace
 
-    ws = tmp_path / "old"
-    ws.mkdir()
-    con = sqlite3.connect(ws / "elad.db")
-    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    for statement in _statements((REPO / "tests" / "data" / "schema_v1.sql").read_text()):
-        con.execute(statement)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    con.execute("INSERT INTO teacher_calls (project_id, round, purpose, prompt_tokens, completion_tokens, cost_usd, "
-                "created_at) VALUES (1, 0, 'full', 10, 5, 0.1, 0)")
-    con.commit()
-    con.close()
+    ws = old_workspace(tmp_path / "old", 1, [(
+        "INSERT INTO teacher_calls (project_id, round, purpose, prompt_tokens, completion_tokens, cost_usd, "
+        "created_at) VALUES (1, 0, 'full', 10, 5, 0.1, 0)", [])])
     store = Store(ws)
     assert store.schema_version() == SCHEMA_VERSION == 6
     spend = store.teacher_calls.spend(1)
