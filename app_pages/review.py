@@ -66,6 +66,11 @@ else:
         studio().review.claim(rows[idx]["id"])  # nobody else is handed this one meanwhile
     view = studio().review.sample(rows[idx]["id"])
     show_sample(view)
+    if view.revision["status"] == RevisionStatus.TEACHER_FAILED and st.button(
+            "Ask the teacher again", disabled=not reviewer, help="A worker job sends this sample to the teacher once "
+            "more (within the budget); the sample comes back pending or teacher_failed, with every reply kept."):
+        studio().review.ask_again(view.revision["id"])
+        st.toast("Queued: the teacher is asked again; this sample updates when the reply is in.")
 
     def act(action: str, **kw) -> None:
         try:

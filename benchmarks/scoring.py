@@ -47,7 +47,7 @@ def naive(student: Student, examples, cfg: ProjectConfig) -> tuple[list, list]:
             steps = split_steps(text)[0]
             probes = []
             for k in range(len(steps) + 1):
-                p = torch.tensor([naive_token_ids(tok, e.question, steps, k)])
+                p = torch.tensor([naive_token_ids(tok, build_prompt(e.question), steps, k)])
                 with torch.no_grad():
                     g = model.generate(p, max_new_tokens=cfg.student.probe_max_tokens, do_sample=False, **kw)
                 probes.append(short_answer(tok.decode(g[0, p.shape[1]:], skip_special_tokens=True)))
@@ -62,7 +62,7 @@ def useful_tokens(student: Student, explanations, questions: dict[str, str], pro
     trigger = len(student.tokenizer(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"])
     total = 0
     for x in explanations:
-        ids, bounds = segments(student.tokenizer, questions[x.example_id], x.steps)
+        ids, bounds = segments(student.tokenizer, build_prompt(questions[x.example_id]), x.steps)
         total += len(ids) + len(bounds) * (trigger + probe_tokens)
     return total
 
@@ -123,7 +123,7 @@ def main() -> None:
     greedy = [x for x in explanations if x.kind == "greedy"]
     same_texts = [x.text for x in greedy] == naive_texts
     from elad_engine.student.probes import branched_probe_answers
-    engine_probes = branched_probe_answers(student, [(questions[x.example_id], x.steps) for x in greedy],
+    engine_probes = branched_probe_answers(student, [(build_prompt(questions[x.example_id]), x.steps) for x in greedy],
                                            cfg.student.probe_max_tokens)
     same_probes = engine_probes == naive_probes
     tokens = useful_tokens(student, explanations, questions, cfg.student.probe_max_tokens)

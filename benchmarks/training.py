@@ -15,8 +15,9 @@ import torch
 
 from elad_engine.config import DEFAULT_STUDENT, TrainingConfig
 from elad_engine.method.reasoning import build_prompt
+from elad_engine.student.batching import encode_pairs
 from elad_engine.student.model import Student
-from elad_engine.student.training import bf16_native, encode_pairs, fit
+from elad_engine.student.training import bf16_native, fit
 from elad_engine.tasks.synthetic import generate
 
 

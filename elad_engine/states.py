@@ -63,6 +63,7 @@ RESUMABLE = frozenset({JobStatus.PAUSED, JobStatus.CANCELLED, JobStatus.FAILED})
 class JobKind(StrEnum):
     ROUNDS = "rounds"
     EXPORT = "export"
+    REASK = "reask"  # ask the teacher again about one teacher_failed sample
 
 
 class RoundStatus(StrEnum):
@@ -109,6 +110,7 @@ class StopReason(StrEnum):
     REVIEW_PENDING = "review_pending"
     CANCELLED = "cancelled"
     MAX_ROUNDS = "max_rounds"
+    TEACHER_UNAVAILABLE = "teacher_unavailable"  # the endpoint cannot be used now: resume when it is back
 
 
 class ExplanationKind(StrEnum):

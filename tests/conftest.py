@@ -27,9 +27,38 @@ def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 3
     return out
 
 
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
+    """A tiny random Llama with a ChatML chat template (end of turn = its EOS), like the small instruct models."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(tokenizer_corpus())
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat-model"))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from elad_engine.method.records import Example
 from elad_engine.teachers.oracle import OracleTeacher
 from elad_engine.teachers.prompts import render_full, render_revision
 
-FAULTS = ("429", "500", "timeout", "malformed", "truncated", "no_json_mode")
+FAULTS = ("429", "500", "timeout", "malformed", "truncated", "no_json_mode", "no_json_mode_500")
 
 
 def parse_prompt(messages: list[dict]) -> tuple[str, str, list[str], str | None]:
@@ -85,7 +85,7 @@ class TeacherServer:
             def do_POST(self):
                 if not server.authorised(self):
                     return
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                if self.path.rstrip("/") != "/v1/chat/completions":  # as real servers: under /v1 only
                     return server.send_json(self, 404, {"error": {"message": f"no route {self.path}"}})
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 server.chat(self, body)
@@ -166,6 +166,8 @@ class TeacherServer:
             return self.send_json(handler, 500, {"error": {"message": "too late"}})
         if fault == "no_json_mode" and "response_format" in body:
             return self.send_json(handler, 400, {"error": {"message": "response_format is not supported"}})
+        if fault == "no_json_mode_500" and "response_format" in body:  # as llama.cpp's server answers
+            return self.send_json(handler, 500, {"error": {"message": "failed to parse response_format grammar"}})
         content, finish = self.answer(body["messages"]), "stop"
         if fault == "malformed":
             content = "Sure! Here is my check: {\"steps\": [{\"step\": 1, \"correct\": tru"

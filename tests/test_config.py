@@ -209,8 +209,10 @@ def test_oracle_price_uses_price_as():
 
 def test_openai_price_uses_the_model_then_price_as():
     assert TeacherConfig(kind="openai", model="gpt-4o").price() == (2.5, 10.0)
-    assert TeacherConfig(kind="openai", model="my-local-model").price() == (0.15, 0.60)
+    assert TeacherConfig(kind="openai", model="my-local-model").price() == (0.0, 0.0)  # unpriced local: free
+    assert TeacherConfig(kind="openai", model="my-local-model", price_as="gpt-4o").price() == (2.5, 10.0)
     assert TeacherConfig(kind="openai", model="my-local-model", price_as="none").price() == (0.0, 0.0)
+    assert TeacherConfig().price() == (0.15, 0.60)  # the oracle costs what gpt-4o-mini would
     price = TeacherConfig(kind="openai", model="m", prices={"m": [1, 3]}).price()
     assert price == (1.0, 3.0) and all(type(x) is float for x in price)
 

@@ -12,6 +12,7 @@ from elad_engine.export import best_round, export_round
 from elad_engine.rounds.loop import RoundRunner
 from elad_engine.store import Store
 from elad_engine.student.model import Student
+from elad_engine.student.prompt_style import PromptStyle
 
 
 def test_export_round(tiny_model_dir, workspace):
@@ -21,8 +22,10 @@ def test_export_round(tiny_model_dir, workspace):
     paths = export_round(store, pid, 1)
     folder = paths["folder"]
     assert sorted(p.name for p in folder.iterdir()) == [".elad-export", "README.md", "adapter", "approved.jsonl",
-                                                         "merged"]
+                                                         "merged", "prompt_style.json"]
     assert (folder / "adapter" / "adapter_config.json").is_file()
+    for part in ("adapter", "merged", "."):  # whoever loads any part knows how to prompt it
+        assert PromptStyle.load(folder / part) == PromptStyle("completion")
 
     merged = AutoModelForCausalLM.from_pretrained(folder / "merged")
     adapted = Student.load(str(tiny_model_dir), adapter=str(folder / "adapter")).model
@@ -35,7 +38,9 @@ def test_export_round(tiny_model_dir, workspace):
     assert "| round | accuracy |" in card and "synthetic-test" in card
     lines = [json.loads(x) for x in (folder / "approved.jsonl").read_text().splitlines()]
     assert len(lines) == 8
-    assert [m["role"] for m in lines[0]["messages"]] == ["user", "assistant"]
-    assert lines[0]["messages"][1]["content"].rstrip().endswith(".")
+    # the completion style: prompt and completion records (chat projects write system/user/assistant messages)
+    assert sorted(lines[0]) == ["completion", "id", "prompt"] and lines[0]["prompt"].startswith("Question: ")
+    assert lines[0]["prompt"].endswith("\nAnswer:\n") and lines[0]["completion"].rstrip().endswith(".")
+    assert "Completion (a plain text scaffold)" in card
     assert best_round(store, pid) in (0, 1)
     assert not list(folder.parent.glob("*.partial"))

@@ -9,8 +9,9 @@ import pytest
 from teacher_server import TeacherServer
 
 from conftest import tiny_project
+from elad_engine.accounts import Role
 from elad_engine.config import TeacherConfig
-from elad_engine.errors import BudgetExceeded, TeacherUnavailable
+from elad_engine.errors import BudgetExceeded, StoreError, TeacherUnavailable
 from elad_engine.method.cost import Budget
 from elad_engine.method.revision import assembled_text
 from elad_engine.rounds.loop import RoundRunner
@@ -155,18 +156,28 @@ def test_429_500_and_timeouts_are_retried_and_retry_after_is_honoured(project, k
     outcomes = [o for _, o in server.events]
     assert outcomes[:5] == ["429", "500", "timeout", "500", "ok"] and server.requests == 6
     assert server.events[1][0] - server.events[0][0] >= 0.95  # waited for Retry-After: 1
-    assert max(server.served.values()) == 1 and store.teacher_calls.spend(pid)["calls"] == 2  # failures are not billed
+    spend = store.teacher_calls.spend(pid)
+    assert max(server.served.values()) == 1 and spend["calls"] == 2  # refused attempts are not billed, but
+    assert spend["timeouts"] == 1  # the timed-out one may have been: it keeps its worst case in the ledger
+    worst = OpenAICompatTeacher(cfg).worst_prompt_tokens(build_request(EXAMPLES[0], "revision", *wrong_steps(
+        EXAMPLES[0]), False).messages) + cfg.max_tokens
+    assert spend["prompt_tokens"] + spend["completion_tokens"] >= worst
 
 
-def test_retries_exhausted_marks_the_sample_teacher_failed(project, server, keyed):
+def test_retries_exhausted_stop_the_phase_and_a_rerun_asks_only_for_what_has_no_reply(project, server, keyed):
+    """An endpoint that keeps failing is an outage, not a bad sample: the phase stops (no sample is failed), and the
+    rerun sends exactly the requests that got no reply, paying nothing twice."""
     store, pid = project
-    server.faults += ["500"] * 3
+    pool = [e for e in EXAMPLES if e.split == "pool"][:3]
     cfg = teacher_cfg(server, max_retries=2, concurrency=1)
-    results = dispatch(store, pid, cfg, [e for e in EXAMPLES if e.split == "pool"][:2])
-    statuses = [r.status for _, r in results.values()]
-    assert sorted(statuses) == ["ok", "teacher_failed"]
-    failed = next(r for _, r in results.values() if r.status == "teacher_failed")
-    assert "failed 3 times" in failed.error and "HTTP 500" in failed.error
+    dispatch(store, pid, cfg, pool[:1])  # one reply arrives before the outage
+    server.faults += ["500"] * 3
+    with pytest.raises(TeacherUnavailable, match="did not answer 3 attempts .*HTTP 500"):
+        dispatch(store, pid, cfg, pool)
+    assert store.teacher_calls.spend(pid)["calls"] == 1
+    results = dispatch(store, pid, cfg, pool)  # the endpoint is back
+    assert all(r.status == "ok" for _, r in results.values()) and len(results) == 3
+    assert store.teacher_calls.spend(pid)["calls"] == 3 and max(server.served.values()) == 1
 
 
 @pytest.mark.parametrize("fault", ["malformed", "truncated"])
@@ -268,7 +279,10 @@ def test_a_round_completes_with_thirty_percent_of_calls_failing(tmp_path, tiny_m
                     "teacher.concurrency": 4, "rounds.warmup": 8, "selection.round_budget": 8,
                     "rounds.budget_tokens": 60_000}
         pid = tiny_project(store, tiny_model_dir, **settings)
-        outcome = RoundRunner(store, pid).run()
+        for _ in range(10):  # an endpoint that fails a call 3 times running stops the phase; the resume goes on
+            outcome = RoundRunner(store, pid).run()
+            if outcome.stop_reason != "teacher_unavailable":
+                break
         faults = [o for _, o in server.events if o != "ok"]
         usage = (server.prompt_tokens, server.completion_tokens)
         served = max(server.served.values())
@@ -280,5 +294,86 @@ def test_a_round_completes_with_thirty_percent_of_calls_failing(tmp_path, tiny_m
         assert set(revised) == selected and len(selected) == 8
         assert set(revised.values()) <= {"approved", "teacher_failed"}
     spend = store.teacher_calls.spend(pid)
-    assert served == 1 and (spend["prompt_tokens"], spend["completion_tokens"]) == usage
-    assert spend["prompt_tokens"] + spend["completion_tokens"] <= 60_000
+    paid = store.db.execute("SELECT sum(prompt_tokens), sum(completion_tokens) FROM teacher_calls WHERE cached=0 "
+                            "AND purpose != 'timeout'").fetchone()
+    assert served == 1 and paid == usage  # the replies the server computed, each billed once
+    assert spend["prompt_tokens"] + spend["completion_tokens"] <= 60_000  # timed-out calls at their worst case too
+
+
+# --- endpoints that cannot be used pause the round, with the reason ----------------------------------------------
+
+def _openai_project(store, tiny_model_dir, base_url: str, model: str = "teacher-test", **more):
+    settings = {"teacher.kind": "openai", "teacher.model": model, "teacher.base_url": base_url,
+                "teacher.api_key_env": "ELAD_TEST_KEY", "teacher.max_retries": 1, "teacher.timeout_s": 2.0, **more}
+    return tiny_project(store, tiny_model_dir, **settings)
+
+
+def test_a_wrong_port_pauses_the_round_and_the_job_with_the_reason(tmp_path, tiny_model_dir, keyed):
+    import socket
+
+    from elad_engine.jobs.worker import run_worker
+    from elad_engine.service import Studio, User
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = Store(tmp_path / "ws")
+    pid = _openai_project(store, tiny_model_dir, f"http://127.0.0.1:{port}/v1")
+    outcome = RoundRunner(store, pid).run()
+    assert outcome.stop_reason == "teacher_unavailable" and "cannot reach" in outcome.message
+    assert store.revisions.list(pid) == [] and store.teacher_calls.spend(pid)["calls"] == 0  # no sample failed
+    job = Studio(store, User.system("t")).rounds.start(pid)
+    run_worker(tmp_path / "ws", once=True)
+    row = store.jobs.get(job)
+    assert row["status"] == "paused" and "cannot reach" in row["message"] and "Resume once" in row["message"]
+
+
+def test_a_model_the_server_does_not_list_is_refused_before_any_call(tmp_path, tiny_model_dir, keyed):
+    store = Store(tmp_path / "ws")
+    with TeacherServer(EXAMPLES, api_key=KEY) as server:
+        pid = _openai_project(store, tiny_model_dir, server.base_url, model="gpt-4o")
+        outcome = RoundRunner(store, pid).run()
+        assert server.requests == 0  # not one chat call
+    assert outcome.stop_reason == "teacher_unavailable"
+    assert "does not list model 'gpt-4o'; it lists: teacher-test" in outcome.message
+
+
+def test_a_base_url_without_v1_gets_a_hint(tmp_path, tiny_model_dir, keyed):
+    store = Store(tmp_path / "ws")
+    with TeacherServer(EXAMPLES, api_key=KEY) as server:
+        root = server.base_url[:-len("/v1")]
+        cfg = teacher_cfg(server, base_url=root)
+        with pytest.raises(TeacherUnavailable, match=r"\(HTTP 404\).*try teacher.base_url = \"http://127.0.0.1:\d+/v1\""):
+            dispatch(store, tiny_project(store, tiny_model_dir), cfg, [e for e in EXAMPLES if e.split == "pool"][:1])
+
+
+def test_json_mode_is_switched_off_for_a_server_that_answers_it_with_a_500(project, server, keyed):
+    store, pid = project
+    server.faults += ["no_json_mode_500"]
+    results = dispatch(store, pid, teacher_cfg(server, concurrency=1), [e for e in EXAMPLES if e.split == "pool"][:2])
+    assert all(r.status == "ok" for _, r in results.values()) and server.requests == 3
+
+
+def test_a_teacher_failed_sample_can_be_asked_again_and_keeps_every_reply(tmp_path, tiny_model_dir, keyed):
+    """Two malformed replies make a sample teacher_failed (both kept for the reviewer); asking again through the
+    service queues a job that bypasses the request cache, and the sample comes back pending with all three replies."""
+    from elad_engine.jobs.worker import run_worker
+    from elad_engine.service import Studio, User
+
+    store = Store(tmp_path / "ws")
+    with TeacherServer(EXAMPLES, api_key=KEY) as server:
+        pid = _openai_project(store, tiny_model_dir, server.base_url, **{"review.policy": "human",
+                                                                          "teacher.concurrency": 1})
+        server.faults += ["malformed", "malformed"]
+        assert RoundRunner(store, pid).run().stop_reason == "review_pending"
+        failed = store.revisions.list(pid, 0, status="teacher_failed")
+        assert len(failed) == 1 and len(failed[0]["replies"]) == 2 and all("tru" in r for r in failed[0]["replies"])
+        reviewer = Studio(store, User("rev", Role.REVIEWER))
+        job = reviewer.review.ask_again(failed[0]["id"])
+        before = server.requests
+        run_worker(tmp_path / "ws", once=True)
+        assert store.jobs.get(job)["status"] == "done" and server.requests == before + 1
+    again = store.revisions.get(failed[0]["id"])
+    assert again["status"] == "pending" and len(again["replies"]) == 3 and again["text"]
+    with pytest.raises(StoreError, match="only a teacher_failed sample is asked again"):
+        reviewer.review.ask_again(failed[0]["id"])

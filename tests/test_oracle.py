@@ -368,12 +368,35 @@ def test_parse_revision_null_first_error_confirms():
 
 
 def test_parse_revision_cleans_steps_and_reads_a_digit_string():
-    raw = json.dumps({"first_error": "2", "revised_steps": ["2. 24 * 2 = 48", "3) 48 + 8 = 56", "  ", 56],
+    raw = json.dumps({"first_error": "2", "revised_steps": ["2. 24 * 2 = 48", "3) 48 + 8 = 56", "  "],
                       "answer": " 56 "})
     r = parse_revision(raw, 3)
     assert r.first_error == 2
-    assert r.revised_steps == ["24 * 2 = 48", "48 + 8 = 56", "56"]
+    assert r.revised_steps == ["24 * 2 = 48", "48 + 8 = 56"]
     assert r.answer == "56"
+
+
+@pytest.mark.parametrize("reply, why", [
+    ({"first_error": 2, "revised_steps": ["24 * 2 = 48", 56], "answer": "56"}, "must be a list of strings"),
+    ({"first_error": 2, "revised_steps": ["24 * 2 = 48", "56"], "answer": "56"}, "not bare values such as '56'"),
+    ({"first_error": 1, "revised_steps": ["He has 5 more: 2 + 5 = 7"], "answer": "seven"}, "not a number answer"),
+    ({"first_error": None, "revised_steps": [], "answer": "26"}, "is not the student's answer '56'"),
+])
+def test_parse_revision_refuses_inconsistent_replies(reply, why):
+    """Schema-valid nonsense is a repair case: steps that are not text, an answer of the wrong type, or 'every step
+    right' with an answer the student did not give."""
+    with pytest.raises(ValueError, match=why):
+        parse_revision(json.dumps(reply), 3, student_answer="56", answer_type="number")
+    assert parse_revision(json.dumps({"first_error": None, "revised_steps": [], "answer": "56.0"}), 3,
+                          student_answer="56").first_error is None  # the same answer, written otherwise
+
+
+def test_parse_full_refuses_steps_that_are_not_text_and_answers_of_another_type():
+    with pytest.raises(ValueError, match="not bare values"):
+        parse_full(json.dumps({"steps": ["1", "2"], "answer": "5"}))
+    with pytest.raises(ValueError, match="'maybe' is not a choice answer"):
+        parse_full(json.dumps({"steps": ["Only B fits the question."], "answer": "maybe"}), "choice")
+    assert parse_full(json.dumps({"steps": ["Only B fits the question."], "answer": "B"}), "choice").answer == "B"
 
 
 @pytest.mark.parametrize("key", ["first_error", "revised_steps", "answer"])

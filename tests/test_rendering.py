@@ -76,7 +76,7 @@ def test_hostile_text_renders_inert_on_every_page(app):
         pages = {"review": snapshot()}
         page.get_by_role("button", name="Next").click()  # the teacher_failed sample: its error and raw reply
         expect(page.get_by_text("could not be used", exact=False)).to_be_visible(timeout=30_000)
-        page.get_by_text("The teacher's raw reply").click()
+        page.get_by_text("The teacher's raw replies").click()
         expect(page.get_by_text("not json <script>", exact=False).first).to_be_visible(timeout=30_000)
         pages["review-failed"] = snapshot()
         for name in ("Rounds", "Metrics", "Export", "Projects"):

@@ -97,7 +97,7 @@ def test_revisions_reviews_append_only_and_ledger(store):
                               reply=Reply("{}", "stop", 100, 20))
     assert store.teacher_calls.spend(pid) == {
         "prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1, "max_prompt_tokens": 100,
-        "cached_calls": 0, "used_prompt_tokens": 100, "used_completion_tokens": 20}
+        "cached_calls": 0, "used_prompt_tokens": 100, "used_completion_tokens": 20, "timeouts": 0}
     assert store.teacher_calls.cached_reply("k1")["content"] == "{}"
     store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
     spend = store.teacher_calls.spend(pid)
@@ -160,7 +160,7 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
         "INSERT INTO teacher_calls (project_id, round, purpose, prompt_tokens, completion_tokens, cost_usd, "
         "created_at) VALUES (1, 0, 'full', 10, 5, 0.1, 0)", [])])
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     spend = store.teacher_calls.spend(1)
     assert spend["calls"] == 1 and spend["cached_calls"] == 0  # old rows count as paid
     assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())

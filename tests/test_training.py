@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from elad_engine.config import TrainingConfig
 from elad_engine.method.reasoning import build_prompt
+from elad_engine.student.batching import encode_pairs
 from elad_engine.student.model import Student
 from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
-from elad_engine.student.training import encode_pairs, train_student
+from elad_engine.student.training import train_student
 from elad_engine.tasks.synthetic import generate
 
 
@@ -52,7 +55,7 @@ def test_packed_rows_give_the_padded_loss_and_gradients(tiny_model_dir):
     import pytest
     import torch
 
-    from elad_engine.student.training import collate, collate_packed
+    from elad_engine.student.batching import collate, collate_packed
 
     ex = generate(12, 5)  # 1 to 4 steps: very different lengths, so rows hold several samples
     student = Student.load(str(tiny_model_dir))
@@ -87,3 +90,116 @@ def test_every_batching_trains_and_unknown_is_refused(tiny_model_dir):
     with pytest.raises(StudentError, match="batching must be one of"):
         fit(model, None, prompts, completions, learning_rate=1e-3, epochs=1, batch_size=8, max_length=64,
             batching="zigzag")
+
+
+def test_the_loss_needs_no_logits_for_the_prompt_and_equals_the_full_one(tiny_model_dir):
+    """token_loss_sum keeps logits only from the first labelled position: the same loss and gradients as the
+    model's own loss over full-length logits, with fewer logit rows."""
+    import pytest
+    import torch
+
+    from elad_engine.student.batching import collate
+    from elad_engine.student.training import token_loss_sum
+
+    ex = generate(10, 6)
+    student = Student.load(str(tiny_model_dir))
+    tok, model = student.tokenizer, student.model
+    model.eval()
+    enc = encode_pairs(tok, [build_prompt(e.question) for e in ex], [e.rationale for e in ex], 256)
+    batch = collate(enc, list(range(len(enc))), tok.pad_token_id, "cpu")
+    labels = int((batch["labels"][:, 1:] != -100).sum())
+    model.zero_grad()
+    full = model(**batch).loss * labels
+    full.backward()
+    want = model.transformer.wte.weight.grad.clone()
+    model.zero_grad()
+    kept = []
+    model.register_forward_hook(lambda m, a, out: kept.append(out.logits.shape[1]))
+    got = token_loss_sum(model, batch, use_bf16=False)
+    got.backward()
+    assert float(got.detach()) == pytest.approx(float(full.detach()), rel=1e-5)
+    assert torch.allclose(model.transformer.wte.weight.grad, want, atol=1e-5)
+    assert kept[-1] < batch["input_ids"].shape[1] - 20  # the prompt's positions got no logits
+
+
+def test_micro_batches_accumulate_to_the_one_pass_gradient(tiny_model_dir):
+    """A batch split by a small token budget gives the gradient of the whole batch in one pass."""
+    import torch
+
+    from elad_engine.student.batching import collate, micro_batches
+    from elad_engine.student.training import _batch_backward
+
+    ex = generate(12, 9)
+    student = Student.load(str(tiny_model_dir))
+    tok, model = student.tokenizer, student.model
+    model.eval()
+    enc = encode_pairs(tok, [build_prompt(e.question) for e in ex], [e.rationale for e in ex], 256)
+    idx, loss_tokens = list(range(len(enc))), [sum(t != -100 for t in y[1:]) for _, y in enc]
+    grads, losses = [], []
+    for budget in (0, 150):
+        model.zero_grad()
+        losses.append(_batch_backward(model, tok, enc, idx, loss_tokens, collate, budget, False, torch.device("cpu"),
+                                      1, 0, None))
+        grads.append(model.transformer.wte.weight.grad.clone())
+    plan = micro_batches([idx], [len(x) for x, _ in enc], 150)
+    assert len(plan) >= 4 and sorted(i for m in plan for i in m[0]) == idx
+    assert abs(losses[0] - losses[1]) < 1e-5 and torch.allclose(grads[0], grads[1], atol=1e-6)
+    ranks = micro_batches([idx[0::2], idx[1::2]], [len(x) for x, _ in enc], 150)
+    assert all(len(m) == 2 for m in ranks)  # every rank runs as many micro-batches
+
+
+class _OutOfMemoryAbove(torch.nn.Module):
+    """Wraps a real model; forward raises torch's real OutOfMemoryError above `limit` rows, as a GPU would."""
+
+    def __init__(self, model, limit: int):
+        super().__init__()
+        self.model, self.limit, self.rows = model, limit, []
+        self.config = model.config
+
+    def forward(self, **kw):
+        self.rows.append(kw["input_ids"].shape[0])
+        if kw["input_ids"].shape[0] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return self.model(**kw)
+
+
+def test_training_halves_its_micro_batches_on_out_of_memory(tmp_path):
+    import pytest
+
+    from conftest import build_tiny_model
+    from elad_engine.errors import StudentError
+    from elad_engine.student.training import fit
+
+    tiny_model_dir = build_tiny_model(tmp_path / "m", dropout=0.0)  # no dropout: smaller passes, same numbers
+    prompts, completions = _data()
+    tok = Student.load(str(tiny_model_dir)).tokenizer
+    whole = fit(Student.load(str(tiny_model_dir)).model, tok, prompts, completions, learning_rate=5e-3, epochs=1,
+                batch_size=8, max_length=256, batching="padded")
+    squeezed = _OutOfMemoryAbove(Student.load(str(tiny_model_dir)).model, limit=2)
+    backed_off = fit(squeezed, tok, prompts, completions, learning_rate=5e-3, epochs=1, batch_size=8,
+                     max_length=256, batching="padded")
+    assert max(r for r in squeezed.rows if r <= 2) == 2 and any(r > 2 for r in squeezed.rows)
+    assert backed_off.losses == pytest.approx(whole.losses, rel=1e-4)  # the same recipe, in smaller passes
+    with pytest.raises(StudentError, match="One training sample does not fit"):
+        fit(_OutOfMemoryAbove(Student.load(str(tiny_model_dir)).model, limit=0), tok, prompts, completions,
+            learning_rate=5e-3, epochs=1, batch_size=8, max_length=256)
+
+
+def test_gradient_checkpointing_trains_the_same_and_lora_targets_follow_the_architecture(tiny_model_dir, tmp_path):
+    import pytest
+
+    from elad_engine.student.training import LORA_TARGETS, fit, lora_targets
+
+    prompts, completions = _data()
+    tok = Student.load(str(tiny_model_dir)).tokenizer
+    runs = []
+    for checkpointing in (False, True):
+        model = Student.load(str(tiny_model_dir)).model
+        runs.append(fit(model, tok, prompts, completions, learning_rate=5e-3, epochs=1, batch_size=8,
+                        max_length=256, seed=3, gradient_checkpointing=checkpointing, micro_batch_tokens=600).losses)
+        assert not model.is_activation_checkpointing  # switched off again after training
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
+    model = Student.load(str(tiny_model_dir)).model
+    assert lora_targets(model, "auto") == LORA_TARGETS["gpt2"] == ["c_attn", "c_proj", "c_fc"]
+    assert lora_targets(model, "all-linear") == "all-linear" and lora_targets(model, "c_attn, c_fc") == ["c_attn",
+                                                                                                       "c_fc"]

@@ -51,9 +51,12 @@ def show_sample(view: SampleView) -> None:
         st.error("The teacher's reply could not be used (the reason is below). Edit the sample to keep it, "
                  "or reject it.")
         st.text(rev["error"] or "unknown reason")  # may quote model output: plain text only
-        if rev["raw"]:
-            with st.expander("The teacher's raw reply"):
-                st.text(rev["raw"])
+        replies = rev.get("replies") or ([rev["raw"]] if rev["raw"] else [])
+        if replies:
+            with st.expander(f"The teacher's raw replies ({len(replies)}: the first, then each repair or retry)"):
+                for n, reply in enumerate(replies, 1):
+                    st.caption(f"Reply {n}")
+                    st.text(reply)
     st.markdown("**The student's explanation** (yellow: the probe answer flipped after the step; red: the "
                 "teacher marked it wrong)")
     if view.student_steps:

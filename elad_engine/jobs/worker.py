@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import EladError, StoreError
-from ..states import STOPPED_AS, JobKind, JobStatus
+from ..states import STOPPED_AS, JobKind, JobStatus, StopReason
 from ..store import Store
 from ..store.jobs import JobRow
 from .spawn import HEARTBEAT_S, STALE_S
@@ -46,11 +46,17 @@ class JobContext:
         return self.store.jobs.get(self.job["id"])["status"] == JobStatus.STOPPING
 
 
+class JobPaused(Exception):
+    """The job stopped by itself and can be resumed (e.g. the teacher endpoint is down): it ends paused, not done."""
+
+
 def run_rounds_job(studio, ctx: JobContext) -> str:
     args = ctx.job["args"] or {}
     outcome = studio.rounds.run(ctx.job["project_id"], max_rounds=args.get("max_rounds"), progress=ctx.progress,
                                 cancel=ctx.stop_requested, log=ctx.log)
     ctx.log(f"stopped: {outcome.stop_reason}: {outcome.message}")
+    if outcome.stop_reason == StopReason.TEACHER_UNAVAILABLE:
+        raise JobPaused(outcome.message)
     return f"{outcome.stop_reason}: {outcome.message}"
 
 
@@ -65,8 +71,14 @@ def run_export_job(studio, ctx: JobContext) -> str:
     return f"exported round {args.get('round', 'best')} to {Path(paths['folder']).name}"
 
 
+def run_reask_job(studio, ctx: JobContext) -> str:
+    message = studio.review.ask_again_now(ctx.job["args"]["revision_id"])
+    ctx.log(message)
+    return message
+
+
 JOB_KINDS: dict[JobKind, Callable[[object, JobContext], str]] = {
-    JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job}
+    JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job, JobKind.REASK: run_reask_job}
 
 
 def run_job(store: Store, job: JobRow) -> None:
@@ -77,6 +89,9 @@ def run_job(store: Store, job: JobRow) -> None:
     studio = Studio(store, User.system("worker"))  # the job was authorised when it was queued
     try:
         message = JOB_KINDS[job["kind"]](studio, ctx)
+    except JobPaused as e:
+        store.jobs.update(job["id"], status=JobStatus.PAUSED, message=str(e), finished_at=time.time())
+        return
     except EladError as e:  # a problem the user can fix: the message says what
         ctx.log(f"error: {e}")
         store.jobs.update(job["id"], status=JobStatus.FAILED, error=str(e), finished_at=time.time())

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .reasoning import normalize_answer, split_steps
+from .reasoning import follows_format, normalize_answer, split_steps
 from .records import Example
 
 
 def score_explanations(examples: list[Example], texts: list[str], answer_type: str) -> dict:
-    """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}} of the
-    explanations `texts` (one per example, in order)."""
+    """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}, 'format_ok'}
+    of the explanations `texts` (one per example, in order); format_ok is the share that follows the format."""
     if not examples:
-        return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}}
+        return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}, "format_ok": None}
     hits, groups, preds = 0, defaultdict(list), {}
     for e, text in zip(examples, texts):
         pred = normalize_answer(split_steps(text)[1], answer_type)
@@ -24,7 +24,12 @@ def score_explanations(examples: list[Example], texts: list[str], answer_type: s
             groups[e.difficulty].append(ok)
     by_difficulty = {str(k): {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(groups.items())}
     return {"accuracy": hits / len(examples), "n": len(examples), "by_difficulty": by_difficulty,
-            "predictions": preds}
+            "predictions": preds, "format_ok": format_compliance(texts, answer_type)}
+
+
+def format_compliance(texts: list[str], answer_type: str) -> float | None:
+    """The share of explanations with at least one step and a readable answer line (None for no text)."""
+    return sum(follows_format(t, answer_type) for t in texts) / len(texts) if texts else None
 
 
 def multi_step_accuracy(by_difficulty: dict[str, dict] | None) -> float | None:

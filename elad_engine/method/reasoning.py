@@ -105,6 +105,12 @@ def normalize_answer(raw: str | None, answer_type: str = "number") -> str | None
     return text.lower() if answer_type == "label" else text
 
 
+def follows_format(text: str, answer_type: str = "number") -> bool:
+    """Whether an explanation is in the format: at least one step, then an answer line readable as the type."""
+    steps, raw = split_steps(text)
+    return bool(steps) and normalize_answer(raw, answer_type) is not None
+
+
 def gold_is_valid(raw: str, answer_type: str) -> bool:
     """A gold answer must be readable as the task's answer type, entirely (not just a prefix)."""
     if answer_type == "number":

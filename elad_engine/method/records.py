@@ -58,3 +58,4 @@ class TeacherResult:
     status: TeacherOutcome = TeacherOutcome.OK
     error: str = ""
     cost_usd: float = 0.0  # dollars actually paid for this sample's calls (0 for cached replies)
+    replies: list[str] = field(default_factory=list)  # every raw reply, in order (the first, then any repair)

@@ -1,14 +1,17 @@
 """What every phase of a round works with: the store and project, the config, the process group, the progress, log
-and cancel callbacks, the teacher (built when first needed) and the student as it stands at a given round (cached
-between phases, released before a launch or a training run)."""
+and cancel callbacks, the teacher (built when first needed), the student as it stands at a given round (cached
+between phases, released before a launch or a training run) and the project's prompt style (resolved once, then
+kept in the store)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..store import Store
 from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
+from ..student.prompt_style import AUTO_SHOTS, PromptStyle, pick_exemplars, shot_count, style_kind
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -33,6 +36,9 @@ class RoundContext:
         self.log = log or (lambda msg: None)
         self._teacher = None
         self._student = None  # (key, Student)
+        self._base_path: str | None = None
+        self._teacher_checked = False
+        self._style: PromptStyle | None = None
 
     @property
     def teacher(self):
@@ -40,6 +46,15 @@ class RoundContext:
             from ..teachers.registry import make_teacher
             self._teacher = make_teacher(self.cfg.teacher)
         return self._teacher
+
+    def check_teacher(self) -> None:
+        """Before the first call of this run: an OpenAI-compatible endpoint must answer and list the configured
+        model (a server that would serve another model under the requested name is refused). TeacherUnavailable
+        otherwise, which pauses the round instead of failing its samples."""
+        if self.cfg.teacher.kind == "openai" and not self._teacher_checked:
+            from ..teachers.openai_compat import check_connection
+            self.log(f"teacher: {check_connection(self.cfg.teacher)}")
+            self._teacher_checked = True
 
     @property
     def device(self) -> str:
@@ -53,12 +68,59 @@ class RoundContext:
             raise Cancelled()
 
     def unlabeled_pool(self) -> list[str]:
-        """Pool example ids no round has selected yet (those the budget stopped go back to the pool)."""
-        labelled = self.store.selections.labelled_ids(self.project_id)
+        """Pool example ids no round has selected yet (those the budget stopped go back to the pool), without the
+        prompt style's exemplars."""
+        labelled = self.store.selections.labelled_ids(self.project_id) | self.exemplar_ids()
         ids = [e.id for e in self.store.examples.list(self.project_id, split="pool")]
         if self.cfg.rounds.pool_limit:
             ids = ids[:self.cfg.rounds.pool_limit]
         return [i for i in ids if i not in labelled]
+
+    @property
+    def base_path(self) -> str:
+        """The base student's model folder (a GGUF file or a registered student resolved, converted once)."""
+        if self._base_path is None:
+            from ..student.gguf import model_folder
+            if self.cfg.student.path.lower().endswith(".gguf"):
+                self.log(f"student {self.cfg.student.path}: converting the GGUF file into the workspace (once)")
+            self._base_path = self.procs.share(model_folder(self.store, self.cfg.student.path)
+                                               if self.procs.is_main else None)
+        return self._base_path
+
+    def exemplar_ids(self) -> set[str]:
+        stored = self.store.projects.prompt_style(self.project_id)
+        if stored and stored.get("requested") == self._requested_style():
+            return {e["example_id"] for e in stored["style"].get("exemplars", [])}
+        k = self.cfg.student.few_shot if self.cfg.student.few_shot >= 0 else max(AUTO_SHOTS.values())
+        if not k:  # before the style is resolved: the exemplars it would draw (auto: as if chat)
+            return set()
+        pool = self.store.examples.list(self.project_id, split="pool")
+        try:
+            return {e.example_id for e in pick_exemplars(pool, k, self.cfg.rounds.seed)}
+        except ConfigError:  # too few rationales: the style's resolution will say so
+            return set()
+
+    def _requested_style(self) -> dict:
+        return {"prompt_style": self.cfg.student.prompt_style, "few_shot": self.cfg.student.few_shot}
+
+    def style(self, tokenizer) -> PromptStyle:
+        """The project's prompt style: as stored, or resolved now (auto: chat when the tokenizer has a template;
+        exemplars drawn from the pool's gold rationales) and stored, so every phase and rank uses the same one."""
+        if self._style is None:
+            stored = self.store.projects.prompt_style(self.project_id)
+            if stored and stored.get("requested") == self._requested_style():
+                self._style = PromptStyle.from_dict(stored["style"])
+            else:
+                pool = self.store.examples.list(self.project_id, split="pool")
+                kind = style_kind(self.cfg.student.prompt_style, tokenizer)
+                style = PromptStyle(kind, exemplars=pick_exemplars(
+                    pool, shot_count(self.cfg.student.few_shot, kind), self.cfg.rounds.seed))
+                if self.procs.is_main:
+                    self.store.projects.set_prompt_style(self.project_id, {"requested": self._requested_style(),
+                                                                           "style": style.to_dict()})
+                    self.log(f"prompt style: {style.describe()}")
+                self._style = style
+        return self._style
 
     def student_for(self, rnd: int, after_training: bool = False):
         """The student as it stands at the start of round `rnd` (or after its training)."""
@@ -67,11 +129,11 @@ class RoundContext:
         latest = self.store.training_runs.latest_checkpoint(self.project_id, rnd + 1 if after_training else rnd)
         s = self.cfg.student
         if latest is None:
-            key = (s.path, s.adapter or None)
+            key = (self.base_path, s.adapter or None)
         elif latest[1] == "full":  # the checkpoint's own method says how to load it, whatever the config says now
             key = (latest[0], None)
         else:
-            key = (s.path, latest[0])
+            key = (self.base_path, latest[0])
         if self._student is None or self._student[0] != key:
             self._student = (key, Student.load(key[0], adapter=key[1], device=self.device, dtype=s.dtype))
         return self._student[1]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import BudgetExceeded, EladError
+from ..errors import BudgetExceeded, EladError, TeacherUnavailable
 from ..method.cost import Budget, count_message_tokens
 from ..states import ROUND_PHASES, UNDECIDED, WARMUP_PHASES, Phase, PhaseStatus, SelectionStatus, StopReason
 from ..store import Store
@@ -28,6 +28,7 @@ class RunOutcome:
     rounds_done: int  # rounds finished in the store (round 0 included)
     stop_reason: StopReason
     message: str
+    error: str = ""  # what went wrong, when the loop stopped because it could not go on (the teacher unusable)
 
 
 class RoundRunner:
@@ -69,6 +70,10 @@ class RoundRunner:
                 finished = self.run_round(rnd)
             except Cancelled:
                 return RunOutcome(rnd, StopReason.CANCELLED, f"cancelled during round {rnd}; rerun to resume")
+            except TeacherUnavailable as e:  # an outage, a wrong address or model: no sample is failed for it
+                self.context.log(f"round {rnd}: the teacher cannot be used: {e}")
+                return RunOutcome(rnd, StopReason.TEACHER_UNAVAILABLE, f"round {rnd} paused: {e}. Resume once "
+                                  "the endpoint answers; the samples with no reply yet are asked again", str(e))
             if not finished:
                 waiting = self.store.revisions.count(self.project_id, rnd, UNDECIDED)
                 return RunOutcome(rnd, StopReason.REVIEW_PENDING,
@@ -117,7 +122,8 @@ class RoundRunner:
             if result.status == PhaseStatus.WAITING:
                 store.phases.set(project_id, rnd, phase, PhaseStatus.WAITING, time.perf_counter() - t0)
                 return False
-            store.phases.set(project_id, rnd, phase, result.status, time.perf_counter() - t0, result.detail)
+            store.phases.set(project_id, rnd, phase, result.status, time.perf_counter() - t0, result.detail,
+                             result.tokens)
         # The metrics row was written inside the evaluate phase: complete its timings with that phase too.
         store.metrics.set_phase_seconds(project_id, rnd, {p["phase"]: round(p["seconds"] or 0.0, 2)
                                                           for p in store.phases.list(project_id, rnd)})

@@ -1,5 +1,6 @@
 """The one seam that the web app's pages, the CLI and the worker call: a `Studio`, opened on a workspace with the
-acting user, whose areas (`projects`, `rounds`, `review`, `metrics`, `exports`, `accounts`, `maintenance`) each
+acting user, whose areas (`projects`, `rounds`, `review`, `metrics`, `exports`, `accounts`, `maintenance`,
+`students`) each
 check the user's role once per action (access.py). Pages import this package and nothing else of the engine
 but the errors, the config dataclasses and the states (tests/test_architecture.py).
 
@@ -27,6 +28,7 @@ from .maintenance import MaintenanceArea
 from .projects import ProjectsArea
 from .review import ReviewArea
 from .rounds import RoundsArea
+from .students import StudentsArea
 
 Workspace = Store  # what a page holds on to between script runs: the open workspace, only ever passed to Studio
 
@@ -40,7 +42,8 @@ class Studio:
     """The workspace as `user` may use it."""
 
     AREAS = {"projects": ProjectsArea, "rounds": RoundsArea, "review": ReviewArea, "metrics": MetricsArea,
-             "exports": ExportsArea, "accounts": AccountsArea, "maintenance": MaintenanceArea}
+             "exports": ExportsArea, "accounts": AccountsArea, "maintenance": MaintenanceArea,
+             "students": StudentsArea}
 
     def __init__(self, workspace: Workspace, user: User):
         if not isinstance(user, User):
@@ -53,6 +56,7 @@ class Studio:
         self.exports = ExportsArea(workspace, user)
         self.accounts = AccountsArea(workspace, user)
         self.maintenance = MaintenanceArea(workspace, user)
+        self.students = StudentsArea(workspace, user)
         self.workspace_dir = workspace.workspace
 
     @classmethod

@@ -9,7 +9,7 @@ from ..errors import StoreError
 from ..review import decisions
 from ..review.queue import QueueFilter, QueueRow, claim, progress, queue
 from ..review.sample_view import SampleView, sample
-from ..states import Phase, PhaseStatus, RevisionStatus
+from ..states import JobKind, Phase, PhaseStatus, RevisionStatus
 from .access import Area, action
 
 
@@ -64,6 +64,22 @@ class ReviewArea(Area):
         n = decisions.bulk_approve(self.store, revision_ids, self._reviewer())
         decisions.continue_if_decided(self.store, project_id, rnd)
         return n
+
+    @action(Permission.REVIEW)
+    def ask_again(self, revision_id: int) -> int:
+        """Queue a job that asks the teacher again about a teacher_failed sample; returns the job id."""
+        rev = self.store.revisions.get(revision_id)
+        if rev["status"] != RevisionStatus.TEACHER_FAILED:
+            raise StoreError(f"revision {revision_id} is {rev['status']}: only a teacher_failed sample is asked again")
+        return self.store.jobs.enqueue(rev["project_id"], JobKind.REASK, {"revision_id": revision_id})
+
+    @action(Permission.REVIEW)
+    def ask_again_now(self, revision_id: int) -> str:
+        """Ask the teacher again in this process (the worker runs the queued job through this)."""
+        from ..rounds.context import RoundContext
+        from ..rounds.phases.revise import ask_again
+        rev = self.store.revisions.get(revision_id)
+        return ask_again(RoundContext(self.store, rev["project_id"]), revision_id)
 
     def _reviewer(self) -> str:
         if not self.user.name:

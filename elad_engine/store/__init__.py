@@ -11,6 +11,7 @@ repository per aggregate, e.g. `store.projects.config(project_id)` or `store.rev
   revisions, reviews, claims    revisions.py     teacher revisions, the append-only review log, reviewer claims
   jobs, workers                 jobs.py          the job queue, its log and the workers' heartbeats
   users                         people.py        accounts
+  students                      students.py      registered students (GGUF files converted to model folders)
 
 The tables are in schema.sql; database.py holds the connection, transactions and migrations.
 """
@@ -27,6 +28,7 @@ from .projects import PROJECT_NAME, Examples, Projects, check_project_name
 from .results import Metrics, TrainingRuns
 from .revisions import Claims, Reviews, Revisions
 from .rounds import Phases, Rounds
+from .students import Students
 from .teacher_calls import TeacherCalls
 
 __all__ = ["Store", "SCHEMA_VERSION", "PROJECT_NAME", "check_project_name", "statements"]
@@ -54,6 +56,7 @@ class Store:
         self.jobs = Jobs(self.database)
         self.workers = Workers(self.database)
         self.users = Users(self.database)
+        self.students = Students(self.database)
 
     @property
     def artifacts(self) -> Path:

@@ -73,4 +73,23 @@ CREATE TABLE IF NOT EXISTS users (
     }, after="""
 CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);
 """),
+    6: Migration(sql="""
+ALTER TABLE projects ADD COLUMN prompt_style TEXT;
+ALTER TABLE phases ADD COLUMN tokens INTEGER;
+ALTER TABLE revisions ADD COLUMN replies TEXT;
+ALTER TABLE metrics ADD COLUMN format_ok REAL;
+ALTER TABLE metrics ADD COLUMN base_format_ok REAL;
+ALTER TABLE metrics ADD COLUMN pool_format_ok REAL;
+CREATE TABLE IF NOT EXISTS students (
+  name TEXT PRIMARY KEY, label TEXT NOT NULL, path TEXT NOT NULL, source TEXT, sha256 TEXT, parameters INTEGER,
+  created_at REAL NOT NULL);
+""", rebuild={  # a third job kind: asking the teacher again about one sample
+        "jobs": """CREATE TABLE {name} (
+  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask')),
+  args TEXT,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
+  progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
+  phase_start_done INTEGER DEFAULT 0)""",
+    }),
 }

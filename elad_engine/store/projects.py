@@ -77,6 +77,15 @@ class Projects:
         with self.database.transaction():
             self.database.execute("UPDATE projects SET config = ? WHERE id = ?", [config.to_toml(), project_id])
 
+    def prompt_style(self, project_id: int) -> dict | None:
+        """The project's prompt style as resolved when first needed (student/prompt_style.py), or None."""
+        row = self.database.execute("SELECT prompt_style FROM projects WHERE id = ?", [project_id]).fetchone()
+        return from_json(row[0]) if row and row[0] else None
+
+    def set_prompt_style(self, project_id: int, style: dict | None) -> None:
+        with self.database.transaction():
+            self.database.execute("UPDATE projects SET prompt_style = ? WHERE id = ?", [to_json(style), project_id])
+
     def imports(self, project_id: int) -> list[ImportRow]:
         return self.database.query("SELECT source, rows, created_at FROM imports WHERE project_id=? ORDER BY id",
                                    [project_id])

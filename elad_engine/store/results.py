@@ -40,6 +40,9 @@ class MetricsRow(TypedDict, total=False):
     teacher_failed: int | None
     phase_seconds: dict | None
     created_at: float
+    format_ok: float | None  # share of the evaluation's explanations that parse into steps and an answer
+    base_format_ok: float | None  # the same for the starting student (round 0, before any training)
+    pool_format_ok: float | None  # the same for the explain phase's greedy explanations of the pool
 
 
 class TrainingRuns:
@@ -78,10 +81,14 @@ class Metrics:
         self.database = database
 
     def save(self, project_id: int, rnd: int, **row: Any) -> None:
+        """Set these columns of the round's metrics row (created when missing); the other columns keep their values,
+        so phases can each write theirs."""
         for key in ("by_difficulty", "phase_seconds"):
-            row[key] = to_json(row.get(key))
+            if key in row:
+                row[key] = to_json(row[key])
         with self.database.transaction() as db:
-            db["metrics"].insert(dict(project_id=project_id, round=rnd, created_at=time.time(), **row), replace=True)
+            db["metrics"].upsert(dict(project_id=project_id, round=rnd, created_at=time.time(), **row),
+                                 pk=("project_id", "round"))
 
     def set_phase_seconds(self, project_id: int, rnd: int, seconds: dict[str, float]) -> None:
         with self.database.transaction():

@@ -36,6 +36,7 @@ class RevisionRow(TypedDict):
     error: str | None
     final_text: str | None  # what the student learns: the text, or a reviewer's edit
     created_at: float
+    replies: list[str] | None  # every raw reply of the teacher for this sample, the first one and any repair
 
 
 class ReviewRow(TypedDict):
@@ -70,8 +71,26 @@ class Revisions:
                 "first_error": result.first_error, "revised_steps": to_json(result.revised_steps),
                 "answer": result.answer, "text": text, "prompt_tokens": result.prompt_tokens,
                 "completion_tokens": result.completion_tokens, "cost_usd": cost_usd, "status": status,
-                "raw": result.raw, "error": result.error, "final_text": None, "created_at": time.time()},
-                replace=True).last_pk
+                "raw": result.raw, "error": result.error, "final_text": None, "created_at": time.time(),
+                "replies": to_json(result.replies or ([result.raw] if result.raw else []))}, replace=True).last_pk
+
+    def replace_reply(self, revision_id: int, result: TeacherResult, text: str | None) -> RevisionStatus:
+        """A new teacher reply for a revision asked again: its fields replaced, its tokens and cost added, every
+        raw reply kept in order. Returns its new status (pending, or teacher_failed again)."""
+        rev = self.get(revision_id)
+        failed = result.status == TeacherOutcome.FAILED or text is None
+        status = RevisionStatus.TEACHER_FAILED if failed else RevisionStatus.PENDING
+        with self.database.transaction():
+            self.database.execute(
+                "UPDATE revisions SET verdicts=?, first_error=?, revised_steps=?, answer=?, text=?, prompt_tokens=?, "
+                "completion_tokens=?, cost_usd=?, status=?, raw=?, error=?, replies=? WHERE id=?",
+                [to_json([{"correct": v.correct, "reason": v.reason} for v in result.verdicts]), result.first_error,
+                 to_json(result.revised_steps), result.answer, text,
+                 (rev["prompt_tokens"] or 0) + result.prompt_tokens,
+                 (rev["completion_tokens"] or 0) + result.completion_tokens,
+                 (rev["cost_usd"] or 0) + result.cost_usd, status, result.raw, result.error,
+                 to_json((rev["replies"] or []) + (result.replies or [])), revision_id])
+        return status
 
     def list(self, project_id: int, rnd: int | None = None, status: str | Iterable[str] | None = None,
              ids: Iterable[int] | None = None) -> list[RevisionRow]:
@@ -93,7 +112,7 @@ class Revisions:
     @staticmethod
     def _row(r: dict) -> RevisionRow:
         return dict(r, status=RevisionStatus(r["status"]), verdicts=from_json(r["verdicts"]),
-                    revised_steps=from_json(r["revised_steps"]))
+                    revised_steps=from_json(r["revised_steps"]), replies=from_json(r.get("replies")))
 
     def count(self, project_id: int, rnd: int | None = None, status: str | Iterable[str] | None = None) -> int:
         sql, args = "SELECT count(*) FROM revisions WHERE project_id = ?", [project_id]

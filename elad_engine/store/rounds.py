@@ -26,6 +26,7 @@ class PhaseRow(TypedDict):
     seconds: float | None
     detail: str | None
     finished_at: float | None
+    tokens: int | None  # tokens the phase generated or trained on (its speed: tokens / seconds)
 
 
 class Rounds:
@@ -66,10 +67,11 @@ class Phases:
         return PhaseStatus(row[0]) if row else None
 
     def set(self, project_id: int, rnd: int, phase: Phase, status: PhaseStatus, seconds: float | None = None,
-            detail: str | None = None) -> None:
+            detail: str | None = None, tokens: int | None = None) -> None:
         with self.database.transaction():
-            self.database.execute("INSERT OR REPLACE INTO phases VALUES (?,?,?,?,?,?,?)",
-                                  [project_id, rnd, phase, status, seconds, detail, time.time()])
+            self.database.execute("INSERT OR REPLACE INTO phases (project_id, round, phase, status, seconds, detail, "
+                                  "finished_at, tokens) VALUES (?,?,?,?,?,?,?,?)",
+                                  [project_id, rnd, phase, status, seconds, detail, time.time(), tokens])
 
     def list(self, project_id: int, rnd: int | None = None) -> list[PhaseRow]:
         sql, args = "SELECT * FROM phases WHERE project_id = ?", [project_id]

@@ -1,7 +1,8 @@
--- ELAD Studio workspace schema, version 6 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
+-- ELAD Studio workspace schema, version 7 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
 -- older one here. Status columns are CHECKed against the enums of elad_engine/states.py (tests/test_states.py).
 CREATE TABLE IF NOT EXISTS projects (
-  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL);
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL,
+  prompt_style TEXT);
 CREATE TABLE IF NOT EXISTS imports (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), source TEXT NOT NULL,
   rows INTEGER NOT NULL, created_at REAL NOT NULL);
@@ -18,7 +19,7 @@ CREATE TABLE IF NOT EXISTS phases (
   phase TEXT NOT NULL CHECK (phase IN ('baseline', 'explain', 'score', 'select', 'revise', 'review', 'train',
                                        'evaluate')),
   status TEXT NOT NULL CHECK (status IN ('done', 'waiting', 'closed')),
-  seconds REAL, detail TEXT, finished_at REAL, PRIMARY KEY (project_id, round, phase));
+  seconds REAL, detail TEXT, finished_at REAL, tokens INTEGER, PRIMARY KEY (project_id, round, phase));
 CREATE TABLE IF NOT EXISTS explanations (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT NOT NULL, kind TEXT NOT NULL,
   sample_idx INTEGER NOT NULL, text TEXT NOT NULL, steps TEXT NOT NULL, answer TEXT,
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS revisions (
   completion_tokens INTEGER, cost_usd REAL,
   status TEXT NOT NULL CHECK (status IN ('pending', 'teacher_failed', 'conflict', 'approved', 'edited', 'rejected')),
   raw TEXT, error TEXT,
-  final_text TEXT, created_at REAL NOT NULL, UNIQUE (project_id, round, example_id));
+  final_text TEXT, created_at REAL NOT NULL, replies TEXT, UNIQUE (project_id, round, example_id));
 CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY, revision_id INTEGER NOT NULL REFERENCES revisions(id), action TEXT NOT NULL,
   reviewer TEXT NOT NULL, edited_text TEXT, reason TEXT, created_at REAL NOT NULL);
@@ -61,9 +62,9 @@ CREATE TABLE IF NOT EXISTS metrics (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,
   by_difficulty TEXT, test_size INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
   approved INTEGER, edited INTEGER, rejected INTEGER, teacher_failed INTEGER, phase_seconds TEXT,
-  created_at REAL, PRIMARY KEY (project_id, round));
+  created_at REAL, format_ok REAL, base_format_ok REAL, pool_format_ok REAL, PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export')), args TEXT,
+  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask')), args TEXT,
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
@@ -83,3 +84,7 @@ CREATE TRIGGER IF NOT EXISTS reviews_no_update BEFORE UPDATE ON reviews
   BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
   BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+-- Students registered in the workspace (a GGUF file converted once into a model folder under artifacts/students/).
+CREATE TABLE IF NOT EXISTS students (
+  name TEXT PRIMARY KEY, label TEXT NOT NULL, path TEXT NOT NULL, source TEXT, sha256 TEXT, parameters INTEGER,
+  created_at REAL NOT NULL);

@@ -24,6 +24,7 @@ class Spend(TypedDict):
     completion_tokens: int
     cost_usd: float
     calls: int
+    timeouts: int  # attempts that timed out: each counted at its worst case, as a provider may bill it
     max_prompt_tokens: int
     cached_calls: int
     used_prompt_tokens: int  # what the project's method consumed, cached replies included (its cost on a fresh
@@ -71,8 +72,10 @@ class TeacherCalls:
             return self.database.execute(f"SELECT {columns} FROM teacher_calls WHERE project_id=? AND cached=?"
                                          f"{up_to[0]}", [project_id, cached, *up_to[1]]).fetchone()
 
-        p, c, d, n, mp = totals(0, "coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
-                                   "coalesce(sum(cost_usd),0), count(*), coalesce(max(prompt_tokens),0)")
+        p, c, d, n, mp, lost = totals(0, "coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
+                                         "coalesce(sum(cost_usd),0), sum(purpose != 'timeout'), "
+                                         "coalesce(max(prompt_tokens),0), sum(purpose = 'timeout')")
         cached, cp, cc = totals(1, "count(*), coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0)")
-        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n, "max_prompt_tokens": mp,
-                "cached_calls": cached, "used_prompt_tokens": p + cp, "used_completion_tokens": c + cc}
+        return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n or 0, "max_prompt_tokens": mp,
+                "cached_calls": cached, "used_prompt_tokens": p + cp, "used_completion_tokens": c + cc,
+                "timeouts": lost or 0}

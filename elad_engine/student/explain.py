@@ -1,24 +1,26 @@
-"""The student's work on a chunk of questions: greedy and sampled explanations, step probes (KV-cache
-branching) and token statistics, as a selection strategy needs them. Used by the explain phase.
+"""The student's work on a chunk of questions: greedy and sampled explanations in the project's prompt style, step
+probes (KV-cache branching) and token statistics, as a selection strategy needs them. Used by the explain phase.
 """
 
 from __future__ import annotations
 
 from ..config import ProjectConfig
-from ..method.reasoning import build_prompt, normalize_answer, split_steps
+from ..method.reasoning import normalize_answer, split_steps
 from ..method.records import Example, Explanation
 from ..states import ExplanationKind
 from .model import Student
 from .probes import branched_answer_probs, branched_probe_answers
+from .prompt_style import PromptStyle
 
 
 def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,
-                     seed: int) -> list[Explanation]:
+                     seed: int, style: PromptStyle | None = None) -> list[Explanation]:
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
     answers ("probes"; probe probabilities too when cfg.uncertainty.intra is soft) and the greedy
     explanation's NLL and answer entropy ("stats")."""
     s, u, a_type = cfg.student, cfg.uncertainty, cfg.task.answer_type
-    prompts = [build_prompt(e.question) for e in examples]
+    prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [e.question for e in examples])
+    prompt_of = {e.id: p for e, p in zip(examples, prompts)}
     texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
     if "samples" in needs:
         sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
@@ -30,9 +32,8 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
             steps, raw = split_steps(text)
             out.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text, steps,
                                    normalize_answer(raw, a_type)))
-    question = {e.id: e.question for e in examples}
     if "probes" in needs:
-        items = [(question[x.example_id], x.steps) for x in out]
+        items = [(prompt_of[x.example_id], x.steps) for x in out]
         raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
         for x, answers in zip(out, raw):
             x.probe_answers = [normalize_answer(a, a_type) for a in answers]
@@ -42,7 +43,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
                 x.probe_probs = p
     if "stats" in needs:
         greedy = [x for x in out if x.kind == ExplanationKind.GREEDY]
-        stats = student.explanation_stats([build_prompt(question[x.example_id]) for x in greedy],
+        stats = student.explanation_stats([prompt_of[x.example_id] for x in greedy],
                                           [x.text for x in greedy], batch_size=s.batch_size)
         for x, (nll, ent) in zip(greedy, stats):
             x.mean_nll, x.answer_entropy = nll, ent

@@ -65,6 +65,7 @@ class Student:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.path, self.adapter = path, adapter
         self.max_rows: int | None = None  # generation rows that fit in memory, learnt from the first OOM
+        self.generated_tokens = 0  # new tokens generated so far, up to each row's end (a phase's speed)
         self.model.eval()
 
     @classmethod
@@ -132,12 +133,18 @@ class Student:
                 self.max_rows = half * per
                 pending[:0] = [(start, idx[:half]), (start + half, idx[half:])]
                 continue
+            self.generated_tokens += self._count_new(gen[:, width:])
             texts = self.tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
             for row, i in enumerate(idx):
                 out[i] = [truncate_after_answer(t) for t in texts[row * per:(row + 1) * per]]
             if on_batch:
                 on_batch(len(idx))
         return out
+
+    def _count_new(self, new: torch.Tensor) -> int:
+        """Tokens of each row up to and including its first end-of-sequence token (the rest is padding)."""
+        ends = (new == self.tokenizer.eos_token_id).int()
+        return int(((torch.cumsum(ends, dim=1) - ends) == 0).sum())
 
     def _generate_batch(self, prompts: list[str], max_new_tokens: int, sample: bool, num_samples: int,
                         temperature: float, top_p: float, seed: int) -> tuple[torch.Tensor, int]:

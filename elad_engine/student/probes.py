@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache
 
-from ..method.reasoning import ANSWER_TRIGGER, build_prompt, short_answer
+from ..method.reasoning import ANSWER_TRIGGER, short_answer
 from .batching import pad_right
 
 
-def segments(tokenizer, question: str, steps: list[str]) -> tuple[list[int], list[int]]:
-    """(ids of prompt + all step lines, boundaries b_0..b_K): b_k = tokens before the k-th probe's trigger."""
-    ids = tokenizer(build_prompt(question), add_special_tokens=False)["input_ids"]
+def segments(tokenizer, prompt: str, steps: list[str]) -> tuple[list[int], list[int]]:
+    """(ids of the prompt + all step lines, boundaries b_0..b_K): b_k = tokens before the k-th probe's trigger."""
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     bounds = [len(ids)]
     for i, step in enumerate(steps, 1):
         ids = ids + tokenizer(f"{i}. {step.strip()}\n", add_special_tokens=False)["input_ids"]
@@ -24,9 +24,9 @@ def segments(tokenizer, question: str, steps: list[str]) -> tuple[list[int], lis
     return ids, bounds
 
 
-def naive_token_ids(tokenizer, question: str, steps: list[str], k: int) -> list[int]:
+def naive_token_ids(tokenizer, prompt: str, steps: list[str], k: int) -> list[int]:
     """The k-th probe's input, re-encoded from scratch (the baseline the branched probes must equal)."""
-    ids, bounds = segments(tokenizer, question, steps)
+    ids, bounds = segments(tokenizer, prompt, steps)
     return ids[:bounds[k]] + tokenizer(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
 
 
@@ -69,7 +69,7 @@ def _branched_batches(student, items: list[tuple[str, list[str]]], batch_size: i
     """Group explanations by length (batch_size counts probe rows), prefill each group once, and yield
     (explanation indices, owner of each probe row, prefix length of each row, branched cache, its mask)."""
     tok = student.tokenizer
-    enc = [segments(tok, q, s) for q, s in items]
+    enc = [segments(tok, p, s) for p, s in items]
     order = sorted(range(len(items)), key=lambda i: len(enc[i][0]))
     groups, batch, rows = [], [], 0
     for i in order:
@@ -89,7 +89,7 @@ def _branched_batches(student, items: list[tuple[str, list[str]]], batch_size: i
 
 def branched_probe_answers(student, items: list[tuple[str, list[str]]], max_new_tokens: int = 8,
                            batch_size: int = 256) -> list[list[str]]:
-    """For each (question, steps): the greedy short answers â_0..â_K after each step boundary."""
+    """For each (prompt, steps): the greedy short answers â_0..â_K after each step boundary."""
     tok, model, dev = student.tokenizer, student.model, student.device
     trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
     out: list[list[str]] = [[] for _ in items]
@@ -118,7 +118,7 @@ def branched_probe_answers(student, items: list[tuple[str, list[str]]], max_new_
 
 def branched_answer_probs(student, items: list[tuple[str, list[str]]], answers: list[str],
                           batch_size: int = 256) -> list[list[float]]:
-    """For each (question, steps) and its final answer â_K: p_k = P(` â_K.` | prefix k + trigger), k = 0..K,
+    """For each (prompt, steps) and its final answer â_K: p_k = P(` â_K.` | prefix k + trigger), k = 0..K,
     all boundaries teacher-forced in one batched pass on branches of the explanation's cache."""
     tok, model, dev = student.tokenizer, student.model, student.device
     trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]

@@ -16,7 +16,7 @@ import torch
 
 from ..config import TrainingConfig
 from ..errors import StudentError
-from .batching import IGNORE, pad_right
+from .batching import BATCHING, IGNORE, collate, collate_packed, encode_pairs, length_grouped_batches, micro_batches
 from .model import quiet_transformers
 
 quiet_transformers()
@@ -35,78 +35,6 @@ class TrainResult:
         return sum(tail) / len(tail) if tail else None
 
 
-def encode_pairs(tokenizer, prompts: list[str], completions: list[str], max_length: int):
-    """Token ids and labels (-100 on the prompt) for each (prompt, completion); completion ends in EOS."""
-    out = []
-    for p, c in zip(prompts, completions):
-        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(c, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        ids = (p_ids + c_ids)[:max_length]
-        labels = ([IGNORE] * len(p_ids) + c_ids)[:max_length]
-        out.append((ids, labels))
-    return out
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random,
-                           window_batches: int = 50) -> list[list[int]]:
-    """Shuffle, then sort by length inside windows of 50 batches, so batches carry little padding.
-    window_batches=1 gives plain shuffled batches (the padded baseline)."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    window = batch_size * window_batches
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:
-    """The samples `idx` padded to the longest of them (labels -100 on the padding)."""
-    return pad_right([encoded[i][0] for i in idx], pad_id, labels=[encoded[i][1] for i in idx], device=device)
-
-
-def collate_packed(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:
-    """Pack the batch's samples into as few rows as fit the longest one (first fit, longest first).
-
-    No attention mask is passed: position ids restart at 0 for every sample, and transformers builds a
-    block-diagonal causal mask from them, so no token attends across samples. The token after each
-    sample's EOS is the next sample's first prompt token, whose label is -100, so no loss crosses a
-    boundary either. Tail padding forms its own block with -100 labels.
-    """
-    width = max(len(encoded[i][0]) for i in idx)
-    rows: list[list[int]] = []
-    fill: list[int] = []
-    for i in sorted(idx, key=lambda i: -len(encoded[i][0])):
-        n = len(encoded[i][0])
-        for r, used in enumerate(fill):
-            if used + n <= width:
-                rows[r].append(i)
-                fill[r] += n
-                break
-        else:
-            rows.append([i])
-            fill.append(n)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    pos = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, members in enumerate(rows):
-        at = 0
-        for i in members:
-            x, y = encoded[i]
-            ids[r, at:at + len(x)] = torch.tensor(x)
-            labels[r, at:at + len(y)] = torch.tensor(y)
-            pos[r, at:at + len(x)] = torch.arange(len(x))
-            at += len(x)
-        pos[r, at:] = torch.arange(width - at)
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "position_ids": pos.to(device),
-            "use_cache": False}
-
-
-BATCHING = ("padded", "grouped", "packed")
-
-
 def bf16_native(device: torch.device) -> bool:
     """Whether bfloat16 autocast is fast here: a CUDA card with bf16, or a CPU with AVX512-BF16 or AMX."""
     if device.type == "cuda":
@@ -118,20 +46,61 @@ def bf16_native(device: torch.device) -> bool:
     return False
 
 
-def _backward(model, batch: dict, params: list, use_bf16: bool, acc, share: float, world: int) -> float:
-    """One batch's forward and backward pass (gradients clipped to norm 1); returns the batch's mean loss. In a
-    launched group this rank's loss is weighted by its share of the batch's loss tokens."""
-    device = batch["input_ids"].device
+LORA_TARGETS = {  # the attention and MLP projections, by transformers model_type
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+}
+
+
+def lora_targets(model, setting: str) -> list[str] | str:
+    """The modules that get adapters: by architecture for `auto` (all-linear for one not in LORA_TARGETS)."""
+    if setting == "auto":
+        return LORA_TARGETS.get(getattr(model.config, "model_type", ""), "all-linear")
+    return setting if setting == "all-linear" else [t.strip() for t in setting.split(",") if t.strip()]
+
+
+def token_loss_sum(model, batch: dict, use_bf16: bool) -> torch.Tensor:
+    """The summed next-token loss over the batch's labelled positions. Logits are computed only from the first
+    labelled position on (`logits_to_keep`), so the prompt's full-vocabulary logits are never materialised."""
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"} | {"use_cache": False}
+    labelled = (labels != IGNORE).any(0)
+    first = max(1, int(labelled.float().argmax())) if bool(labelled.any()) else labels.shape[1] - 1
+    keep = labels.shape[1] - first + 1  # logits at positions first-1 .. end predict labels first .. end
+    device = labels.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        out = model(**batch)
-        loss = out.loss if "labels" in batch else out.logits.float().sum() * 0.0
-    if acc is None:
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        return float(loss.detach())
-    acc.backward(loss * share * world)  # DDP averages over ranks: sum of share-weighted means
-    acc.clip_grad_norm_(params, 1.0)
-    return float(acc.reduce(loss.detach() * share, "sum"))  # the batch's loss, the same on every rank
+        logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]
+    targets = labels[:, first:]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+
+
+def _batch_backward(model, tokenizer, encoded, idx: list[int], loss_tokens: list[int], make, budget: int,
+                    use_bf16: bool, device, world: int, rank: int, acc) -> float:
+    """Forward and backward passes over one optimiser batch, split into micro-batches of at most `budget` tokens with
+    the gradients accumulated; returns the batch's mean loss per label token. In a launched group each rank takes its
+    share of the batch, and its summed loss over the whole batch's label tokens gives exactly one process's
+    gradient (DDP averages over ranks, so it is scaled by the world size)."""
+    total = max(1, sum(loss_tokens[i] for i in idx))
+    plan = micro_batches([idx[r::world] for r in range(world)], [len(x) for x, _ in encoded], budget)
+    loss = torch.zeros((), device=device)
+    for micro in plan:
+        mine = micro[rank]
+        # a rank with no sample in this micro-batch still runs it at weight 0: the collectives need every rank
+        batch = make(encoded, mine or idx[:1], tokenizer.pad_token_id, device)
+        part = token_loss_sum(model, batch, use_bf16) / total * (1.0 if mine else 0.0)
+        if acc is None:
+            part.backward()
+        else:
+            acc.backward(part * world)
+        loss = loss + part.detach()
+    return float(loss if acc is None else acc.reduce(loss, "sum"))
 
 
 def _distributed(processes, model, opt, sched, batch_size: int, seed: int):
@@ -147,19 +116,39 @@ def _distributed(processes, model, opt, sched, batch_size: int, seed: int):
     return acc, prepared
 
 
+def _step_with_backoff(model, tokenizer, encoded, idx, loss_tokens, make, budget: int, use_bf16: bool, device,
+                       world: int, rank: int, acc, opt) -> tuple[float, int]:
+    """One optimiser batch's gradients; on out-of-memory (one process only) the micro-batch token budget is halved
+    and the batch is redone. Returns (mean loss, the budget that fitted)."""
+    while True:
+        try:
+            return _batch_backward(model, tokenizer, encoded, idx, loss_tokens, make, budget, use_bf16, device,
+                                   world, rank, acc), budget
+        except torch.OutOfMemoryError:
+            longest = max(len(encoded[i][0]) for i in idx)
+            if acc is not None or (budget and budget <= longest):
+                raise StudentError("One training sample does not fit in the device's memory: lower "
+                                   "training.max_length, set training.gradient_checkpointing = true, or use a smaller "
+                                   "student." if acc is None else "out of memory in a launched training rank: lower "
+                                   "training.micro_batch_tokens (the back-off runs only in one process).") from None
+            opt.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            budget = max(longest, (budget or longest * len(idx)) // 2)
+
+
 def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
-        on_step: Callable[[int, int, float], None] | None = None, processes=None) -> TrainResult:
+        on_step: Callable[[int, int, float], None] | None = None, processes=None, micro_batch_tokens: int = 0,
+        gradient_checkpointing: bool = False) -> TrainResult:
     """Train `model` in place with AdamW and a linear decay; returns the loss curve.
 
-    batching: "padded" (shuffled batches padded to their longest sample: the baseline), "grouped"
-    (batches of similar lengths) or "packed" (grouped, then several samples per row). Every optimiser
-    step sees `batch_size` samples in all three, so the recipe is the same and only the speed differs.
-    precision: "auto" (bfloat16 autocast where the hardware has it natively, else float32), "bf16", "fp32".
-    processes: a launched group (distributed.Processes) to train data-parallel through accelerate. Every rank
-    builds the same batches (same seed) and takes its share of each; its mean loss is weighted by its share of
-    the batch's loss tokens, so the synchronised gradient is that of the whole batch's mean loss, as in one
-    process, and the recipe does not change with the number of processes.
+    batching: "padded" (shuffled batches padded to their longest sample: the baseline), "grouped" (batches of similar
+    lengths) or "packed" (grouped, then several samples per row). Every optimiser step sees `batch_size` samples,
+    split into micro-batches of at most `micro_batch_tokens` (0: one pass) with gradient accumulation, so the recipe
+    stays the same and only speed and memory differ. precision: "auto" (bf16 autocast where native), "bf16", "fp32".
+    processes: a launched group (distributed.Processes) to train data-parallel through accelerate; every rank builds
+    the same batches (same seed) and takes its share of each (see _batch_backward).
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -181,19 +170,15 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     if processes is not None and processes.world > 1:
         world, rank = processes.world, processes.rank
         acc, (model, opt, sched) = _distributed(processes, model, opt, sched, batch_size, seed)
+    _checkpointing(model, gradient_checkpointing)
     model.train()
-    result = TrainResult(steps=0, tokens=0, seconds=0.0)
+    result, budget = TrainResult(steps=0, tokens=0, seconds=0.0), micro_batch_tokens
     t0, make = time.perf_counter(), collate_packed if batching == "packed" else collate
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
-            mine = idx[rank::world]
-            share = sum(loss_tokens[i] for i in mine) / max(1, sum(loss_tokens[i] for i in idx))
-            # a rank with no sample (a short last batch) or no loss token still steps at weight 0: the
-            # collectives need every rank, and a mean over no token would be NaN on every rank after all-reduce
-            batch = make(encoded, mine or idx[:1], tokenizer.pad_token_id, device)
-            if acc is not None and share == 0:
-                batch.pop("labels")
-            loss = _backward(model, batch, params, use_bf16, acc, share, world)
+            loss, budget = _step_with_backoff(model, tokenizer, encoded, idx, loss_tokens, make, budget, use_bf16,
+                                              device, world, rank, acc, opt)
+            acc.clip_grad_norm_(params, 1.0) if acc is not None else torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -201,22 +186,34 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
             result.tokens += sum(len(encoded[i][0]) for i in idx)
             result.losses.append(loss)
             if on_step:
-                on_step(result.steps, total, result.losses[-1])
+                on_step(result.steps, total, loss)
     if acc is not None:
         acc.wait_for_everyone()
+    _checkpointing(model, False)
     model.eval()
     result.seconds = time.perf_counter() - t0
     return result
 
 
+def _checkpointing(model, on: bool) -> None:
+    """Activation (gradient) checkpointing on or off; non-reentrant, so LoRA's frozen inputs need no gradient."""
+    inner = getattr(model, "module", model)  # under DDP
+    if on:
+        inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    elif getattr(inner, "is_activation_checkpointing", False):
+        inner.activation_checkpointing_disable()
+
+
 def train_student(student, prompts: list[str], completions: list[str], cfg: TrainingConfig, out_dir: Path,
                   init_adapter: str | None = None, seed: int = 0,
-                  on_step: Callable[[int, int, float], None] | None = None, processes=None) -> TrainResult:
-    """Fine-tune a loaded base `Student` (see student.py) and save the result to `out_dir`.
+                  on_step: Callable[[int, int, float], None] | None = None, processes=None,
+                  prompt_style=None) -> TrainResult:
+    """Fine-tune a loaded base `Student` (see model.py) and save the result to `out_dir`.
 
     LoRA: wraps the base model in a fresh adapter (or `init_adapter`, to continue the previous round)
-    and saves only the adapter. Full: trains every weight and saves a whole model folder. In a launched group
-    (`processes`) every rank trains its share and only the main rank writes the checkpoint.
+    and saves only the adapter. Full: trains every weight and saves a whole model folder. The prompt style the
+    prompts were rendered in is saved beside the weights (prompt_style.json). In a launched group (`processes`)
+    every rank trains its share and only the main rank writes the checkpoint.
     """
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -227,10 +224,8 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
         if init_adapter:
             model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
         else:
-            targets = cfg.target_modules if cfg.target_modules == "all-linear" else [
-                t.strip() for t in cfg.target_modules.split(",") if t.strip()]
             lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                              target_modules=targets, task_type="CAUSAL_LM")
+                              target_modules=lora_targets(model, cfg.target_modules), task_type="CAUSAL_LM")
             try:
                 model = get_peft_model(model, lora)
             except ValueError as e:
@@ -241,7 +236,8 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
             p.requires_grad_(True)
     result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
-                 batching=cfg.batching, precision=cfg.precision, on_step=on_step, processes=processes)
+                 batching=cfg.batching, precision=cfg.precision, on_step=on_step, processes=processes,
+                 micro_batch_tokens=cfg.micro_batch_tokens, gradient_checkpointing=cfg.gradient_checkpointing)
     if processes is not None and not processes.is_main:
         processes.barrier()  # wait until the main rank has written the checkpoint
         return result
@@ -250,6 +246,8 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
     model.save_pretrained(tmp)
     if cfg.method == "full":
         student.tokenizer.save_pretrained(tmp)
+    if prompt_style is not None:
+        prompt_style.save(tmp)
     if out_dir.exists():
         import shutil
         shutil.rmtree(out_dir)

@@ -64,6 +64,16 @@ class Ledger:
         self.inflight["completion_tokens"] += sign * hold[1]
         self.inflight["cost_usd"] += sign * hold[2]
 
+    def abandon(self, request: TeacherRequest, hold: tuple[int, int, float], attempts: int) -> None:
+        """Attempts that timed out may still be computed and billed by the provider: each keeps its worst case as a
+        ledger row ('timeout'), so the budget can never be passed by calls nobody waited for."""
+        for _ in range(attempts):
+            self.store.teacher_calls.record(self.project_id, self.rnd, request.example.id, "timeout", self.model,
+                                            hold[0], hold[1], hold[2])
+            self.spent["prompt_tokens"] += hold[0]
+            self.spent["completion_tokens"] += hold[1]
+            self.spent["cost_usd"] += hold[2]
+
     def settle(self, request: TeacherRequest, purpose: str, key: str, reply: Reply) -> float:
         """Record a call; returns its cost in USD (0 for a cached reply: nothing was paid)."""
         cost = 0.0 if reply.cached else dollars(reply.prompt_tokens, reply.completion_tokens, self.price)
@@ -89,13 +99,14 @@ def _parse(request: TeacherRequest, reply: Reply) -> TeacherResult:
     if reply.finish_reason == "length":
         raise ValueError("the reply was cut off at max_tokens (finish_reason=length)")
     if request.mode == "full":
-        return parse_full(reply.content)
-    return parse_revision(reply.content, len(request.steps))
+        return parse_full(reply.content, request.answer_type)
+    return parse_revision(reply.content, len(request.steps), request.answer, request.answer_type)
 
 
 async def _call(teacher: Teacher, ledger: Ledger, request: TeacherRequest, messages: list[dict], purpose: str,
                 max_tokens: int) -> tuple[Reply, float]:
-    key = cache_key(teacher.model, messages, teacher.params(max_tokens))
+    params = teacher.params(max_tokens) | ({"attempt": request.attempt} if request.attempt else {})
+    key = cache_key(teacher.model, messages, params)
     cached = ledger.lookup(key)
     if cached is not None:
         return cached, ledger.settle(request, purpose, key, cached)
@@ -105,10 +116,14 @@ async def _call(teacher: Teacher, ledger: Ledger, request: TeacherRequest, messa
         raise _Stop(e) from None
     try:
         reply = await teacher.send(request, messages, max_tokens)
-    except TeacherUnavailable as e:
-        raise _Stop(e) from None
+    except TeacherError as e:
+        ledger.abandon(request, hold, getattr(e, "abandoned", 0))
+        if isinstance(e, TeacherUnavailable):
+            raise _Stop(e) from None
+        raise
     finally:
         ledger.release(hold)
+    ledger.abandon(request, hold, reply.abandoned)
     return reply, ledger.settle(request, purpose, key, reply)
 
 
@@ -117,22 +132,22 @@ async def _answer(teacher: Teacher, ledger: Ledger, request: TeacherRequest, max
     messages, purpose = request.messages, request.mode
     tokens = [0, 0]
     cost = 0.0
-    error, raw = "", None
+    error, replies = "", []
     for attempt in range(2):
         try:
             reply, paid = await _call(teacher, ledger, request, messages, purpose, max_tokens)
-        except TeacherError as e:  # retries exhausted: the reviewer sees why
+        except TeacherError as e:  # the endpoint refused this request: the reviewer sees why
             error = f"{error + ' Then the repair call failed: ' if attempt else ''}{e}"
             break
         except _Stop as stop:
-            if attempt == 0:
-                raise
+            if attempt == 0 or not isinstance(stop.reason, BudgetExceeded):
+                raise  # an endpoint gone or a cancel stops the phase; the resume asks again (replies are cached)
             error += f" No repair call was made: {stop.reason}"
             break
         tokens[0] += reply.prompt_tokens
         tokens[1] += reply.completion_tokens
         cost += paid
-        raw = reply.content
+        replies.append(reply.content)
         try:
             result = _parse(request, reply)
         except ValueError as e:
@@ -140,9 +155,10 @@ async def _answer(teacher: Teacher, ledger: Ledger, request: TeacherRequest, max
             messages, purpose = repair_messages(request.messages, reply.content, str(e)), "repair"
             continue
         result.prompt_tokens, result.completion_tokens, result.cost_usd = tokens[0], tokens[1], cost
+        result.replies = replies
         return result
-    return TeacherResult([], None, [], "", tokens[0], tokens[1], raw=raw, status=TeacherOutcome.FAILED,
-                         error=error.strip(), cost_usd=cost)
+    return TeacherResult([], None, [], "", tokens[0], tokens[1], raw=replies[-1] if replies else None,
+                         status=TeacherOutcome.FAILED, error=error.strip(), cost_usd=cost, replies=replies)
 
 
 async def _run(teacher: Teacher, requests: list[TeacherRequest], ledger: Ledger, max_tokens: int,

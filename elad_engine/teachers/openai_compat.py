@@ -93,8 +93,19 @@ class OpenAICompatTeacher:
     def params(self, max_tokens: int) -> dict:
         return {"max_tokens": max_tokens, "temperature": self.cfg.temperature}
 
+    def _not_found(self, detail: str) -> str:
+        where = self.cfg.base_url or "api.openai.com"
+        hint = (f"; OpenAI-compatible servers serve under /v1: try teacher.base_url = "
+                f"\"{where.rstrip('/')}/v1\"" if self.cfg.base_url and not self.cfg.base_url.rstrip("/").endswith(
+                    "/v1") else "")
+        return (f"the endpoint has no model {self.model!r} or no chat completions route at {where} (HTTP 404): "
+                f"{detail}{hint}")
+
     async def send(self, request: TeacherRequest, messages: list[dict], max_tokens: int) -> Reply:
-        last = ""
+        """One completion, retried on 429, 5xx, timeouts and connection errors. When every retry is used up the
+        endpoint is unusable for now (TeacherUnavailable: the phase stops and resumes later, no sample is failed);
+        a request the endpoint refuses outright is this sample's TeacherError."""
+        last, abandoned = "", 0
         for attempt in range(self.cfg.max_retries + 1):
             kwargs = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
                       "temperature": self.cfg.temperature}
@@ -109,22 +120,21 @@ class OpenAICompatTeacher:
             except openai.APIStatusError as e:
                 status = e.status_code
                 detail = self.redact(str(e.message or e))[:300]
-                if status == 400 and self._json_mode and "response_format" in detail.lower():
+                if (status == 400 or status >= 500) and self._json_mode and "response_format" in detail.lower():
                     self._json_mode = False  # this endpoint has no JSON mode: ask in the prompt only
                     continue
                 if status in (401, 403):
                     raise TeacherUnavailable(f"the endpoint refused the API key from ${self.cfg.api_key_env} "
                                              f"(HTTP {status}): {detail}") from None
                 if status == 404:
-                    raise TeacherUnavailable(f"the endpoint has no model {self.model!r} or no chat completions "
-                                             f"route at {self.cfg.base_url or 'api.openai.com'} (HTTP 404): "
-                                             f"{detail}") from None
+                    raise TeacherUnavailable(self._not_found(detail)) from None
                 if status not in RETRY_STATUS:
                     raise TeacherError(f"the endpoint rejected the request (HTTP {status}): {detail}") from None
                 last = f"HTTP {status}: {detail}"
                 wait = retry_after_seconds(e.response.headers if e.response is not None else None)
             except openai.APITimeoutError:
                 last = f"no reply within {self.cfg.timeout_s:g} s"
+                abandoned += 1
             except openai.APIConnectionError as e:
                 last = f"connection failed: {self.redact(str(e.__cause__ or e))[:200]}"
             else:
@@ -134,10 +144,14 @@ class OpenAICompatTeacher:
                 if usage is None:
                     raise TeacherError("the endpoint's reply has no 'usage', so its cost cannot be counted")
                 return Reply(content, (choice.finish_reason if choice else None) or "stop",
-                             int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+                             int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), abandoned=abandoned)
             if attempt < self.cfg.max_retries:
                 await asyncio.sleep(min(MAX_WAIT_S, wait if wait is not None else backoff_seconds(attempt)))
-        raise TeacherError(f"the teacher call failed {self.cfg.max_retries + 1} times; last: {last}")
+        error = TeacherUnavailable(f"the teacher endpoint {self.cfg.base_url or 'api.openai.com'} did not answer "
+                                   f"{self.cfg.max_retries + 1} attempts (last: {last}); the phase stopped and "
+                                   "resumes with the samples that have no reply yet")
+        error.abandoned = abandoned
+        raise error
 
 
 async def list_models(cfg: TeacherConfig) -> list[str]:

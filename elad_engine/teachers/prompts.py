@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..method.reasoning import ANSWER_TRIGGER
+from ..method.reasoning import ANSWER_TRIGGER, answers_match, normalize_answer
 from ..method.records import Example, StepVerdict, TeacherResult
 
 PROMPT_VERSION = "revise-v1/full-v1/repair-v1"
@@ -92,13 +92,29 @@ def extract_json(text: str) -> dict:
 
 
 def _steps(value, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(s, (str, int, float)) for s in value):
-        raise ValueError(f"'{key}' must be a list of strings")
-    return [re.sub(r"^\s*\d+\s*[.)](?!\d)\s*", "", str(s)).strip() for s in value if str(s).strip()]
+    """The steps of a reply: text, not bare numbers (`[1, 2]` is a shape with nothing in it)."""
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValueError(f"'{key}' must be a list of strings, one step each")
+    steps = [re.sub(r"^\s*\d+\s*[.)](?!\d)\s*", "", s).strip() for s in value if s.strip()]
+    bare = [s for s in steps if not re.search(r"[A-Za-z+*/=×÷-]", s)]
+    if bare:
+        raise ValueError(f"'{key}' must hold reasoning steps, not bare values such as {bare[0]!r}")
+    return steps
 
 
-def parse_revision(text: str, n_student_steps: int) -> TeacherResult:
-    """Read a revision reply into a TeacherResult (token counts left 0). ValueError names what is wrong."""
+def _answer(value, answer_type: str) -> str:
+    """The reply's answer as text, checked to be readable as the task's answer type."""
+    answer = str(value).strip() if value is not None else ""
+    if answer and normalize_answer(answer, answer_type) is None:
+        raise ValueError(f"'answer' {answer!r} is not a {answer_type} answer")
+    return answer
+
+
+def parse_revision(text: str, n_student_steps: int, student_answer: str | None = None,
+                   answer_type: str = "number") -> TeacherResult:
+    """Read a revision reply into a TeacherResult (token counts left 0). ValueError names what is wrong, in shape
+    (keys, types, a step number in range) or in consistency (steps that are text, an answer of the task's type, and
+    no answer that contradicts the student's when first_error says every step is right)."""
     data = extract_json(text)
     for key in ("first_error", "revised_steps", "answer"):
         if key not in data:
@@ -114,20 +130,24 @@ def parse_revision(text: str, n_student_steps: int) -> TeacherResult:
         if not isinstance(first, int) or isinstance(first, bool) or not 1 <= first <= n_student_steps + 1:
             raise ValueError(f"'first_error' must be null or a step number from 1 to {n_student_steps + 1}, "
                              f"got {data['first_error']!r}")
-    answer = str(data["answer"]).strip() if data["answer"] is not None else ""
+    answer = _answer(data["answer"], answer_type)
     revised = _steps(data["revised_steps"], "revised_steps")
     if first is not None and not answer:
         raise ValueError("'answer' is empty")
+    if first is None and answer and student_answer is not None and not answers_match(answer, student_answer,
+                                                                                     answer_type):
+        raise ValueError(f"'first_error' is null (every step right) but 'answer' {answer!r} is not the student's "
+                         f"answer {student_answer!r}; give the first wrong step, or the student's answer")
     return TeacherResult(verdicts=verdicts, first_error=first, revised_steps=revised, answer=answer,
                          prompt_tokens=0, completion_tokens=0, raw=text)
 
 
-def parse_full(text: str) -> TeacherResult:
+def parse_full(text: str, answer_type: str = "number") -> TeacherResult:
     data = extract_json(text)
     if "steps" not in data or "answer" not in data:
         raise ValueError("the teacher's JSON needs 'steps' and 'answer'")
     steps = _steps(data["steps"], "steps")
-    answer = str(data["answer"]).strip()
+    answer = _answer(data["answer"], answer_type)
     if not steps or not answer:
         raise ValueError("the teacher's explanation has no steps or no answer")
     return TeacherResult(verdicts=[], first_error=1, revised_steps=steps, answer=answer, prompt_tokens=0,

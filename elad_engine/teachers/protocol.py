@@ -23,6 +23,8 @@ class TeacherRequest:
     steps: list[str]  # the student's steps (empty for full)
     answer: str | None  # the student's answer (None for full, or when it gave none)
     messages: list[dict]
+    answer_type: str = "number"  # the task's: a reply's answer must be readable as one
+    attempt: int = 0  # above 0: asked again after a failed reply, so the request cache is not consulted
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False  # came from the request cache: nothing was paid for it this time
+    abandoned: int = 0  # earlier attempts of this call that timed out (a provider may bill them)
 
 
 class Teacher(Protocol):
@@ -54,7 +57,9 @@ class Teacher(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_request(example: Example, mode: str, steps: list[str], answer: str | None, show_gold: bool) -> TeacherRequest:
+def build_request(example: Example, mode: str, steps: list[str], answer: str | None, show_gold: bool,
+                  answer_type: str = "number", attempt: int = 0) -> TeacherRequest:
     messages = (full_messages(example, show_gold) if mode == "full"
                 else revision_messages(example, steps, answer, show_gold))
-    return TeacherRequest(example, mode, [] if mode == "full" else list(steps), answer, messages)
+    return TeacherRequest(example, mode, [] if mode == "full" else list(steps), answer, messages, answer_type,
+                          attempt)

@@ -11,7 +11,8 @@ from .result import PhaseResult
 
 
 def evaluate_student(ctx: RoundContext, student) -> dict:
-    """The student's accuracy on the test split (at most evaluation.max_examples), with progress."""
+    """The student's accuracy and format compliance on the test split (at most evaluation.max_examples), in the
+    project's prompt style, with progress; 'tokens' is what it generated."""
     tests = ctx.store.examples.list(ctx.project_id, split="test")
     if ctx.cfg.evaluation.max_examples:
         tests = tests[:ctx.cfg.evaluation.max_examples]
@@ -21,8 +22,10 @@ def evaluate_student(ctx: RoundContext, student) -> dict:
         done[0] += n
         ctx.progress("evaluate", done[0], len(tests))
 
-    return evaluate(student, tests, ctx.cfg.task.answer_type, ctx.cfg.student.max_new_tokens,
-                    ctx.cfg.student.batch_size, on_batch=tick)
+    generated = student.generated_tokens
+    result = evaluate(student, tests, ctx.cfg.task.answer_type, ctx.cfg.student.max_new_tokens,
+                      ctx.cfg.student.batch_size, on_batch=tick, style=ctx.style(student.tokenizer))
+    return result | {"tokens": student.generated_tokens - generated}
 
 
 def run(ctx: RoundContext, rnd: int) -> PhaseResult:
@@ -37,10 +40,11 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
     cached_usd = dollars(spend["used_prompt_tokens"] - spend["prompt_tokens"],
                          spend["used_completion_tokens"] - spend["completion_tokens"], ctx.cfg.teacher.price())
     store.metrics.save(project_id, rnd, accuracy=result["accuracy"], base_accuracy=base,
-                       by_difficulty=result["by_difficulty"], test_size=result["n"],
+                       by_difficulty=result["by_difficulty"], test_size=result["n"], format_ok=result["format_ok"],
                        prompt_tokens=spend["used_prompt_tokens"], completion_tokens=spend["used_completion_tokens"],
                        cost_usd=spend["cost_usd"] + cached_usd, **{
                            status.value: counts.get(status, 0) for status in (
                                RevisionStatus.APPROVED, RevisionStatus.EDITED, RevisionStatus.REJECTED,
                                RevisionStatus.TEACHER_FAILED)})
-    return PhaseResult.done(f"accuracy {result['accuracy']:.3f} on {result['n']} test samples")
+    return PhaseResult.done(f"accuracy {result['accuracy']:.3f} on {result['n']} test samples; format followed by "
+                            f"{result['format_ok']:.0%}", result["tokens"])

@@ -4,7 +4,9 @@ selection strategy needs them, streamed to the store one chunk at a time (a kill
 
 from __future__ import annotations
 
+from ...method.accuracy import format_compliance
 from ...method.selection import get_strategy
+from ...states import ExplanationKind
 from ...student.explain import explain_examples
 from ..context import RoundContext
 from .result import PhaseResult
@@ -17,12 +19,25 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
     ids = ctx.unlabeled_pool()
     if ctx.launches():
         ctx.launched("score", rnd)
-        return PhaseResult.done(f"{len(ids)} questions on {ctx.cfg.compute.processes} processes")
-    return PhaseResult.done(explain_ids(ctx, rnd, ids, strategy.needs))
+        return PhaseResult.done(f"{len(ids)} questions on {ctx.cfg.compute.processes} processes; "
+                                f"{record_compliance(ctx, rnd)}")
+    detail, tokens = explain_ids(ctx, rnd, ids, strategy.needs)
+    if ctx.procs.is_main:
+        detail += f"; {record_compliance(ctx, rnd)}"
+    return PhaseResult.done(detail, tokens)
 
 
-def explain_ids(ctx: RoundContext, rnd: int, ids: list[str], needs: frozenset | None = None) -> str:
-    """Explain the questions `ids` not yet explained this round; returns a one-line summary.
+def record_compliance(ctx: RoundContext, rnd: int) -> str:
+    """The share of the round's greedy explanations that follow the format, kept in the round's metrics row."""
+    greedy = ctx.store.explanations.list(ctx.project_id, rnd, kind=ExplanationKind.GREEDY)
+    share = format_compliance([x.text for x in greedy], ctx.cfg.task.answer_type)
+    ctx.store.metrics.save(ctx.project_id, rnd, pool_format_ok=share)
+    return "format followed by " + ("-" if share is None else f"{share:.0%}")
+
+
+def explain_ids(ctx: RoundContext, rnd: int, ids: list[str], needs: frozenset | None = None) -> tuple[str, int]:
+    """Explain the questions `ids` not yet explained this round; returns a one-line summary and the tokens this
+    process generated.
 
     The questions are cut into chunks of compute.chunk_size; each chunk has its own sampling seed, so the results
     do not depend on how many processes share the work: in a launched group, rank r explains the r-th unfinished
@@ -35,6 +50,7 @@ def explain_ids(ctx: RoundContext, rnd: int, ids: list[str], needs: frozenset | 
     chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
     todo = [n for n, c in enumerate(chunks) if not set(c) <= done]
     student = ctx.student_for(rnd)
+    style, generated = ctx.style(student.tokenizer), student.generated_tokens
     finished = len(ids) - sum(len(chunks[n]) for n in todo)
     if procs.is_main:
         ctx.progress("explain", finished, len(ids))
@@ -44,11 +60,12 @@ def explain_ids(ctx: RoundContext, rnd: int, ids: list[str], needs: frozenset | 
         mine = wave[procs.rank] if procs.rank < len(wave) else None
         result = None if mine is None else explain_examples(
             student, store.examples.list(project_id, ids=chunks[mine]), ctx.cfg, needs,
-            seed=ctx.cfg.rounds.seed + 1000 * rnd + mine)
+            seed=ctx.cfg.rounds.seed + 1000 * rnd + mine, style=style)
         for n, explained in procs.gather((mine, result)):
             if n is not None and procs.is_main:
                 store.explanations.save(project_id, rnd, explained)
                 finished += len(chunks[n])
         if procs.is_main:
             ctx.progress("explain", finished, len(ids))
-    return f"{len(ids)} questions" + (f" on {procs.world} processes" if procs.world > 1 else "")
+    detail = f"{len(ids)} questions" + (f" on {procs.world} processes" if procs.world > 1 else "")
+    return detail, student.generated_tokens - generated

@@ -1,4 +1,5 @@
-"""What a phase returns: how it ended (done, or waiting for reviewers) and one line saying what it did."""
+"""What a phase returns: how it ended (done, or waiting for reviewers), one line saying what it did, and the tokens
+it generated or trained on (with the phase's seconds, its speed)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from ...states import PhaseStatus
 class PhaseResult:
     status: PhaseStatus
     detail: str = ""
+    tokens: int | None = None
 
     @classmethod
-    def done(cls, detail: str) -> PhaseResult:
-        return cls(PhaseStatus.DONE, detail)
+    def done(cls, detail: str, tokens: int | None = None) -> PhaseResult:
+        return cls(PhaseStatus.DONE, detail, tokens)
 
     @classmethod
     def waiting(cls, detail: str) -> PhaseResult:

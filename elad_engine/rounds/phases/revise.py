@@ -3,17 +3,44 @@ greedy explanation, or full annotation when configured), within the budget, each
 
 from __future__ import annotations
 
-from ...errors import BudgetExceeded
+from ...errors import BudgetExceeded, EladError
 from ...method.cost import Budget
 from ...method.reasoning import short_answer, split_steps
 from ...method.revision import assembled_text
-from ...states import ExplanationKind, SelectionStatus, TeacherOutcome
+from ...states import ExplanationKind, RevisionStatus, SelectionStatus, TeacherOutcome
 from ...teachers.dispatch import Ledger, run_requests
 from ...teachers.prompts import PROMPT_VERSION
 from ...teachers.protocol import build_request
 from ..context import RoundContext
 from .explain import explain_ids
 from .result import PhaseResult
+
+
+def ask_again(ctx: RoundContext, revision_id: int) -> str:
+    """One teacher_failed revision sent to the teacher again (the request cache is bypassed: the same request
+    would bring back the same reply), within the budget; the revision is updated in place, history kept."""
+    store, t = ctx.store, ctx.cfg.teacher
+    rev = store.revisions.get(revision_id)
+    if rev["status"] != RevisionStatus.TEACHER_FAILED:
+        raise EladError(f"revision {revision_id} is {rev['status']}, not teacher_failed: nothing to ask again")
+    example = store.examples.get(rev["project_id"], rev["example_id"])
+    student = next(iter(store.explanations.list(rev["project_id"], rev["round"], ids=[example.id],
+                                                kind=ExplanationKind.GREEDY)), None)
+    steps = student.steps if student and rev["mode"] == "revision" else []
+    request = build_request(example, rev["mode"], steps, student.answer if student else None, t.show_gold,
+                            ctx.cfg.task.answer_type, attempt=len(rev["replies"] or []) + 1)
+    ctx.check_teacher()
+    ledger = Ledger(store, rev["project_id"], rev["round"], Budget(ctx.cfg.rounds.budget_tokens,
+                                                                   ctx.cfg.rounds.budget_dollars),
+                    t.price(), ctx.teacher.model, ctx.check_cancel)
+    outcome = []
+
+    def on_result(req, result) -> None:
+        answer = short_answer(split_steps(student.text)[1] or "") if student else None
+        outcome.append(store.revisions.replace_reply(revision_id, result, assembled_text(req.steps, result, answer)))
+
+    run_requests(ctx.teacher, [request], ledger, t.max_tokens, on_result)
+    return f"revision {revision_id} asked again: {outcome[0] if outcome else 'no reply'}"
 
 
 def run(ctx: RoundContext, rnd: int) -> PhaseResult:
@@ -31,7 +58,7 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
     for example in store.examples.list(project_id, ids=todo):
         student = greedy.get(example.id)
         requests.append(build_request(example, mode, student.steps if student else [],
-                                      student.answer if student else None, t.show_gold))
+                                      student.answer if student else None, t.show_gold, ctx.cfg.task.answer_type))
     finished = [len(done)]
     ctx.progress("revise", finished[0], len(selected))
 
@@ -46,6 +73,8 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
         finished[0] += 1
         ctx.progress("revise", finished[0], len(selected))
 
+    if requests:
+        ctx.check_teacher()
     ledger = Ledger(store, project_id, rnd, Budget(ctx.cfg.rounds.budget_tokens, ctx.cfg.rounds.budget_dollars),
                     t.price(), ctx.teacher.model, ctx.check_cancel)
     try:

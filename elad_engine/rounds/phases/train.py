@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...method.reasoning import build_prompt
 from ...states import TRAINABLE
 from ...student.model import Student
 from ...student.training import train_student
@@ -39,14 +38,16 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
     # A fresh load: training mutates the weights, so the cached inference handle is never reused.
     ctx.release_student()
     if t.method == "lora":
-        student = Student.load(base.path, device=ctx.device, dtype=base.dtype)
+        student = Student.load(ctx.base_path, device=ctx.device, dtype=base.dtype)
         init = prev or base.adapter or None
     else:  # full fine-tuning keeps fp32 master weights; bf16 autocast still speeds it up on CUDA
-        student = Student.load(prev or base.path, device=ctx.device, dtype="float32")
+        student = Student.load(prev or ctx.base_path, device=ctx.device, dtype="float32")
         init = None
     out = ctx.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
-    result = train_student(student, [build_prompt(e.question) for e, _ in samples], [txt for _, txt in samples],
-                           t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd, processes=procs,
+    style = ctx.style(student.tokenizer)
+    result = train_student(student, style.prompts(student.tokenizer, [e.question for e, _ in samples]),
+                           [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
+                           processes=procs, prompt_style=style,
                            on_step=lambda step, total, loss: procs.is_main and ctx.progress("train", step, total))
     if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
@@ -54,4 +55,4 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
                                  losses=result.losses, checkpoint=str(out))
     procs.barrier()
     return PhaseResult.done(f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
-                            + (f" on {procs.world} processes" if procs.world > 1 else ""))
+                            + (f" on {procs.world} processes" if procs.world > 1 else ""), result.tokens)
