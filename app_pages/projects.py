@@ -15,13 +15,17 @@ if summaries:
 else:
     st.info("No project yet. Start with the embedded demo, or import a dataset below.")
 
-c1, c2, c3 = st.columns([2, 1, 1])
-pool = c2.number_input("Demo pool size", 16, 100_000, 400, step=16)
-test = c3.number_input("Demo test size", 16, 100_000, 400, step=16)
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+students = studio().students.choices()
+student = c2.selectbox("Demo student", list(students), format_func=students.get,
+                       help="The shipped tiny student, or a pretrained one registered in this workspace "
+                       "(`make real-student` adds SmolLM2-135M-Instruct).")
+pool = c3.number_input("Demo pool size", 16, 100_000, 400, step=16)
+test = c4.number_input("Demo test size", 16, 100_000, 400, step=16)
 if c1.button("Create the demo project", type="primary",
              disabled=studio().projects.exists("demo") or not can(Permission.CONFIGURE),
-             help="Synthetic multi-step arithmetic, the shipped tiny student and the oracle teacher."):
-    studio().projects.create_demo(pool=int(pool), test=int(test))
+             help="Synthetic multi-step arithmetic, the chosen student and the oracle teacher."):
+    studio().projects.create_demo(pool=int(pool), test=int(test), student=student)
     st.session_state["project"] = "demo"
     st.rerun()
 c1.caption("The demo: synthetic word problems of 1-4 steps, the shipped tiny student (data/tiny-student), the "

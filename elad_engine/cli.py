@@ -78,7 +78,7 @@ def cmd_demo(args) -> int:
     studio = studio_of(args)
     overrides = {"rounds.rounds": args.rounds, "rounds.warmup": args.warmup, "selection.round_budget": args.budget,
                  **teacher_overrides(args)}
-    project_id = studio.projects.create_demo(pool=args.pool, test=args.test, **overrides)
+    project_id = studio.projects.create_demo(pool=args.pool, test=args.test, student=args.student, **overrides)
     print(f"workspace {studio.workspace_dir}, project 'demo': {studio.projects.example_counts(project_id)}")
     return 0 if args.prepare_only else run_rounds(studio, project_id)
 
@@ -267,6 +267,8 @@ def add_project_commands(add) -> None:
     d.add_argument("--pool", type=int, default=400, help="pool size of a new demo project (default 400)")
     d.add_argument("--test", type=int, default=400, help="test size of a new demo project (default 400)")
     d.add_argument("--prepare-only", action="store_true", help="create the demo project, run nothing")
+    d.add_argument("--student", help="student.path of a new demo project, e.g. student:smollm2-135m (registered with "
+                   "`elad student add` or `make real-student`); default the shipped tiny student")
     add_teacher_flags(d)
 
     i = add("init", cmd_init, "Create a project from a config TOML (or the defaults).")

@@ -172,7 +172,9 @@ class TrainingConfig(Section):
     learning_rate: float = opt(1e-3, "Peak AdamW learning rate (linear decay).", lo=1e-7, hi=1.0)
     epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
     batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
-    max_length: int = opt(384, "Longest prompt+explanation in tokens; longer samples are truncated.", lo=16, hi=32768)
+    max_length: int = opt(1024, "Longest prompt+explanation in tokens; longer samples are cut at the end, and a sample "
+                          "whose explanation starts past it is left out (the phase says how many).", lo=16,
+                          hi=32768)
     batching: str = opt("grouped", "How samples become batches: grouped (by length), packed (several "
                         "per row, no cross-sample attention) or padded.", choices=("packed", "grouped", "padded"))
     precision: str = opt("auto", "auto: bfloat16 autocast where the GPU or CPU has native bf16 (AVX512-BF16, AMX), "

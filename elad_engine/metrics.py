@@ -27,13 +27,14 @@ def metrics_frame(store: Store, project_ids: list[int]) -> list[dict]:
                          "completion_tokens": m["completion_tokens"],
                          "total_tokens": (m["prompt_tokens"] or 0) + (m["completion_tokens"] or 0),
                          "cost_usd": m["cost_usd"], "approved": m["approved"], "edited": m["edited"],
-                         "rejected": m["rejected"], "teacher_failed": m["teacher_failed"]})
+                         "rejected": m["rejected"], "teacher_failed": m["teacher_failed"],
+                         "format_ok": m.get("format_ok"), "pool_format_ok": m.get("pool_format_ok")})
     return rows
 
 
 def metrics_text(store: Store, project_id: int) -> str:
     """The per-round table as fixed-width text (the CLI's `round` and `status` print it)."""
-    head = (f"{'round':>5} {'accuracy':>8} {'multi-step':>10} {'1-step':>6} {'prompt tok':>10} "
+    head = (f"{'round':>5} {'accuracy':>8} {'multi-step':>10} {'1-step':>6} {'format':>6} {'prompt tok':>10} "
             f"{'compl. tok':>10} {'USD':>8} {'approved':>8} {'edited':>6} {'rejected':>8} {'seconds':>7}")
     lines = [head]
     rows = store.metrics.list(project_id)
@@ -44,12 +45,15 @@ def metrics_text(store: Store, project_id: int) -> str:
         one = by.get("1", {}).get("accuracy")
         ms = multi_step_accuracy(by)
         secs = sum((m["phase_seconds"] or {}).values())
-        lines.append(f"{m['round']:>5} {_f3(m['accuracy']):>8} {_f3(ms):>10} {_f3(one):>6} "
+        fmt = "-" if m.get("format_ok") is None else f"{m['format_ok']:.0%}"
+        lines.append(f"{m['round']:>5} {_f3(m['accuracy']):>8} {_f3(ms):>10} {_f3(one):>6} {fmt:>6} "
                      f"{m['prompt_tokens'] or 0:>10,} {m['completion_tokens'] or 0:>10,} {m['cost_usd'] or 0:>8.4f} "
                      f"{m['approved'] or 0:>8} {m['edited'] or 0:>6} {m['rejected'] or 0:>8} {secs:>7.1f}")
-    base = next((m["base_accuracy"] for m in rows if m["round"] == 0), None)
-    if base is not None:
-        lines.append(f"(round 0 starting student, before warm-up training: accuracy {base:.3f})")
+    first = next((m for m in rows if m["round"] == 0), None)
+    if first is not None and first["base_accuracy"] is not None:
+        fmt = "" if first.get("base_format_ok") is None else f", format followed {first['base_format_ok']:.0%}"
+        lines.append(f"(round 0 starting student, before warm-up training: accuracy {first['base_accuracy']:.3f}"
+                     f"{fmt})")
     return "\n".join(lines)
 
 

@@ -9,10 +9,15 @@ from pathlib import Path
 from .config import ProjectConfig
 from .errors import DatasetError, StoreError
 from .method.records import Example
+from .resources import TINY_STUDENT
 from .store import Store, check_project_name
 from .tasks.datasets import ColumnMapping, read_dataset
 
 DEMO_PROJECT = "demo"
+# The demo with a pretrained instruct student instead of the tiny one: its chat template and 3 worked exemplars
+# (auto), LoRA at a rate for a pretrained model, generation and training batches a CPU copes with.
+REAL_STUDENT = {"student.prompt_style": "auto", "student.few_shot": -1, "student.batch_size": 16,
+                "training.learning_rate": 2e-4, "training.batch_size": 8, "training.epochs": 2}
 
 
 def demo_config(**overrides) -> ProjectConfig:
@@ -24,9 +29,13 @@ def demo_config(**overrides) -> ProjectConfig:
 
 
 def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400, test: int = 400,
-                        **overrides) -> int:
-    """Create (or reuse) the demo project with its synthetic pool and test split."""
+                        student: str | None = None, **overrides) -> int:
+    """Create (or reuse) the demo project with its synthetic pool and test split; a pretrained `student` (not the
+    shipped tiny one) gets the settings that suit it (REAL_STUDENT)."""
     from .tasks.synthetic import default_dataset
+
+    if student and student != TINY_STUDENT:
+        overrides = {**REAL_STUDENT, "student.path": student, **overrides}
 
     project_id = store.projects.find(name)
     if project_id is None:

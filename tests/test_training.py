@@ -203,3 +203,22 @@ def test_gradient_checkpointing_trains_the_same_and_lora_targets_follow_the_arch
     assert lora_targets(model, "auto") == LORA_TARGETS["gpt2"] == ["c_attn", "c_proj", "c_fc"]
     assert lora_targets(model, "all-linear") == "all-linear" and lora_targets(model, "c_attn, c_fc") == ["c_attn",
                                                                                                        "c_fc"]
+
+
+def test_samples_whose_explanation_starts_past_max_length_are_counted_or_refused(tiny_model_dir):
+    """Silent zero-loss training is impossible: explanations cut off entirely are counted as left out, and when
+    that is every sample, training refuses with the length to raise."""
+    import pytest
+
+    from elad_engine.errors import StudentError
+    from elad_engine.student.training import fit
+
+    prompts, completions = _data(8)
+    tok = Student.load(str(tiny_model_dir)).tokenizer
+    long_prompts = [p * 12 for p in prompts[:3]] + prompts[3:]  # three prompts far past max_length
+    r = fit(Student.load(str(tiny_model_dir)).model, tok, long_prompts, completions, learning_rate=5e-3, epochs=1,
+            batch_size=8, max_length=128)
+    assert r.left_out == 3 and r.losses[0] > 0
+    with pytest.raises(StudentError, match="starts past training.max_length = 128 tokens"):
+        fit(Student.load(str(tiny_model_dir)).model, tok, [p * 12 for p in prompts], completions, learning_rate=5e-3,
+            epochs=1, batch_size=8, max_length=128)

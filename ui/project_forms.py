@@ -11,8 +11,9 @@ import streamlit as st
 from elad_engine.service import PRESETS, ColumnMapping, EladError
 from ui.engine import show_error, studio
 
-SETTINGS = ["student.path", "student.adapter", "teacher.kind", "teacher.model", "teacher.base_url",
-            "teacher.api_key_env", "teacher.annotation", "teacher.show_gold", "teacher.max_tokens",
+SETTINGS = ["student.path", "student.adapter", "student.prompt_style", "student.few_shot", "teacher.kind",
+            "teacher.model", "teacher.base_url", "teacher.api_key_env", "teacher.annotation", "teacher.show_gold",
+            "teacher.max_tokens", "teacher.price_as",
             "teacher.concurrency", "selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
             "rounds.budget_tokens", "rounds.budget_dollars", "review.policy", "training.epochs",
             "training.learning_rate", "compute.processes", "compute.accelerate_config"]
@@ -81,9 +82,25 @@ def import_form(key: str = "imp") -> None:
         st.rerun()
 
 
+OTHER_STUDENT = "(another folder or .gguf file)"
+
+
+def _student_widget(value: str, doc: str, key: str) -> str:
+    """The registered students by name (`elad student add`, `make real-student`), or any path typed in."""
+    choices = studio().students.choices()
+    options = [*choices, OTHER_STUDENT]
+    picked = st.selectbox("student", options, index=options.index(value) if value in choices else len(options) - 1,
+                          format_func=lambda v: choices.get(v, v), help=doc, key=f"{key}-pick")
+    if picked != OTHER_STUDENT:
+        return picked
+    return st.text_input("student.path", "" if value in choices else value, help=doc, key=key)
+
+
 def _widget(section, name: str, label: str, key: str):
     f = next(f for f in dataclasses.fields(section) if f.name == name)
     value, m = getattr(section, name), f.metadata
+    if label == "student.path":
+        return _student_widget(value, m["doc"], key)
     if m.get("choices"):
         return st.selectbox(label, m["choices"], index=list(m["choices"]).index(value), help=m["doc"], key=key)
     if isinstance(value, bool):

@@ -48,9 +48,11 @@ class ProjectsArea(Area):
         return self.store.examples.counts(project_id)
 
     @action(Permission.CONFIGURE)
-    def create_demo(self, pool: int = 400, test: int = 400, name: str = DEMO_PROJECT, **overrides) -> int:
-        """Create (or reuse, with new settings) the embedded demo project."""
-        return create_demo_project(self.store, name=name, pool=pool, test=test, **overrides)
+    def create_demo(self, pool: int = 400, test: int = 400, name: str = DEMO_PROJECT, student: str | None = None,
+                    **overrides) -> int:
+        """Create (or reuse, with new settings) the embedded demo project; `student` is a student.path value (e.g.
+        student:smollm2-135m for the real pretrained student; default the shipped tiny one)."""
+        return create_demo_project(self.store, name=name, pool=pool, test=test, student=student, **overrides)
 
     @action(Permission.CONFIGURE)
     def create(self, name: str, config: ProjectConfig) -> int:

@@ -51,7 +51,8 @@ class RoundsArea(Area):
             row = {"round": r["round"], "status": r["status"] + (f" ({r['stop_reason']})" if r["stop_reason"] else "")}
             phases = self.store.phases.list(project_id, r["round"])
             for p in phases:
-                row[p["phase"]] = p["status"] + (f" · {p['seconds']:.1f}s" if p["seconds"] else "")
+                speed = (f" · {p['tokens'] / p['seconds']:,.0f} tok/s" if p.get("tokens") and p["seconds"] else "")
+                row[p["phase"]] = p["status"] + (f" · {p['seconds']:.1f}s" if p["seconds"] else "") + speed
             rows.append(row)
             details = [f"{p['phase']}: {p['detail']}" for p in phases if p.get("detail")]
         return rows, details

@@ -7,7 +7,9 @@ registered student (`student.path = "student:NAME"`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -34,11 +36,16 @@ def convert_gguf(path: Path, out: Path, dtype: str = "bfloat16") -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .model import quiet_transformers
+
+    quiet_transformers()  # no library progress bars in the engine's own output
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=getattr(torch, dtype))
+    try:  # the dequantisation draws its own progress bar on stderr: not in the engine's output
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                         dtype=getattr(torch, dtype))
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise StudentError(f"{path} could not be read as a GGUF causal LM: {str(e)[:300]}") from None
     # transformers marks a model read from GGUF as quantized and refuses to save it; its weights are plain tensors

@@ -28,6 +28,7 @@ class TrainResult:
     tokens: int  # real (non-padding) tokens seen
     seconds: float
     losses: list[float] = field(default_factory=list)  # per optimiser step
+    left_out: int = 0  # samples whose explanation starts past max_length: nothing of them to learn
 
     @property
     def final_loss(self) -> float | None:
@@ -158,6 +159,10 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
     encoded = encode_pairs(tokenizer, prompts, completions, max_length)
     lengths = [len(x) for x, _ in encoded]
     loss_tokens = [sum(t != IGNORE for t in y[1:]) for _, y in encoded]  # the tokens the shifted loss counts
+    if not any(loss_tokens):
+        longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+        raise StudentError(f"Every sample's explanation starts past training.max_length = {max_length} tokens (the "
+                           f"longest prompt has {longest}): raise training.max_length, or use fewer exemplars.")
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = math.ceil(len(encoded) / batch_size) * epochs
@@ -172,7 +177,7 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learnin
         acc, (model, opt, sched) = _distributed(processes, model, opt, sched, batch_size, seed)
     _checkpointing(model, gradient_checkpointing)
     model.train()
-    result, budget = TrainResult(steps=0, tokens=0, seconds=0.0), micro_batch_tokens
+    result, budget = TrainResult(steps=0, tokens=0, seconds=0.0, left_out=loss_tokens.count(0)), micro_batch_tokens
     t0, make = time.perf_counter(), collate_packed if batching == "packed" else collate
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):

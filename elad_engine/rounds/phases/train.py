@@ -54,5 +54,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
                                  losses=result.losses, checkpoint=str(out))
     procs.barrier()
+    left_out = (f"; {result.left_out} sample(s) left out: their explanation starts past training.max_length = "
+                f"{t.max_length}" if result.left_out else "")
     return PhaseResult.done(f"{len(samples)} samples, {result.steps} steps, loss {result.final_loss:.3f}"
-                            + (f" on {procs.world} processes" if procs.world > 1 else ""), result.tokens)
+                            + (f" on {procs.world} processes" if procs.world > 1 else "") + left_out, result.tokens)
