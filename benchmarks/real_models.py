@@ -79,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--questions", type=int, default=64, help="test questions per task for the compliance table")
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--rounds-pool", type=int, default=64, help="pool (and test) size of the timed rounds; 0 skips")
+    p.add_argument("--skip-compliance", action="store_true", help="only the timed rounds")
     args = p.parse_args(argv)
     folder = model_folder(Store("workspace"), args.student)
     student = Student.load(folder)
     print(f"student {args.student} ({folder}), {sum(p.numel() for p in student.model.parameters()):,} parameters\n")
-    print("\n".join(compliance_table(student, args.questions, args.max_new_tokens)))
+    if not args.skip_compliance:
+        print("\n".join(compliance_table(student, args.questions, args.max_new_tokens)))
     if args.rounds_pool:
         del student
         print("\n" + "\n".join(phase_table(folder, args.rounds_pool, args.rounds_pool)))

@@ -166,9 +166,8 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
             from .student.gguf import model_folder
             from .student.model import Student
             student = Student.load(model_folder(store, cfg.student.path), adapter=str(ckpt), device="cpu",
-                                   dtype="float32")
-            model = student.model.merge_and_unload()
-            model.save_pretrained(tmp / "merged")
+                                   dtype="float32")  # an inference load folds the adapter into the weights
+            student.model.save_pretrained(tmp / "merged")
             student.tokenizer.save_pretrained(tmp / "merged")
             style.save(tmp / "merged")
             paths["merged"] = out / "merged"

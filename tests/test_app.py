@@ -253,3 +253,22 @@ def test_benchmark_curves_average_over_seeds(tmp_path):
                  "elad,revision,0,1,0.4,1,50\nelad,revision,1,1,0.6,1,70\n")
     assert benchmark_curves(f) == [{"series": "elad + revision", "round": 1, "seeds": 2, "accuracy": 0.5,
                                     "completion_tokens": 60.0}]
+
+
+def test_review_page_asks_the_teacher_again_about_a_failed_sample(tmp_path, tiny_model_dir, monkeypatch):
+    from elad_engine.method.records import TeacherResult
+
+    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
+    store = Store(ws)
+    example = store.examples.list(1, split="pool")[-1]
+    failed = TeacherResult([], None, [], "", 10, 3, raw="{not json", status="teacher_failed", error="bad JSON",
+                           replies=["{not json", "{still not"])
+    rid = store.revisions.save(1, 1, example.id, "revision", "openai", failed, None, None, 0.0, "v")
+    monkeypatch.setenv("ELAD_WORKSPACE", str(ws))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("review", project="p", reviewer="rev", rv_failed=True)
+    assert not at.exception and shown_revision(at) == rid
+    next(b for b in at.button if b.label == "Ask the teacher again").click().run()
+    assert not at.exception
+    job = store.jobs.list(1, "reask")[-1]
+    assert job["args"] == {"revision_id": rid} and job["status"] == "queued"

@@ -136,3 +136,12 @@ def test_bad_import_is_refused_whole(name, tmp_path, capsys):
     store = Store(ws)
     assert store.db["examples"].count == 0 and store.db["imports"].count == 0
     assert store.projects.find("p") is None  # a refused file does not even create the project
+
+
+def test_students_are_listed_and_a_missing_gguf_is_refused(workspace, tmp_path):
+    listed = cli("student", "list", workspace=workspace)
+    assert listed.returncode == 0 and "bundled:tiny-student" in listed.stdout
+    missing = cli("student", "add", "x", "--gguf", str(tmp_path / "nope.gguf"), workspace=workspace)
+    assert missing.returncode == 2 and "is not a .gguf file" in missing.stderr and "Traceback" not in missing.stderr
+    package = cli("student", "add", "x", "--gguf-package", "no_such_model_wheel", workspace=workspace)
+    assert package.returncode == 2 and "no .gguf file in an installed package 'no_such_model_wheel'" in package.stderr

@@ -41,8 +41,15 @@ def test_a_pretrained_chat_student_learns_in_its_chat_style_and_exports_it(tmp_p
     and a merged export that plain transformers loads and that answers in the saved style."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from elad_engine.student.gguf import model_folder
+
     studio = Studio(Store(tmp_path / "ws"), User.system("test"))
-    studio.students.add_gguf("smollm2", GGUF, "SmolLM2-135M-Instruct (real, 135M)")
+    row = studio.students.add_gguf("smollm2", GGUF, "SmolLM2-135M-Instruct (real, 135M)")
+    assert row["sha256"] and row["parameters"] > 100_000_000 and "smollm2" in studio.students.choices()[
+        "student:smollm2"].lower()
+    t0 = time.perf_counter()
+    assert model_folder(Store(tmp_path / "ws"), str(GGUF)) == row["path"]  # the same file: no second conversion
+    assert time.perf_counter() - t0 < 10
     pid = studio.projects.create_demo(pool=24, test=24, student="student:smollm2", **{
         "rounds.warmup": 8, "rounds.rounds": 1, "selection.round_budget": 8, "uncertainty.samples": 2,
         "student.max_new_tokens": 96, "training.epochs": 3})

@@ -97,6 +97,8 @@ class Student:
                 detail = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else repr(e))
                 raise StudentError(f"The adapter {adapter!r} does not fit the student {path!r} (it was trained on "
                                    f"another base model?): {detail[:300]}") from None
+            if not trainable:  # inference only: folded into the weights, generation runs at the base model's speed
+                model = model.merge_and_unload()
         model.to(dev)
         return cls(model, tokenizer, dev, path, adapter)
 
