@@ -52,18 +52,30 @@ def compliance_table(student: Student, n: int, max_new_tokens: int) -> list[str]
     return lines
 
 
-def phase_table(student_path: str, pool: int, test: int) -> list[str]:
+def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic") -> list[str]:
+    """Warm-up of 16 plus one round of 16 with the oracle (on GSM8K it checks answers against the gold ones and
+    rewrites from the gold rationale), and each phase's seconds and tokens."""
+    settings = {"rounds.warmup": 16, "rounds.rounds": 1, "selection.round_budget": 16, "uncertainty.samples": 2}
     with tempfile.TemporaryDirectory() as ws:
         studio = Studio(Store(ws), User.system("benchmark"))
-        if student_path.startswith("student:"):  # registered in another workspace: use its folder
-            student_path = model_folder(Store("workspace"), student_path)
-        pid = studio.projects.create_demo(pool=pool, test=test, student=student_path, **{
-            "rounds.warmup": 16, "rounds.rounds": 1, "selection.round_budget": 16, "uncertainty.samples": 2})
+        if task == "synthetic":
+            pid = studio.projects.create_demo(pool=pool, test=test, student=student_path, **settings)
+        else:
+            from elad_engine.method.records import Example
+            from elad_engine.projects import REAL_STUDENT
+            from elad_engine.tasks.datasets import write_jsonl
+            rows = task_data("gsm8k", test)
+            data = [Example(**{**e.__dict__, "split": "pool"}) for e in rows[0][:pool]] + rows[1]
+            write_jsonl(Path(ws) / "gsm8k.jsonl", data)
+            pid, _ = studio.projects.import_file("gsm8k", Path(ws) / "gsm8k.jsonl", preset="synthetic")
+            studio.projects.set(pid, **{**REAL_STUDENT, **settings, "student.path": student_path,
+                                        "student.max_new_tokens": 256, "review.policy": "auto-approve"})
         t0 = time.perf_counter()
         outcome = studio.rounds.run(pid)
         total = time.perf_counter() - t0
         store = Store(ws)
-        lines = ["| round | phase | seconds | tokens | tokens/s | what it did |", "|---|---|---|---|---|---|"]
+        lines = [f"{task}: pool {pool}, test {test}", "| round | phase | seconds | tokens | tokens/s | what it did |",
+                 "|---|---|---|---|---|---|"]
         for p in store.phases.list(pid):
             speed = f"{p['tokens'] / p['seconds']:.1f}" if p["tokens"] and p["seconds"] else "-"
             lines.append(f"| {p['round']} | {p['phase']} | {p['seconds']:.1f} | {p['tokens'] or '-'} | {speed} | "
@@ -80,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--rounds-pool", type=int, default=64, help="pool (and test) size of the timed rounds; 0 skips")
     p.add_argument("--skip-compliance", action="store_true", help="only the timed rounds")
+    p.add_argument("--task", choices=["synthetic", "gsm8k"], default="synthetic", help="task of the timed rounds")
     args = p.parse_args(argv)
     folder = model_folder(Store("workspace"), args.student)
     student = Student.load(folder)
@@ -88,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(compliance_table(student, args.questions, args.max_new_tokens)))
     if args.rounds_pool:
         del student
-        print("\n" + "\n".join(phase_table(folder, args.rounds_pool, args.rounds_pool)))
+        print("\n" + "\n".join(phase_table(folder, args.rounds_pool, args.rounds_pool, args.task)))
     return 0
 
 

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--max-length", type=int, default=1024)
+    p.add_argument("--micro-batch-tokens", type=int, help="training.micro_batch_tokens (newer engines only)")
+    p.add_argument("--checkpointing", action="store_true", help="training.gradient_checkpointing (newer engines)")
     args = p.parse_args(argv)
     try:
         from elad_engine.student.model import Student
@@ -60,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     prompts, completions = [prompt(q) for q, _ in data], [a for _, a in data]
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cfg = TrainingConfig(batch_size=args.batch, epochs=1, max_length=args.max_length, learning_rate=2e-4)
+    newer = {"micro_batch_tokens": args.micro_batch_tokens} if args.micro_batch_tokens is not None else {}
+    newer |= {"gradient_checkpointing": True} if args.checkpointing else {}
+    cfg = TrainingConfig(batch_size=args.batch, epochs=1, max_length=args.max_length, learning_rate=2e-4, **newer)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         result = train_student(student, prompts, completions, cfg, Path(out) / "adapter")
