@@ -19,6 +19,7 @@ from elad_engine.student.gguf import model_folder
 from elad_engine.student.model import Student
 from elad_engine.student.prompt_style import PromptStyle, pick_exemplars
 from elad_engine.tasks.datasets import read_dataset
+from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import default_dataset
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "gsm8k"
@@ -46,7 +47,7 @@ def compliance_table(student: Student, n: int, max_new_tokens: int) -> list[str]
             texts = [t for (t,) in student.generate(style.prompts(student.tokenizer, [e.question for e in tests]),
                                                     max_new_tokens=max_new_tokens, batch_size=16)]
             seconds, tokens = time.perf_counter() - t0, student.generated_tokens - g0
-            share = format_compliance(texts, "number")
+            share = format_compliance(texts, task_for("number"))
             lines.append(f"| {task} ({len(tests)} questions) | {style.describe()} | {share:.0%} | {seconds:.0f} | "
                          f"{tokens:,} | {tokens / seconds:.1f} |")
     return lines

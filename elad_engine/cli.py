@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 from .accounts import User
+from .cli_import import add_import_command
 from .config import ProjectConfig
 from .errors import EladError
 from .resources import TINY_STUDENT, installed_file
@@ -89,25 +90,6 @@ def cmd_init(args) -> int:
     overrides = teacher_overrides(args) | ({"student.path": args.student} if args.student else {})
     project_id = studio.projects.create(args.project, cfg.with_overrides(**overrides) if overrides else cfg)
     print(f"created project {args.project!r} (id {project_id}) in {studio.workspace_dir}")
-    return 0
-
-
-def cmd_import(args) -> int:
-    from .service import ColumnMapping
-
-    studio = studio_of(args)
-    mapping = None
-    if any([args.question, args.answer, args.rationale, args.id, args.split_column, args.choices]):
-        mapping = ColumnMapping(question=args.question or "question", answer=args.answer or "answer",
-                                rationale=args.rationale, id=args.id, split=args.split_column, choices=args.choices)
-    existed = studio.projects.exists(args.project)
-    project_id, n = studio.projects.import_file(args.project, args.file, mapping=mapping, preset=args.preset,
-                                                answer_type=args.answer_type, split=args.split,
-                                                test_fraction=args.test_fraction, seed=args.seed)
-    if not existed:
-        print(f"created project {args.project!r}")
-    splits = studio.projects.example_counts(project_id)
-    print(f"imported {n} rows into {args.project!r} ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))})")
     return 0
 
 
@@ -277,18 +259,7 @@ def add_project_commands(add) -> None:
     i.add_argument("--student", help=f"student model folder (default {TINY_STUDENT}, the shipped demo student)")
     add_teacher_flags(i)
 
-    im = add("import", cmd_import, "Import a dataset file (JSONL, CSV, Parquet, JSON array) into a project.")
-    im.add_argument("file")
-    im.add_argument("--project", default="default", help="project name; created if missing (default 'default')")
-    im.add_argument("--preset", choices=["gsm8k", "synthetic"], help="column mapping and parsing preset")
-    im.add_argument("--answer-type", default="number", choices=["number", "choice", "label", "text"])
-    im.add_argument("--split", default="auto", choices=["auto", "pool", "test"],
-                    help="auto: the split column if mapped, else a seeded test fraction")
-    im.add_argument("--test-fraction", type=float, default=0.2)
-    im.add_argument("--seed", type=int, default=0)
-    for col in ("question", "answer", "rationale", "id", "choices"):
-        im.add_argument(f"--{col}", help=f"column holding the {col}")
-    im.add_argument("--split-column", help="column holding pool/test (or train/test)")
+    add_import_command(add, studio_of, workspace_of)
 
     c = add("config", cmd_config, "Show or change a project's config: --set section.field=value ...")
     c.add_argument("--project", required=True)

@@ -60,6 +60,8 @@ class Section:
 class TaskConfig(Section):
     answer_type: str = opt("number", "How answers are compared: numerically, as choice letters, labels or text.",
                            choices=("number", "choice", "label", "text"))
+    dataset: str = opt("", "The file layout the project's rows were read with: a preset name (gsm8k, aqua, ...) or "
+                       "custom for a column mapping; set by the first import, and later imports must match it.")
 
 
 @dataclass

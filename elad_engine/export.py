@@ -14,6 +14,7 @@ from .method.accuracy import multi_step_accuracy
 from .method.reasoning import build_prompt
 from .store import Store
 from .student.prompt_style import STYLE_FILE, PromptStyle
+from .tasks.registry import task_for
 from .teachers.prompts import PROMPT_VERSION
 
 MARKER = ".elad-export"  # marks a folder this module wrote, the only kind it will ever replace
@@ -140,9 +141,10 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     paths["style"] = out / STYLE_FILE
     style.save(tmp)
     samples = store.revisions.training_samples(project_id, rnd)
+    task = task_for(cfg.task)
     with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
         for example, text in samples:
-            f.write(json.dumps(style.training_record(None, example.id, example.question, text),
+            f.write(json.dumps(style.training_record(None, example.id, task.student_text(example), text),
                                ensure_ascii=False) + "\n")
     paths["dataset"] = out / "approved.jsonl"
     (tmp / "README.md").write_text(model_card(store, project_id, rnd, len(samples), style), encoding="utf-8")

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 from .config import ProjectConfig
-from .errors import DatasetError, StoreError
+from .errors import ConfigError, DatasetError, StoreError
 from .method.records import Example
 from .resources import TINY_STUDENT
 from .store import Store, check_project_name
-from .tasks.datasets import ColumnMapping, read_dataset
+from .tasks.datasets import ColumnMapping, read_dataset, resolve_layout
 
 DEMO_PROJECT = "demo"
 # The demo with a pretrained instruct student instead of the tiny one: its chat template and 3 worked exemplars
@@ -75,31 +75,56 @@ def safe_upload_name(name: str) -> str:
     return base[:120]
 
 
-def preview_file(path: str | Path, mapping: ColumnMapping | None = None, preset: str | None = None,
-                 answer_type: str = "number", split: str = "auto", test_fraction: float = 0.2,
-                 seed: int = 0) -> tuple[list[Example], list[str]]:
+def preview_file(path: str | Path, mapping: ColumnMapping | dict | None = None, preset: str | None = None,
+                 answer_type: str | None = None, split: str = "auto", test_fraction: float = 0.2,
+                 seed: int = 0, file_format: str | None = None) -> tuple[list[Example], list[str]]:
     """The parsed rows and the problems (empty when the file would import cleanly)."""
     try:
         return read_dataset(path, mapping=mapping, preset=preset, answer_type=answer_type, split=split,
-                            test_fraction=test_fraction, seed=seed), []
+                            test_fraction=test_fraction, seed=seed, file_format=file_format), []
     except DatasetError as e:
         return [], list(getattr(e, "problems", None) or [str(e)])
 
 
-def import_file(store: Store, project: str, path: str | Path, mapping: ColumnMapping | None = None,
-                preset: str | None = None, answer_type: str = "number", split: str = "auto",
-                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None) -> tuple[int, int]:
+def check_task_fits(store: Store, project: str, project_id: int, layout) -> None:
+    """An import into an existing project must read answers as the project does, with the same layout."""
+    task = store.projects.config(project_id).task
+    if layout.answer_type != task.answer_type:
+        raise ConfigError(f"project {project!r} compares answers as {task.answer_type}, but this file is read as "
+                          f"{layout.answer_type} ({'preset ' + layout.name if layout.name != 'custom' else 'asked'}); "
+                          f"import it into a new project, or read it with --answer-type {task.answer_type}")
+    if task.dataset and layout.name != task.dataset:
+        raise ConfigError(f"project {project!r} holds rows read with {_layout_name(task.dataset)}; this file is read "
+                          f"with {_layout_name(layout.name)}. Use the same layout, or import it into a new project")
+
+
+def _layout_name(name: str) -> str:
+    return "a column mapping" if name == "custom" else f"the preset {name}"
+
+
+def import_file(store: Store, project: str, path: str | Path, mapping: ColumnMapping | dict | None = None,
+                preset: str | None = None, answer_type: str | None = None, split: str = "auto",
+                test_fraction: float = 0.2, seed: int = 0, config: ProjectConfig | None = None,
+                file_format: str | None = None) -> tuple[int, int]:
     """Import a whole file into `project` (created when missing): (project id, rows). Any bad row refuses the
-    file before anything is written, and a refused file never creates its project."""
+    file before anything is written, and a refused file never creates its project. Into an existing project, the
+    answer type defaults to the project's and must be it, and the layout (preset) must be the one used before."""
     project_id = store.projects.find(project)
-    if project_id is not None:
+    if project_id is not None and answer_type is None and preset is None:
         answer_type = store.projects.config(project_id).task.answer_type
+    layout = resolve_layout(mapping, preset, answer_type, file_format)
+    if project_id is not None:
+        check_task_fits(store, project, project_id, layout)
     examples = read_dataset(path, mapping=mapping, preset=preset, answer_type=answer_type, split=split,
-                            test_fraction=test_fraction, seed=seed)
+                            test_fraction=test_fraction, seed=seed, file_format=file_format)
     if project_id is None:
         check_project_name(project)
     with store.transaction():  # the new project and its rows land together, or neither does
         if project_id is None:
-            cfg = (config or ProjectConfig()).with_overrides(**{"task.answer_type": answer_type})
+            cfg = (config or ProjectConfig()).with_overrides(**{"task.answer_type": layout.answer_type,
+                                                                "task.dataset": layout.name})
             project_id = store.projects.create(project, cfg)
+        elif not store.projects.config(project_id).task.dataset:
+            store.projects.set_config(project_id, store.projects.config(project_id).with_overrides(
+                **{"task.dataset": layout.name}))
         return project_id, store.examples.add(project_id, examples, source=str(path))

@@ -272,3 +272,41 @@ def test_review_page_asks_the_teacher_again_about_a_failed_sample(tmp_path, tiny
     assert not at.exception
     job = store.jobs.list(1, "reask")[-1]
     assert job["args"] == {"revision_id": rid} and job["status"] == "queued"
+
+
+def test_projects_imports_a_multiple_choice_preset_with_its_choices_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("projects")
+    at.radio[0].set_value("A path on the server").run()
+    at.text_input(key="imp-path").input(str(REPO / "tests/data/presets/aqua_dev.json")).run()
+    at.text_input(key="imp-name").input("aqua").run()
+    at.selectbox(key="imp-preset").set_value("aqua").run()
+    assert not at.exception
+    assert at.selectbox(key="imp-atype-preset").value == "choice" and at.text_input(key="imp-over-c").value == ""
+    preview = next(d.value for d in at.dataframe if "choices" in d.value.columns)
+    assert preview.loc[0, "choices"] == "32400 | 6000 | 600 | 60000 | 10" and preview.loc[0, "answer"] == "A"
+    next(b for b in at.button if b.label == "Import").click().run()
+    store = Store(tmp_path / "fresh")
+    pid = store.projects.id_of("aqua")
+    assert sum(store.examples.counts(pid).values()) == 3
+    assert store.projects.config(pid).task.answer_type == "choice"
+
+
+def test_projects_import_form_maps_a_template_and_a_label_map(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    path = tmp_path / "b.json"
+    path.write_text('[{"Body": "Sky is blue.", "Q": "Is it?", "A": true}, {"Body": "Fire.", "Q": "Cold?", "A": false}]')
+    at = page("projects")
+    at.radio[0].set_value("A path on the server").run()
+    at.text_input(key="imp-path").input(str(path)).run()
+    at.text_input(key="imp-q").input("{Body} {Q}").run()
+    at.text_input(key="imp-a").input("A").run()
+    assert "every answer is a boolean" in " ".join(str(v) for v in at.dataframe[-1].value["problem"])
+    at.selectbox(key="imp-atype").set_value("label").run()
+    at.text_input(key="imp-lm").input("true=yes,false=no").run()
+    assert not at.exception
+    preview = at.dataframe[-1].value
+    assert list(preview["question"]) == ["Sky is blue. Is it?", "Fire. Cold?"] and list(preview["answer"]) == \
+        ["yes", "no"]

@@ -25,8 +25,9 @@ def test_help_for_every_command():
                     "train", "worker", "backup", "user"]:
         out = cli(command, "--help")
         assert out.returncode == 0 and "--workspace" in out.stdout, command
+    # the tiny student's build script; a wide terminal, so that argparse does not wrap the default path at a hyphen
     build = subprocess.run([sys.executable, str(REPO / "scripts" / "build_tiny_student.py"), "--help"],
-                           capture_output=True, text=True, cwd=REPO, timeout=120)  # the tiny student's build script
+                           capture_output=True, text=True, cwd=REPO, timeout=120, env={**os.environ, "COLUMNS": "400"})
     assert build.returncode == 0 and "--out" in build.stdout and "tiny-student" in build.stdout, build.stderr
 
 

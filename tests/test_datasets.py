@@ -175,13 +175,14 @@ def test_split_column_is_honoured(tmp_path):
 def test_unknown_split_value_is_refused(tmp_path):
     path = put(tmp_path, "s.csv", "question,answer,part\nq,1,train\nq,2,holdout\nq,3,\n")
     err = refused(path, mapping=ColumnMapping(split="part"))
-    assert err.problems[0].startswith("row 3, column 'part': split 'holdout' is not one of pool, train, test")
-    assert err.problems[1].startswith("row 4, column 'part': split '' is not one of")
+    # One line for the kind of problem, with the other rows like it.
+    assert err.problems[0].startswith("row 3, column 'part': split 'holdout' is not one of pool, train, training, test")
+    assert err.problems[0].endswith("[and 1 more row like it: 4]") and len(err.problems) == 1
 
 
 @pytest.mark.parametrize("kwargs", [{"test_fraction": 1.0}, {"test_fraction": -0.1}, {"split": "train"},
                                     {"preset": "squad"}, {"answer_type": "integer"}, {"max_field_chars": 0},
-                                    {"preset": "gsm8k", "mapping": ColumnMapping()}])
+                                    {"preset": "gsm8k", "answer_type": "choice"}, {"file_format": "xml"}])
 def test_bad_arguments_raise_config_error(tmp_path, kwargs):
     path = put(tmp_path, "ok.jsonl", jsonl([{"question": "q", "answer": "1"}]))
     with pytest.raises(ConfigError):
@@ -249,15 +250,15 @@ def test_invalid_gold_answers(tmp_path):
                                     '{"question": "q", "answer": null}\n{"question": "q", "answer": "7"}\n'
                                     '{"question": "q", "answer": "12 apples"}\n')
     err = refused(path)
-    assert str(err).splitlines()[0] == f"refused {path}: 4 problems"
-    hint = "; write a plain number such as 42 or 3.5"
-    assert err.problems == ["row 1, column 'answer': gold answer 'abc' is not a valid number" + hint,
-                            "row 2, column 'answer': gold answer 'nan' is not a valid number" + hint,
-                            "row 3, column 'answer': gold answer is empty" + hint,
-                            "row 5, column 'answer': gold answer '12 apples' is not a valid number" + hint]
-    choice = put(tmp_path, "c.csv", "question,answer\nq,B\nq,42\n")
-    err = refused(choice, answer_type="choice")
-    assert err.problems == ["row 3, column 'answer': gold answer '42' is not a valid choice; write a choice"]
+    assert str(err).splitlines()[0] == f"refused {path}: 4 problems of 2 kinds"
+    hint = "; write a plain number such as 42, 3.5 or 1,200"
+    assert err.problems == ["row 1, column 'answer': gold answer 'abc' is not a valid number" + hint
+                            + " [and 2 more rows like it: 2, 5]",
+                            "row 3, column 'answer': gold answer is empty" + hint
+                            + " (or import pool rows without one with --allow-no-gold)"]
+    choice = put(tmp_path, "c.csv", "question,answer,choices\nq,B,\"[\"\"x\"\", \"\"y\"\"]\"\nq,42,\"[\"\"x\"\"]\"\n")
+    err = refused(choice, answer_type="choice", mapping=ColumnMapping(choices="choices"))
+    assert err.problems == ["row 3, column 'answer': gold answer '42' is not one of this row's 1 choices (A)"]
 
 
 def test_duplicate_id_names_both_rows(tmp_path):
@@ -306,8 +307,16 @@ def test_problems_are_collected_sorted_and_capped(tmp_path):
     rows = ['{"question": "", "answer": "1"}'] * 24 + ["not json"]
     err = refused(put(tmp_path, "many.jsonl", "\n".join(reversed(rows)) + "\n"))
     lines = str(err).splitlines()
-    assert lines[0] == f"refused {tmp_path / 'many.jsonl'}: 25 problems"
-    assert len(err.problems) == 20
+    assert lines[0] == f"refused {tmp_path / 'many.jsonl'}: 25 problems of 2 kinds"
     assert err.problems[0].startswith("row 1: not valid JSON")
-    assert err.problems[1] == "row 2, column 'question': the question is empty; every row needs a question"
-    assert lines[-1] == "  ... and 5 more not shown; fix these and read the file again"
+    assert err.problems[1] == ("row 2, column 'question': the question is empty; every row needs a question "
+                               "[and 23 more rows like it: 3, 4, 5, 6, 7 and 18 more]")
+    assert len(err.problems) == 2 and len(lines) == 3
+
+
+def test_only_the_first_kinds_of_problem_are_shown(tmp_path, monkeypatch):
+    from elad_engine.tasks import files
+    monkeypatch.setattr(files, "MAX_PROBLEMS", 1)
+    err = refused(put(tmp_path, "two.jsonl", '{"question": "", "answer": "1"}\nnot json\n'))
+    assert len(err.problems) == 1 and err.problems[0].startswith("row 1, column 'question'")
+    assert str(err).splitlines()[-1] == "  ... and 1 more kinds not shown; fix these and read the file again"

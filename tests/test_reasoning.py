@@ -9,16 +9,28 @@ import pytest
 
 from elad_engine.method.reasoning import (
     ANSWER_TRIGGER,
-    answers_match,
     build_prompt,
     format_explanation,
     format_steps,
-    gold_is_valid,
-    normalize_answer,
     probe_prefix,
     short_answer,
     split_steps,
 )
+from elad_engine.tasks.registry import task_for
+
+
+# Answers are read and compared by the project's task (elad_engine/tasks/); these are the number, choice, label and
+# text tasks without row choices.
+def normalize_answer(raw, answer_type="number"):
+    return task_for(answer_type).normalize(raw)
+
+
+def answers_match(a, b, answer_type="number"):
+    return task_for(answer_type).matches(a, b)
+
+
+def gold_is_valid(raw, answer_type):
+    return task_for(answer_type).gold_problem(raw, ["A", "B", "C"] if answer_type == "choice" else None) is None
 
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared/datasets/gsm8k/test.jsonl"
 

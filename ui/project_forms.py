@@ -8,7 +8,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from elad_engine.service import PRESETS, ColumnMapping, EladError
+from elad_engine.service import PRESETS, EladError
 from ui.engine import show_error, studio
 
 SETTINGS = ["student.path", "student.adapter", "student.prompt_style", "student.few_shot", "teacher.kind",
@@ -36,27 +36,63 @@ def _source(key: str):
     return path.strip() or None
 
 
+def _mapping_fields(key: str, preset: str | None) -> dict:
+    """The column mapping typed in; with a preset, only the fields filled in (they replace the preset's), under
+    keys of their own so that what was typed for a plain mapping does not carry over."""
+    blank = preset is not None
+    key = f"{key}-over" if blank else key
+    m1, m2, m3, m4 = st.columns(4)
+    fields = {
+        "question": m1.text_input("Question column or template", "" if blank else "question", key=f"{key}-q",
+                                  help="A column, a dotted path (question.stem) or a template: {Body} {Question}"),
+        "answer": m2.text_input("Answer column", "" if blank else "answer", key=f"{key}-a"),
+        "choices": m3.text_input("Choices column", "", key=f"{key}-c",
+                                 help="A list of strings or of {label, text} objects; letters are added"),
+        "rationale": m4.text_input("Rationale column", "", key=f"{key}-r", help="Text, or a list of steps"),
+    }
+    m5, m6, m7, m8 = st.columns(4)
+    fields |= {"id": m5.text_input("Id column", "", key=f"{key}-id"),
+               "split": m6.text_input("Split column", "", key=f"{key}-s", help="pool/train or test/validation/dev"),
+               "difficulty": m7.text_input("Difficulty column", "", key=f"{key}-d")}
+    label_map = m8.text_input("Label map", "", key=f"{key}-lm", placeholder="true=yes,false=no")
+    out = {k: v.strip() for k, v in fields.items() if v.strip()}
+    if label_map.strip():
+        out["label_map"] = studio().projects.parse_label_map(label_map)
+    if st.checkbox("Pool rows may have no gold answer (the teacher answers them)", key=f"{key}-nogold"):
+        out["gold_optional"] = True
+    return out
+
+
 def import_form(key: str = "imp") -> None:
     path = _source(key)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     project = c1.text_input("Project name", key=f"{key}-name", placeholder="gsm8k")
-    preset = c2.selectbox("Preset", ["(column mapping)", *PRESETS], key=f"{key}-preset")
-    answer_type = c3.selectbox("Answer type", ["number", "choice", "label", "text"], key=f"{key}-atype",
-                               disabled=preset != "(column mapping)")
-    mapping = None
-    if preset == "(column mapping)":
-        m1, m2, m3, m4, m5 = st.columns(5)
-        mapping = ColumnMapping(question=m1.text_input("Question column", "question", key=f"{key}-q"),
-                                answer=m2.text_input("Answer column", "answer", key=f"{key}-a"),
-                                rationale=m3.text_input("Rationale column", "", key=f"{key}-r") or None,
-                                id=m4.text_input("Id column", "", key=f"{key}-id") or None,
-                                split=m5.text_input("Split column", "", key=f"{key}-s") or None)
+    picked = c2.selectbox("Preset", ["(column mapping)", *PRESETS], key=f"{key}-preset",
+                          format_func=lambda p: p if p not in PRESETS else f"{p} ({PRESETS[p].answer_type})")
+    preset = None if picked == "(column mapping)" else picked
+    types = ["number", "choice", "label", "text"]
+    if preset:  # the preset's own answer type, shown and fixed
+        answer_type = c3.selectbox("Answer type", [PRESETS[preset].answer_type], key=f"{key}-atype-preset",
+                                   disabled=True)
+    else:
+        answer_type = c3.selectbox("Answer type", types, key=f"{key}-atype")
+    file_format = c4.selectbox("Format", ["(from the extension)", "jsonl", "json", "csv", "parquet"],
+                               key=f"{key}-fmt")
+    try:
+        if preset:
+            with st.expander("Column mapping on top of the preset (blank keeps the preset's)"):
+                mapping = _mapping_fields(key, preset)
+        else:
+            mapping = _mapping_fields(key, None)
+    except EladError as e:
+        show_error(str(e))
+        return
     fraction = st.slider("Test fraction (when the file has no split column)", 0.0, 0.9, 0.2, 0.05, key=f"{key}-tf")
     if path is None:
         st.caption("Choose a file to see a preview.")
         return
-    kwargs = dict(mapping=mapping, preset=None if preset == "(column mapping)" else preset,
-                  answer_type=answer_type, test_fraction=fraction)
+    kwargs = dict(mapping=mapping, preset=preset, answer_type=None if preset else answer_type, test_fraction=fraction,
+                  file_format=None if file_format.startswith("(") else file_format)
     try:
         examples, problems = studio().projects.preview_file(path, **kwargs)
     except EladError as e:
@@ -69,7 +105,8 @@ def import_form(key: str = "imp") -> None:
     counts = pd.Series([e.split for e in examples]).value_counts().to_dict()
     st.success(f"{len(examples)} rows parse cleanly ({', '.join(f'{k}: {v}' for k, v in counts.items())}).")
     st.dataframe(pd.DataFrame([{"id": e.id, "split": e.split, "question": e.question, "answer": e.answer,
-                                "rationale": e.rationale or ""} for e in examples[:20]]),
+                                "choices": " | ".join(e.choices or []), "rationale": e.rationale or ""}
+                               for e in examples[:20]]),
                  hide_index=True, width="stretch")
     if st.button("Import", type="primary", disabled=not project.strip(), key=f"{key}-go"):
         try:

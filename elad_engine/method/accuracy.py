@@ -5,31 +5,34 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .reasoning import follows_format, normalize_answer, split_steps
+from ..tasks.base import Task
+from .reasoning import split_steps
 from .records import Example
 
 
-def score_explanations(examples: list[Example], texts: list[str], answer_type: str) -> dict:
+def score_explanations(examples: list[Example], texts: list[str], task: Task) -> dict:
     """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}, 'format_ok'}
     of the explanations `texts` (one per example, in order); format_ok is the share that follows the format."""
     if not examples:
         return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}, "format_ok": None}
     hits, groups, preds = 0, defaultdict(list), {}
     for e, text in zip(examples, texts):
-        pred = normalize_answer(split_steps(text)[1], answer_type)
-        ok = pred is not None and pred == normalize_answer(e.answer, answer_type)
+        pred = task.normalize(split_steps(text)[1], e.choices)
+        ok = pred is not None and pred == task.normalize(e.answer, e.choices)
         hits += ok
         preds[e.id] = pred
         if e.difficulty is not None:
             groups[e.difficulty].append(ok)
     by_difficulty = {str(k): {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(groups.items())}
     return {"accuracy": hits / len(examples), "n": len(examples), "by_difficulty": by_difficulty,
-            "predictions": preds, "format_ok": format_compliance(texts, answer_type)}
+            "predictions": preds, "format_ok": format_compliance(texts, task, [e.choices for e in examples])}
 
 
-def format_compliance(texts: list[str], answer_type: str) -> float | None:
-    """The share of explanations with at least one step and a readable answer line (None for no text)."""
-    return sum(follows_format(t, answer_type) for t in texts) / len(texts) if texts else None
+def format_compliance(texts: list[str], task: Task, choices: list[list[str] | None] | None = None) -> float | None:
+    """The share of explanations with at least one step and a readable answer line (None for no text); `choices`
+    holds each text's row choices where the task has them."""
+    choices = choices or [None] * len(texts)
+    return sum(task.follows_format(t, c) for t, c in zip(texts, choices)) / len(texts) if texts else None
 
 
 def multi_step_accuracy(by_difficulty: dict[str, dict] | None) -> float | None:

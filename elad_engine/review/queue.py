@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from ..method.reasoning import answers_match, short_answer, split_steps
+from ..method.reasoning import short_answer, split_steps
 from ..states import DECIDED, UNDECIDED, RevisionStatus
 from ..store import Store
 from ..store.revisions import RevisionRow
+from ..tasks.registry import task_for
 
 CLAIM_TTL_S = 15 * 60  # a sample shown to a reviewer is theirs this long, unless they decide it sooner
 
@@ -55,7 +56,8 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
         mine = {r["revision_id"] for r in store.reviews.of_project(project_id) if r["reviewer"] == reviewer}
         revs = [r for r in revs if r["id"] not in taken
                 and not (r["status"] == RevisionStatus.PENDING and r["id"] in mine)]
-    gold = {e.id: e.answer for e in store.examples.list(project_id, ids=[r["example_id"] for r in revs])}
+    examples = {e.id: e for e in store.examples.list(project_id, ids=[r["example_id"] for r in revs])}
+    task = task_for(cfg.task)
     rows = []
     for r in revs:
         u = scores.get((r["round"], r["example_id"]))
@@ -64,12 +66,13 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
         if flt.max_uncertainty is not None and (u is None or u > flt.max_uncertainty):
             continue
         answer = revised_answer(r)
-        match = answers_match(answer, gold[r["example_id"]], cfg.task.answer_type)
+        example = examples[r["example_id"]]
+        match = task.is_correct(answer, example)
         if flt.matches_gold is not None and match != flt.matches_gold:
             continue
         rows.append({"id": r["id"], "round": r["round"], "example_id": r["example_id"], "status": r["status"],
                      "uncertainty": u, "first_error": r["first_error"], "revised_answer": answer,
-                     "gold": gold[r["example_id"]], "matches_gold": match})
+                     "gold": example.answer, "matches_gold": match})
     if flt.sort_by_uncertainty:
         rows.sort(key=lambda x: (x["uncertainty"] is None, -(x["uncertainty"] or 0.0), x["id"]))
     return rows

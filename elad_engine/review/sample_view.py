@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..method.reasoning import answers_match, split_steps
+from ..method.reasoning import split_steps
 from ..method.revision import step_diff
 from ..states import ExplanationKind
 from ..store import Store
 from ..store.revisions import ReviewRow, RevisionRow
+from ..tasks.registry import task_for
 from .queue import revised_answer
 
 
@@ -62,8 +63,9 @@ def sample(store: Store, revision_id: int) -> SampleView:
     revised_steps, _ = split_steps(final) if final else ([], None)
     score = next(iter(store.scores.list(project_id, rnd, example_id=example.id)), None)
     answer = revised_answer(rev)
-    return SampleView(rev, example.question, example.answer, score["score"] if score else None,
+    task = task_for(cfg.task)
+    return SampleView(rev, task.student_text(example), example.answer, score["score"] if score else None,
                       (score or {}).get("components") or {}, rows, student_answer,
                       step_diff(steps, revised_steps, rev["first_error"] if rev["mode"] == "revision" else 1),
-                      revised_steps, answer, answers_match(answer, example.answer, cfg.task.answer_type),
+                      revised_steps, answer, task.is_correct(answer, example),
                       store.reviews.list(revision_id))

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..store import Store
 from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
 from ..student.prompt_style import AUTO_SHOTS, PromptStyle, pick_exemplars, shot_count, style_kind
+from ..tasks.registry import task_for
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -30,6 +31,7 @@ class RoundContext:
         cfg = store.projects.config(project_id)
         self.procs = Processes(cpu=cfg.student.device == "cpu")
         self.cfg = self.procs.share(cfg)  # every rank plans from the main rank's reading
+        self.task = task_for(self.cfg.task)  # how questions are shown and answers read and compared
         self.may_launch = launch and self.procs.world == 1
         self.progress = progress or (lambda phase, done, total: None)
         self.cancel = cancel or (lambda: False)
@@ -96,7 +98,7 @@ class RoundContext:
             return set()
         pool = self.store.examples.list(self.project_id, split="pool")
         try:
-            return {e.example_id for e in pick_exemplars(pool, k, self.cfg.rounds.seed)}
+            return {e.example_id for e in pick_exemplars(pool, k, self.cfg.rounds.seed, self.task)}
         except ConfigError:  # too few rationales: the style's resolution will say so
             return set()
 
@@ -114,7 +116,7 @@ class RoundContext:
                 pool = self.store.examples.list(self.project_id, split="pool")
                 kind = style_kind(self.cfg.student.prompt_style, tokenizer)
                 style = PromptStyle(kind, exemplars=pick_exemplars(
-                    pool, shot_count(self.cfg.student.few_shot, kind), self.cfg.rounds.seed))
+                    pool, shot_count(self.cfg.student.few_shot, kind), self.cfg.rounds.seed, self.task))
                 if self.procs.is_main:
                     self.store.projects.set_prompt_style(self.project_id, {"requested": self._requested_style(),
                                                                            "style": style.to_dict()})

@@ -31,7 +31,8 @@ def estimate_next_round(store: Store, project_id: int) -> Estimate:
     mean_prompt, mean_completion = store.teacher_calls.mean_call(project_id)
     if mean_prompt is None:
         examples = store.examples.list(project_id, ids=pool[:50])
-        prompt = max((count_message_tokens(revision_messages(e, [], None)) for e in examples), default=0)
+        prompt = max((count_message_tokens(revision_messages(e, [], None, False, cfg.task.answer_type))
+                      for e in examples), default=0)
         completion = cfg.teacher.max_tokens // 4
     else:
         prompt, completion = int(mean_prompt), int(mean_completion)

@@ -100,7 +100,8 @@ class RoundRunner:
         # largest prompt so far or an empty revision of the longest question, so a round that could not afford
         # a single call never starts (and never wastes its explain phase).
         longest = max(self.store.examples.list(self.project_id, ids=pool), key=lambda e: len(e.question), default=None)
-        estimate = max(spend["max_prompt_tokens"], count_message_tokens(revision_messages(longest, [], None))
+        estimate = max(spend["max_prompt_tokens"], count_message_tokens(revision_messages(longest, [], None, False,
+                                                                                self.cfg.task.answer_type))
                        if longest else 0)
         try:
             budget.check(spend, estimate, self.cfg.teacher.max_tokens, self.cfg.teacher.price())

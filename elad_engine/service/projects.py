@@ -10,6 +10,7 @@ from ..config import ProjectConfig, TeacherConfig
 from ..method.records import Example
 from ..projects import DEMO_PROJECT, create_demo_project, import_file, preview_file, save_upload
 from ..tasks.datasets import ColumnMapping
+from ..tasks.mapping import parse_label_map
 from .access import Area, action
 
 
@@ -69,7 +70,12 @@ class ProjectsArea(Area):
         return preview_file(path, **options)
 
     @action(Permission.CONFIGURE)
-    def import_file(self, project: str, path: str | Path, mapping: ColumnMapping | None = None,
+    def parse_label_map(self, text: str) -> dict[str, str]:
+        """`true=yes,false=no` as the mapping's label map (ConfigError names a bad pair)."""
+        return parse_label_map(text)
+
+    @action(Permission.CONFIGURE)
+    def import_file(self, project: str, path: str | Path, mapping: ColumnMapping | dict | None = None,
                     **options) -> tuple[int, int]:
         """Import a whole file into `project` (created when missing): (project id, rows), or nothing at all."""
         return import_file(self.store, project, path, mapping=mapping, **options)

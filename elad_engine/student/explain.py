@@ -5,9 +5,10 @@ probes (KV-cache branching) and token statistics, as a selection strategy needs 
 from __future__ import annotations
 
 from ..config import ProjectConfig
-from ..method.reasoning import normalize_answer, split_steps
+from ..method.reasoning import split_steps
 from ..method.records import Example, Explanation
 from ..states import ExplanationKind
+from ..tasks.registry import task_for
 from .model import Student
 from .probes import branched_answer_probs, branched_probe_answers
 from .prompt_style import PromptStyle
@@ -18,9 +19,10 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
     answers ("probes"; probe probabilities too when cfg.uncertainty.intra is soft) and the greedy
     explanation's NLL and answer entropy ("stats")."""
-    s, u, a_type = cfg.student, cfg.uncertainty, cfg.task.answer_type
-    prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [e.question for e in examples])
+    s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
+    prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [task.student_text(e) for e in examples])
     prompt_of = {e.id: p for e, p in zip(examples, prompts)}
+    choices_of = {e.id: e.choices for e in examples}
     texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
     if "samples" in needs:
         sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
@@ -31,12 +33,12 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
         for k, text in enumerate(group):
             steps, raw = split_steps(text)
             out.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text, steps,
-                                   normalize_answer(raw, a_type)))
+                                   task.normalize(raw, e.choices)))
     if "probes" in needs:
         items = [(prompt_of[x.example_id], x.steps) for x in out]
         raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
         for x, answers in zip(out, raw):
-            x.probe_answers = [normalize_answer(a, a_type) for a in answers]
+            x.probe_answers = [task.normalize(a, choices_of[x.example_id]) for a in answers]
         if u.intra == "soft":  # p_k of the final probe answer â_K, as decoded
             probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
             for x, p in zip(out, probs):

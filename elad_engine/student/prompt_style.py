@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..method.reasoning import ANSWER_TRIGGER, build_prompt, format_explanation, split_steps
+from ..method.reasoning import ANSWER_TRIGGER, build_prompt, format_explanation
 from ..method.records import Example
+from ..tasks.base import Task
+from ..tasks.registry import task_for
 
 STYLE_FILE = "prompt_style.json"
 SYSTEM = ("You solve problems step by step. Write each step on its own numbered line (1., 2., ...), one short "
@@ -109,17 +111,19 @@ class ChatStyle:
 STYLES = {"completion": CompletionStyle, "chat": ChatStyle}
 
 
-def pick_exemplars(pool: list[Example], k: int, seed: int) -> tuple[Exemplar, ...]:
-    """k pool examples with a gold rationale (a seeded draw, independent of import order), their rationale put in
-    the numbered format with the gold answer as its last line. ConfigError when the pool has fewer than k."""
+def pick_exemplars(pool: list[Example], k: int, seed: int, task: Task | None = None) -> tuple[Exemplar, ...]:
+    """k pool examples with a gold rationale (a seeded draw, independent of import order), shown as the task shows
+    them (choices included) with the rationale as the task's steps and the gold answer as the last line. ConfigError
+    when the pool has fewer than k."""
     if k <= 0:
         return ()
-    candidates = sorted((e for e in pool if e.rationale and split_steps(e.rationale)[0]), key=lambda e: e.id)
+    task = task or task_for("number")
+    candidates = sorted((e for e in pool if e.rationale and task.rationale_steps(e.rationale)), key=lambda e: e.id)
     if len(candidates) < k:
         raise ConfigError(f"student.few_shot = {k} needs {k} pool examples with a gold rationale; this project has "
                           f"{len(candidates)}. Lower student.few_shot (0 shows no exemplars).")
     chosen = random.Random(seed).sample(candidates, k)
-    return tuple(Exemplar(e.question, format_explanation(split_steps(e.rationale)[0], e.answer), e.id)
+    return tuple(Exemplar(task.student_text(e), format_explanation(task.rationale_steps(e.rationale), e.answer), e.id)
                  for e in chosen)
 
 

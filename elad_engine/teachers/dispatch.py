@@ -99,8 +99,9 @@ def _parse(request: TeacherRequest, reply: Reply) -> TeacherResult:
     if reply.finish_reason == "length":
         raise ValueError("the reply was cut off at max_tokens (finish_reason=length)")
     if request.mode == "full":
-        return parse_full(reply.content, request.answer_type)
-    return parse_revision(reply.content, len(request.steps), request.answer, request.answer_type)
+        return parse_full(reply.content, request.answer_type, request.example.choices)
+    return parse_revision(reply.content, len(request.steps), request.answer, request.answer_type,
+                          request.example.choices)
 
 
 async def _call(teacher: Teacher, ledger: Ledger, request: TeacherRequest, messages: list[dict], purpose: str,

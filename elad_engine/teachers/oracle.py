@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from ..method.cost import count_message_tokens, count_tokens
-from ..method.reasoning import answers_match, split_steps
 from ..method.records import Example, StepVerdict, TeacherResult
 from ..states import TeacherOutcome
+from ..tasks.registry import task_for
 from ..tasks.synthetic import solution_steps, solve
 from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
@@ -44,17 +44,18 @@ class OracleTeacher:
     def __init__(self, show_gold: bool = False):
         self.show_gold = show_gold
 
-    def _solution(self, example: Example) -> tuple[list[str], str] | None:
+    def _solution(self, example: Example, answer_type: str = "number") -> tuple[list[str], str] | None:
         if "chain" in example.meta:
             chain = solve(example.meta)
             return solution_steps(example.meta), str(chain[-1][3] if chain else example.meta["start"])
         if example.rationale:
-            steps, _ = split_steps(example.rationale)
-            return steps, example.answer
+            return task_for(answer_type).rationale_steps(example.rationale), example.answer
         return None
 
-    def judge(self, example: Example, steps: list[str], answer: str | None) -> TeacherResult:
+    def judge(self, example: Example, steps: list[str], answer: str | None,
+              answer_type: str = "number") -> TeacherResult:
         """The verdicts, first error and replacement steps, before rendering (token counts 0)."""
+        task = task_for(answer_type)
         if "chain" in example.meta:
             chain = solve(example.meta)
             verdicts = []
@@ -65,37 +66,40 @@ class OracleTeacher:
                     verdicts.append(StepVerdict(False, f"extra step: the problem needs only {len(chain)} steps"))
             gold_steps, gold = self._solution(example)
             first = next((i + 1 for i, v in enumerate(verdicts) if not v.correct), None)
-            if first is None and (len(steps) < len(chain) or not answers_match(answer, gold)):
+            if first is None and (len(steps) < len(chain) or not task.matches(answer, gold)):
                 first = len(steps) + 1  # steps missing, or the answer does not follow from them
             revised = [] if first is None else gold_steps[first - 1:]
             return TeacherResult(verdicts, first, revised, gold, 0, 0)
         # No exact chain: an answer-level check against the gold answer, the gold rationale as rewrite.
-        ok = answers_match(answer, example.answer)
+        ok = task.is_correct(answer, example)
         verdicts = [StepVerdict(ok, "final answer matches the reference" if ok else "final answer is wrong")
                     for _ in steps]
-        sol = self._solution(example)
+        sol = self._solution(example, answer_type)
         return TeacherResult(verdicts, None if ok else 1, [] if ok else (sol[0] if sol else []), example.answer, 0, 0)
 
-    def revise(self, example: Example, steps: list[str], answer: str | None) -> TeacherResult:
-        judged = self.judge(example, steps, answer)
+    def revise(self, example: Example, steps: list[str], answer: str | None,
+               answer_type: str = "number") -> TeacherResult:
+        judged = self.judge(example, steps, answer, answer_type)
         raw = render_revision(judged)
-        result = parse_revision(raw, len(steps))
-        result.prompt_tokens = count_message_tokens(revision_messages(example, steps, answer, self.show_gold))
+        result = parse_revision(raw, len(steps), None, answer_type, example.choices)
+        result.prompt_tokens = count_message_tokens(revision_messages(example, steps, answer, self.show_gold,
+                                                                      answer_type))
         result.completion_tokens = count_tokens(raw)
         return result
 
-    def annotate_full(self, example: Example) -> TeacherResult:
-        solution = self._solution(example)
+    def annotate_full(self, example: Example, answer_type: str = "number") -> TeacherResult:
+        solution = self._solution(example, answer_type)
+        prompt_tokens = count_message_tokens(full_messages(example, self.show_gold, answer_type))
         if solution is None:
-            return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)), 0,
+            return TeacherResult([], None, [], "", prompt_tokens, 0,
                                  status=TeacherOutcome.FAILED, error="the oracle has no solution for this example")
         raw = render_full(*solution)
         try:
-            result = parse_full(raw)
+            result = parse_full(raw, answer_type, example.choices)
         except ValueError as e:
-            return TeacherResult([], None, [], "", count_message_tokens(full_messages(example, self.show_gold)),
-                                 count_tokens(raw), raw=raw, status=TeacherOutcome.FAILED, error=str(e))
-        result.prompt_tokens = count_message_tokens(full_messages(example, self.show_gold))
+            return TeacherResult([], None, [], "", prompt_tokens, count_tokens(raw), raw=raw,
+                                 status=TeacherOutcome.FAILED, error=str(e))
+        result.prompt_tokens = prompt_tokens
         result.completion_tokens = count_tokens(raw)
         return result
 
@@ -104,13 +108,13 @@ class OracleTeacher:
     async def send(self, request, messages: list[dict], max_tokens: int):
         from .protocol import Reply
         if request.mode == "full":
-            solution = self._solution(request.example)
+            solution = self._solution(request.example, request.answer_type)
             if solution is None:
                 from ..errors import TeacherError
                 raise TeacherError("the oracle has no solution for this example")
             raw = render_full(*solution)
         else:
-            raw = render_revision(self.judge(request.example, request.steps, request.answer))
+            raw = render_revision(self.judge(request.example, request.steps, request.answer, request.answer_type))
         return Reply(raw, "stop", count_message_tokens(messages), count_tokens(raw))
 
     def worst_prompt_tokens(self, messages: list[dict]) -> int:

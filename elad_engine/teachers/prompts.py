@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import re
 
-from ..method.reasoning import ANSWER_TRIGGER, answers_match, normalize_answer
+from ..method.reasoning import ANSWER_TRIGGER
 from ..method.records import Example, StepVerdict, TeacherResult
+from ..tasks.registry import task_for
 
-PROMPT_VERSION = "revise-v1/full-v1/repair-v1"
+PROMPT_VERSION = "revise-v2/full-v2/repair-v1"  # v2: the task shows the choices (lettered for choice tasks)
 
 SYSTEM = ("You are a meticulous teacher checking a student's step-by-step reasoning. "
           "Reply with one JSON object and nothing else.")
@@ -30,24 +31,23 @@ Return JSON with exactly these keys:
   "answer": the final answer, as short as possible (a number, letter or label)"""
 
 
-def _question_block(example: Example, show_gold: bool) -> str:
-    text = f"Question: {example.question}"
-    if example.choices:
-        text += "\nChoices: " + "; ".join(example.choices)
-    if show_gold:
+def _question_block(example: Example, show_gold: bool, answer_type: str) -> str:
+    text = f"Question: {task_for(answer_type).teacher_text(example)}"
+    if show_gold and example.answer:  # a pool row may have no gold answer
         text += f"\nReference answer: {example.answer}"
     return text
 
 
-def revision_messages(example: Example, steps: list[str], answer: str | None, show_gold: bool = False) -> list[dict]:
+def revision_messages(example: Example, steps: list[str], answer: str | None, show_gold: bool = False,
+                      answer_type: str = "number") -> list[dict]:
     numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)) or "(no steps)"
-    user = (f"{_question_block(example, show_gold)}\n\nStudent explanation:\n{numbered}\n"
+    user = (f"{_question_block(example, show_gold, answer_type)}\n\nStudent explanation:\n{numbered}\n"
             f"{ANSWER_TRIGGER} {answer if answer is not None else '(none)'}.\n\n{REVISION_INSTRUCTIONS}")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def full_messages(example: Example, show_gold: bool = False) -> list[dict]:
-    user = f"{_question_block(example, show_gold)}\n\n{FULL_INSTRUCTIONS}"
+def full_messages(example: Example, show_gold: bool = False, answer_type: str = "number") -> list[dict]:
+    user = f"{_question_block(example, show_gold, answer_type)}\n\n{FULL_INSTRUCTIONS}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -102,16 +102,17 @@ def _steps(value, key: str) -> list[str]:
     return steps
 
 
-def _answer(value, answer_type: str) -> str:
-    """The reply's answer as text, checked to be readable as the task's answer type."""
+def _answer(value, answer_type: str, choices: list[str] | None) -> str:
+    """The reply's answer as text, checked to be readable as the task's answer (one of the choices, if any)."""
     answer = str(value).strip() if value is not None else ""
-    if answer and normalize_answer(answer, answer_type) is None:
-        raise ValueError(f"'answer' {answer!r} is not a {answer_type} answer")
+    if answer and task_for(answer_type).normalize(answer, choices) is None:
+        among = f" among the choices {', '.join(choices)}" if choices else ""
+        raise ValueError(f"'answer' {answer!r} is not a {answer_type} answer{among}")
     return answer
 
 
 def parse_revision(text: str, n_student_steps: int, student_answer: str | None = None,
-                   answer_type: str = "number") -> TeacherResult:
+                   answer_type: str = "number", choices: list[str] | None = None) -> TeacherResult:
     """Read a revision reply into a TeacherResult (token counts left 0). ValueError names what is wrong, in shape
     (keys, types, a step number in range) or in consistency (steps that are text, an answer of the task's type, and
     no answer that contradicts the student's when first_error says every step is right)."""
@@ -130,24 +131,24 @@ def parse_revision(text: str, n_student_steps: int, student_answer: str | None =
         if not isinstance(first, int) or isinstance(first, bool) or not 1 <= first <= n_student_steps + 1:
             raise ValueError(f"'first_error' must be null or a step number from 1 to {n_student_steps + 1}, "
                              f"got {data['first_error']!r}")
-    answer = _answer(data["answer"], answer_type)
+    answer = _answer(data["answer"], answer_type, choices)
     revised = _steps(data["revised_steps"], "revised_steps")
     if first is not None and not answer:
         raise ValueError("'answer' is empty")
-    if first is None and answer and student_answer is not None and not answers_match(answer, student_answer,
-                                                                                     answer_type):
+    if first is None and answer and student_answer is not None and not task_for(answer_type).matches(
+            answer, student_answer, choices):
         raise ValueError(f"'first_error' is null (every step right) but 'answer' {answer!r} is not the student's "
                          f"answer {student_answer!r}; give the first wrong step, or the student's answer")
     return TeacherResult(verdicts=verdicts, first_error=first, revised_steps=revised, answer=answer,
                          prompt_tokens=0, completion_tokens=0, raw=text)
 
 
-def parse_full(text: str, answer_type: str = "number") -> TeacherResult:
+def parse_full(text: str, answer_type: str = "number", choices: list[str] | None = None) -> TeacherResult:
     data = extract_json(text)
     if "steps" not in data or "answer" not in data:
         raise ValueError("the teacher's JSON needs 'steps' and 'answer'")
     steps = _steps(data["steps"], "steps")
-    answer = _answer(data["answer"], answer_type)
+    answer = _answer(data["answer"], answer_type, choices)
     if not steps or not answer:
         raise ValueError("the teacher's explanation has no steps or no answer")
     return TeacherResult(verdicts=[], first_error=1, revised_steps=steps, answer=answer, prompt_tokens=0,

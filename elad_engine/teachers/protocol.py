@@ -59,7 +59,7 @@ class Teacher(Protocol):
 
 def build_request(example: Example, mode: str, steps: list[str], answer: str | None, show_gold: bool,
                   answer_type: str = "number", attempt: int = 0) -> TeacherRequest:
-    messages = (full_messages(example, show_gold) if mode == "full"
-                else revision_messages(example, steps, answer, show_gold))
+    messages = (full_messages(example, show_gold, answer_type) if mode == "full"
+                else revision_messages(example, steps, answer, show_gold, answer_type))
     return TeacherRequest(example, mode, [] if mode == "full" else list(steps), answer, messages, answer_type,
                           attempt)

@@ -23,7 +23,7 @@ def evaluate_student(ctx: RoundContext, student) -> dict:
         ctx.progress("evaluate", done[0], len(tests))
 
     generated = student.generated_tokens
-    result = evaluate(student, tests, ctx.cfg.task.answer_type, ctx.cfg.student.max_new_tokens,
+    result = evaluate(student, tests, ctx.task, ctx.cfg.student.max_new_tokens,
                       ctx.cfg.student.batch_size, on_batch=tick, style=ctx.style(student.tokenizer))
     return result | {"tokens": student.generated_tokens - generated}
 

@@ -30,7 +30,8 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
 def record_compliance(ctx: RoundContext, rnd: int) -> str:
     """The share of the round's greedy explanations that follow the format, kept in the round's metrics row."""
     greedy = ctx.store.explanations.list(ctx.project_id, rnd, kind=ExplanationKind.GREEDY)
-    share = format_compliance([x.text for x in greedy], ctx.cfg.task.answer_type)
+    choices = {e.id: e.choices for e in ctx.store.examples.list(ctx.project_id, ids=[x.example_id for x in greedy])}
+    share = format_compliance([x.text for x in greedy], ctx.task, [choices.get(x.example_id) for x in greedy])
     ctx.store.metrics.save(ctx.project_id, rnd, pool_format_ok=share)
     return "format followed by " + ("-" if share is None else f"{share:.0%}")
 

@@ -4,7 +4,7 @@ closed the review)."""
 
 from __future__ import annotations
 
-from ...method.reasoning import answers_match, short_answer, split_steps
+from ...method.reasoning import short_answer, split_steps
 from ...review.decisions import POLICY_PREFIX, record
 from ...states import UNDECIDED, Phase, PhaseStatus, ReviewAction, RevisionStatus
 from ..context import RoundContext
@@ -20,15 +20,18 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
         return PhaseResult.done("decided by reviewers")
     pending = store.revisions.list(project_id, rnd, status=RevisionStatus.PENDING)
     reviewer = f"{POLICY_PREFIX}{policy}"
-    gold = {e.id: e.answer for e in store.examples.list(project_id, ids=[r["example_id"] for r in pending])}
+    examples = {e.id: e for e in store.examples.list(project_id, ids=[r["example_id"] for r in pending])}
     for rev in pending:
         if policy == "auto-approve":
             record(store, rev["id"], ReviewAction.APPROVE, reviewer)
             continue
         answer = short_answer(split_steps(rev["text"] or "")[1] or "")  # the answer the student would learn
-        if answers_match(answer, gold[rev["example_id"]], ctx.cfg.task.answer_type):
+        example = examples[rev["example_id"]]
+        if not example.answer:
+            record(store, rev["id"], ReviewAction.REJECT, reviewer, reason="no gold answer to check it against")
+        elif ctx.task.is_correct(answer, example):
             record(store, rev["id"], ReviewAction.APPROVE, reviewer)
         else:
             record(store, rev["id"], ReviewAction.REJECT, reviewer,
-                   reason=f"revised answer {answer!r} differs from the gold answer {gold[rev['example_id']]!r}")
+                   reason=f"revised answer {answer!r} differs from the gold answer {example.answer!r}")
     return PhaseResult.done(f"{len(pending)} decided by {policy}")

@@ -45,7 +45,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
         init = None
     out = ctx.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
     style = ctx.style(student.tokenizer)
-    result = train_student(student, style.prompts(student.tokenizer, [e.question for e, _ in samples]),
+    result = train_student(student, style.prompts(student.tokenizer, [ctx.task.student_text(e) for e, _ in samples]),
                            [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
                            processes=procs, prompt_style=style,
                            on_step=lambda step, total, loss: procs.is_main and ctx.progress("train", step, total))
