@@ -354,3 +354,12 @@ def test_a_round_runs_on_a_choice_and_a_label_task_and_shows_the_choices(preset,
     out = export_round(store, pid, merged=False)
     records = [json.loads(line) for line in Path(out["dataset"]).read_text().splitlines()]
     assert records and all(("Answer choices: (A)" if preset == "aqua" else shown) in r["prompt"] for r in records)
+
+
+@pytest.mark.parametrize("name, preset", [("gsm8k_test.jsonl", "gsm8k"), ("SVAMP.json", "svamp"),
+                                          ("aqua_dev.json", "aqua"), ("strategyqa_dev.json", "strategyqa"),
+                                          ("MultiArith.json", "multiarith")])
+def test_a_public_file_read_without_its_preset_names_the_preset(name, preset):
+    with pytest.raises(DatasetError) as err:
+        read_dataset(FIXTURES / name)
+    assert f"fix: this looks like {preset}'s published layout: read it with --preset {preset}" in str(err.value)

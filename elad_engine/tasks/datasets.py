@@ -17,12 +17,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 from ..method.records import Example
 from .choice import LETTERS
 from .files import FORMATS, Problems, at, kind_of, load_rows
 from .mapping import FIELDS, MISSING, ColumnMapping, lookup, render_template, top_column
-from .presets import PRESETS, Preset, RowError
+from .presets import PRESETS, Preset, RowError, suggest_presets
 from .registry import ANSWER_TYPES, task_for
 
 SPLIT_NAMES = {"pool": "pool", "train": "pool", "training": "pool", "test": "test", "validation": "test",
@@ -261,10 +261,15 @@ def _check_columns(path: Path, rows: list[tuple[int, dict]], spec: Preset, probs
     return dataclasses.replace(spec, mapping=mapping)
 
 
-def _answer_hints(rows: list[tuple[int, dict]], spec: Preset, probs: Problems) -> None:
-    """File-level fixes for the most common wrong layout: answers of another type than the one asked for."""
+def _layout_hints(rows: list[tuple[int, dict]], spec: Preset, probs: Problems) -> None:
+    """File-level fixes for the most common wrong layouts: a public dataset read without its preset, answers of
+    another type than the one asked for."""
+    columns = set().union(*(r.keys() for _, r in rows)) if rows else set()
+    if spec.name == "custom":
+        for name in suggest_presets(columns, [r.get("answer") for _, r in rows[:50]]):
+            probs.hint(f"this looks like {name}'s published layout: read it with --preset {name}")
     path = spec.mapping.answer
-    values = [lookup(r, path) for _, r in rows] if path else []
+    values = [lookup(r, path) for _, r in rows] if path and path in columns | {top_column(path)} else []
     values = [v for v in values if v is not MISSING and v is not None]
     if not values:
         return
@@ -328,10 +333,14 @@ def read_dataset(path: str | Path, mapping: ColumnMapping | dict | None = None, 
     if not rows:
         probs.check()
     rows = _transformed(rows, spec, probs)
-    spec = _check_columns(path, rows, spec, probs)
+    try:
+        spec = _check_columns(path, rows, spec, probs)
+    except DatasetError:
+        _layout_hints(rows, spec, probs)
+        probs.check()
     examples = _row_examples(rows, _Reader(spec, probs, max_field_chars, path.stem), split)
     if probs.found:
-        _answer_hints(rows, spec, probs)
+        _layout_hints(rows, spec, probs)
     probs.check()
     if split == "auto" and spec.mapping.split is None:
         # Row positions drawn by a private RNG: the same file and seed give the same split, whatever else ran.

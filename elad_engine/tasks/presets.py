@@ -44,6 +44,7 @@ class Preset:
     meta: str | None = None  # column holding a dict kept as Example.meta
     files: str = ""  # the public files it reads, for the README and --help
     command: str = ""  # an import command for them
+    signature: frozenset[str] = frozenset()  # columns that tell its files apart (a hint when --preset is missing)
 
 
 def _number_text(value) -> str:
@@ -162,25 +163,29 @@ def _mapping(**kw) -> ColumnMapping:
 
 _MAWPS = dict(answer_type="number", mapping=_mapping(question="sQuestion", answer="_answer", rationale="_rationale",
                                                      id="iIndex"),
-              transform=_mawps, optional=frozenset({"rationale"}))
+              transform=_mawps, optional=frozenset({"rationale"}), signature=frozenset({"sQuestion", "lSolutions"}))
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("gsm8k", "number", _mapping(answer="_answer", rationale="_rationale"), _gsm8k,
            optional=frozenset({"rationale"}), files="gsm8k/train.jsonl, test.jsonl",
+           signature=frozenset({"question", "answer"}),
            command="elad import --project gsm8k --preset gsm8k --split pool train.jsonl"),
     Preset("svamp", "number", _mapping(question="_question", answer="_answer", rationale="_rationale", id="ID"),
-           _svamp, files="svamp/SVAMP.json",
+           _svamp, files="svamp/SVAMP.json", signature=frozenset({"Body", "Question", "Equation", "Answer"}),
            command="elad import --project svamp --preset svamp SVAMP.json"),
     Preset("aqua", "choice", _mapping(question="question", answer="correct", choices="_choices",
                                       rationale="_rationale"), _aqua, format="jsonl",
            optional=frozenset({"rationale"}), files="aqua/dev.json, test.json (AQuA-RAT, JSON Lines)",
+           signature=frozenset({"options", "correct"}),
            command="elad import --project aqua --preset aqua --split pool dev.json"),
     Preset("strategyqa", "label", _mapping(question="question", answer="_answer", choices="_labels",
                                            rationale="_rationale", id="qid"), _strategyqa,
            optional=frozenset({"rationale"}), files="strategyqa/train.json, dev.json",
+           signature=frozenset({"qid", "facts", "decomposition"}),
            command="elad import --project strategyqa --preset strategyqa --split pool train.json"),
     Preset("commonsenseqa", "choice", _mapping(question="_question", answer="answerKey", choices="_choices", id="id"),
            _commonsenseqa, format="jsonl", files="train_rand_split.jsonl, dev_rand_split.jsonl",
+           signature=frozenset({"answerKey", "question"}),
            command="elad import --project csqa --preset commonsenseqa --split pool train_rand_split.jsonl"),
     Preset("multiarith", files="MultiArith.json (zero-shot-CoT dataset/MultiArith/)",
            command="elad import --project multiarith --preset multiarith MultiArith.json", **_MAWPS),
@@ -191,13 +196,24 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("esnli", "label", _mapping(question="_question", answer="gold_label", choices="_labels",
                                       rationale="Explanation_1", id="pairID"), _esnli, format="csv",
            optional=frozenset({"rationale"}), files="esnli_train_1.csv, esnli_dev.csv, esnli_test.csv",
+           signature=frozenset({"Sentence1", "Sentence2", "gold_label"}),
            command="elad import --project esnli --preset esnli --split pool esnli_train_1.csv"),
     Preset("anli", "label", _mapping(question="_question", answer="_answer", choices="_labels",
                                      rationale="_rationale", id="uid"), _anli, format="jsonl",
            optional=frozenset({"rationale"}), files="anli_v1.0/R1/train.jsonl, dev.jsonl, test.jsonl",
+           signature=frozenset({"context", "hypothesis", "label"}),
            command="elad import --project anli --preset anli --split pool R1/train.jsonl"),
     Preset("synthetic", "number", _mapping(id="id", rationale="rationale", split="split", difficulty="difficulty",
                                            choices="choices"),
            optional=frozenset({"id", "rationale", "split", "difficulty", "choices"}), meta="meta",
            files="what `write_jsonl` saves (the embedded task)"),
 ]}
+
+
+def suggest_presets(columns: set[str], answers: list) -> list[str]:
+    """The presets whose published layout these columns (and, for GSM8K, answers ending '#### N') look like."""
+    out = [p.name for p in PRESETS.values() if p.signature and p.signature <= columns and p.name != "gsm8k"]
+    if "gsm8k" not in out and {"question", "answer"} <= columns and answers and \
+            all(isinstance(a, str) and "####" in a for a in answers):
+        out.insert(0, "gsm8k")
+    return out
