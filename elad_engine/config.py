@@ -91,8 +91,10 @@ class UncertaintyConfig(Section):
     temperature: float = opt(0.7, "Sampling temperature of the M explanations.", lo=0.01, hi=5.0)
     top_p: float = opt(0.95, "Nucleus sampling threshold.", lo=0.01, hi=1.0)
     alpha: float = opt(0.5, "Weight of intra- vs inter-explanation uncertainty in the elad score.", lo=0.0, hi=1.0)
-    intra: str = opt("hard", "Intra score: answer flips between prefixes (hard) or probability drops (soft).",
-                     choices=("hard", "soft"))
+    intra: str = opt("hard", "Intra score (method/uncertainty.py INTRA): hard counts answer flips between prefixes; "
+                     "anchored counts only flips away from the final answer once reached; soft, soft-drops and "
+                     "final-confidence read P(final answer | prefix).",
+                     choices=("hard", "anchored", "soft", "soft-drops", "final-confidence"))
 
 
 @dataclass

@@ -78,7 +78,8 @@ def test_int_for_a_float_field_is_accepted_as_float():
     ("[uncertainty]\nalpha = -0.1", "uncertainty.alpha = -0.1 is out of range: must be between 0.0 and 1.0."),
     ("[uncertainty]\nsamples = 0", "uncertainty.samples = 0 is out of range: must be between 1 and 64."),
     ("[uncertainty]\nintra = 'medium'",
-     "uncertainty.intra = 'medium' is invalid: allowed values are 'hard', 'soft'."),
+     "uncertainty.intra = 'medium' is invalid: allowed values are 'hard', 'anchored', 'soft', 'soft-drops', "
+     "'final-confidence'."),
     ("[selection]\nstrategy = 'greedy'",
      "selection.strategy = 'greedy' is invalid: allowed values are 'elad', 'elad-intra', 'elad-inter', "
      "'answer-entropy', 'perplexity', 'random'."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..config import ProjectConfig
 from ..method.reasoning import split_steps
 from ..method.records import Example, Explanation
+from ..method.uncertainty import intra_variant
 from ..states import ExplanationKind
 from ..tasks.registry import task_for
 from .model import Student
@@ -17,7 +18,7 @@ from .prompt_style import PromptStyle
 def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,
                      seed: int, style: PromptStyle | None = None) -> list[Explanation]:
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
-    answers ("probes"; probe probabilities too when cfg.uncertainty.intra is soft) and the greedy
+    answers ("probes"; probe probabilities too when the intra variant reads them, or for "probs") and the greedy
     explanation's NLL and answer entropy ("stats")."""
     s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
     prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [task.student_text(e) for e in examples])
@@ -39,7 +40,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
         raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
         for x, answers in zip(out, raw):
             x.probe_answers = [task.normalize(a, choices_of[x.example_id]) for a in answers]
-        if u.intra == "soft":  # p_k of the final probe answer â_K, as decoded
+        if intra_variant(u.intra).needs_probs or "probs" in needs:  # p_k of the final probe answer â_K
             probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
             for x, p in zip(out, probs):
                 x.probe_probs = p
