@@ -123,8 +123,9 @@ class TeacherConfig(Section):
     max_tokens: int = opt(512, "Most completion tokens one teacher call may use (the budget's worst case).",
                           lo=16, hi=32768)
     temperature: float = opt(0.0, "Sampling temperature sent to the endpoint.", lo=0.0, hi=2.0)
-    json_mode: bool = opt(True, "Ask for JSON output (response_format json_object); switched off by itself for "
-                          "an endpoint that refuses it.")
+    json_mode: bool = opt(True, "Ask for structured output: the reply's JSON schema (response_format json_schema), "
+                          "else JSON mode (json_object), else the prompt alone; an endpoint that refuses one gets "
+                          "the next, remembered per endpoint. False: the prompt alone.")
     concurrency: int = opt(8, "Teacher calls in flight at once (openai kind).", lo=1, hi=256)
     timeout_s: float = opt(60.0, "Seconds one call may take before it is retried.", lo=0.1, hi=3600.0)
     max_retries: int = opt(5, "Retries of one call on 429, 5xx, timeouts and connection errors.", lo=0, hi=50)

@@ -62,6 +62,8 @@ class TeacherServer:
         self.prompt_tokens = self.completion_tokens = 0  # the sum of the usage it returned
         self.events: list[tuple[float, str]] = []  # (time, outcome) of every chat call
         self.headers_seen: list[dict] = []
+        self.accepts = {"json_schema", "json_object"}  # the response_format types this endpoint takes
+        self.formats: list[str | None] = []  # the response_format type of every chat call
 
     # --- lifecycle ---
 
@@ -164,6 +166,14 @@ class TeacherServer:
         if fault == "timeout":
             time.sleep(self.hang_s)
             return self.send_json(handler, 500, {"error": {"message": "too late"}})
+        kind = (body.get("response_format") or {}).get("type")
+        with self.lock:
+            self.formats.append(kind)
+            if kind == "json_schema":
+                self.last_schema = body["response_format"]["json_schema"]["schema"]
+        if kind is not None and kind not in self.accepts:
+            return self.send_json(handler, 400, {"error": {"message": f"response_format type {kind!r} is not "
+                                                                      "supported"}})
         if fault == "no_json_mode" and "response_format" in body:
             return self.send_json(handler, 400, {"error": {"message": "response_format is not supported"}})
         if fault == "no_json_mode_500" and "response_format" in body:  # as llama.cpp's server answers

@@ -377,3 +377,24 @@ def test_a_teacher_failed_sample_can_be_asked_again_and_keeps_every_reply(tmp_pa
     assert again["status"] == "pending" and len(again["replies"]) == 3 and again["text"]
     with pytest.raises(StoreError, match="only a teacher_failed sample is asked again"):
         reviewer.review.ask_again(failed[0]["id"])
+
+
+@pytest.mark.parametrize("accepts, taken", [({"json_schema", "json_object"}, "json_schema"),
+                                            ({"json_object"}, "json_object"), (set(), None)])
+def test_structured_output_falls_back_per_endpoint_and_is_remembered(project, keyed, accepts, taken):
+    """json_schema where the endpoint takes it, else JSON mode, else the prompt alone; each refusal is tried once
+    per endpoint (remembered), costs no retry, and every reply parses."""
+    store, pid = project
+    with TeacherServer(EXAMPLES) as server:
+        server.accepts = accepts
+        pool = [e for e in EXAMPLES if e.split == "pool"]
+        results = dispatch(store, pid, teacher_cfg(server, concurrency=1), pool[:3])
+        assert all(r.status == "ok" for _, r in results.values())
+        refused = {"json_schema": 0, "json_object": 1, None: 2}[taken]
+        assert server.formats == ["json_schema", "json_object"][:refused] + [taken] * 3
+        if taken == "json_schema":
+            body_schema = server.last_schema
+            assert body_schema["required"] == ["first_error", "reason", "revised_steps", "answer"]
+        # a new teacher on the same endpoint starts from what it took
+        results = dispatch(store, pid, teacher_cfg(server, concurrency=1), pool[3:4])
+        assert server.formats[-1] == taken

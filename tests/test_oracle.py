@@ -199,12 +199,17 @@ def test_revision_prompt_lists_the_students_steps():
     assert "Student explanation:\n(no steps)\nThe answer is (none).\n" in user
 
 
-def test_raw_revision_json_is_what_the_parser_reads():
+def test_raw_revision_json_is_the_lean_reply():
     r = revise(["17 + 7 = 24", "24 * 2 = 46"], "46")
-    data = json.loads(r.raw)
-    assert data == {"steps": [{"step": 1, "correct": True, "reason": "correct"},
-                              {"step": 2, "correct": False, "reason": "arithmetic error: 24 * 2 = 48, not 46"}],
-                    "first_error": 2, "revised_steps": ["24 * 2 = 48", "48 + 8 = 56"], "answer": "56"}
+    data = json.loads(r.raw)  # the first error and its one reason; no verdict objects for the steps before it
+    assert data == {"first_error": 2, "reason": "arithmetic error: 24 * 2 = 48, not 46",
+                    "revised_steps": ["24 * 2 = 48", "48 + 8 = 56"], "answer": "56"}
+    parsed = parse_revision(r.raw, 2)
+    assert parsed.verdicts == [StepVerdict(True, ""), StepVerdict(False, "arithmetic error: 24 * 2 = 48, not 46")]
+
+
+def test_a_v2_reply_with_a_verdict_per_step_still_parses():
+    assert parse_revision(json.dumps(REPLY), 2).verdicts == [StepVerdict(True, "ok"), StepVerdict(False, "bad")]
 
 
 # --- annotate_full ---------------------------------------------------------------------------------
@@ -364,7 +369,8 @@ def test_parse_revision_with_prose_around():
 
 def test_parse_revision_null_first_error_confirms():
     r = parse_revision(json.dumps({"first_error": None, "revised_steps": [], "answer": "56"}), 3)
-    assert (r.first_error, r.revised_steps, r.answer, r.verdicts) == (None, [], "56", [])
+    assert (r.first_error, r.revised_steps, r.answer) == (None, [], "56")
+    assert r.verdicts == [StepVerdict(True, "")] * 3  # every step right, by the reply's own word
 
 
 def test_parse_revision_cleans_steps_and_reads_a_digit_string():

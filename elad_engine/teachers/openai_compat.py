@@ -18,10 +18,29 @@ from openai.types.chat import ChatCompletion
 
 from ..config import TeacherConfig
 from ..errors import TeacherError, TeacherUnavailable
+from .prompts import output_schema
 from .protocol import Reply, TeacherRequest
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 MAX_WAIT_S = 60.0  # the longest single wait, whatever Retry-After asks
+# How the reply's JSON is asked for, best first: the reply's schema (structured output), JSON mode, the prompt
+# alone. An endpoint that refuses one gets the next; what it took is remembered per endpoint and model.
+STRUCTURED = ("json_schema", "json_object", "prompt")
+_TAKEN: dict[tuple[str, str], str] = {}
+
+
+def response_format(level: str, mode: str) -> dict | None:
+    if level == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": f"elad_{mode}", "schema": output_schema(mode),
+                                                       "strict": True}}
+    return {"type": "json_object"} if level == "json_object" else None
+
+
+def refuses_format(status: int, detail: str) -> bool:
+    """An endpoint saying it cannot do the requested response_format (400/422, or a 5xx as llama.cpp sends)."""
+    text = detail.lower()
+    return (status in (400, 422) or status >= 500) and any(w in text for w in ("response_format", "json_schema",
+                                                                               "schema", "json mode"))
 
 
 def read_api_key(env_name: str) -> str:
@@ -67,7 +86,8 @@ class OpenAICompatTeacher:
         self.model = cfg.model
         self.concurrency = cfg.concurrency
         self._key = read_api_key(cfg.api_key_env)
-        self._json_mode = cfg.json_mode
+        self._endpoint = (cfg.base_url or "api.openai.com", cfg.model)
+        self.structured = _TAKEN.get(self._endpoint, STRUCTURED[0]) if cfg.json_mode else "prompt"
         self._client = None
         self.calls_made = 0  # HTTP requests sent, retries included (for logs and benchmarks)
 
@@ -105,12 +125,14 @@ class OpenAICompatTeacher:
         """One completion, retried on 429, 5xx, timeouts and connection errors. When every retry is used up the
         endpoint is unusable for now (TeacherUnavailable: the phase stops and resumes later, no sample is failed);
         a request the endpoint refuses outright is this sample's TeacherError."""
-        last, abandoned = "", 0
-        for attempt in range(self.cfg.max_retries + 1):
+        last, abandoned, attempt = "", 0, -1
+        while attempt < self.cfg.max_retries:
+            attempt += 1
             kwargs = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
                       "temperature": self.cfg.temperature}
-            if self._json_mode:
-                kwargs["response_format"] = {"type": "json_object"}
+            fmt = response_format(self.structured, request.mode)
+            if fmt is not None:
+                kwargs["response_format"] = fmt
             wait = None
             try:
                 self.calls_made += 1
@@ -120,8 +142,10 @@ class OpenAICompatTeacher:
             except openai.APIStatusError as e:
                 status = e.status_code
                 detail = self.redact(str(e.message or e))[:300]
-                if (status == 400 or status >= 500) and self._json_mode and "response_format" in detail.lower():
-                    self._json_mode = False  # this endpoint has no JSON mode: ask in the prompt only
+                if fmt is not None and refuses_format(status, detail):
+                    # Not this endpoint's way: the next one, remembered; the refusal costs no retry.
+                    self.structured = _TAKEN[self._endpoint] = STRUCTURED[STRUCTURED.index(self.structured) + 1]
+                    attempt -= 1
                     continue
                 if status in (401, 403):
                     raise TeacherUnavailable(f"the endpoint refused the API key from ${self.cfg.api_key_env} "

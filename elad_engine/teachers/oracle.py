@@ -82,6 +82,7 @@ class OracleTeacher:
         judged = self.judge(example, steps, answer, answer_type)
         raw = render_revision(judged)
         result = parse_revision(raw, len(steps), None, answer_type, example.choices)
+        result.verdicts = judged.verdicts  # its own check of every step (the lean reply carries the first only)
         result.prompt_tokens = count_message_tokens(revision_messages(example, steps, answer, self.show_gold,
                                                                       answer_type))
         result.completion_tokens = count_tokens(raw)

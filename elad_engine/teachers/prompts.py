@@ -11,19 +11,35 @@ from ..method.reasoning import ANSWER_TRIGGER
 from ..method.records import Example, StepVerdict, TeacherResult
 from ..tasks.registry import task_for
 
-PROMPT_VERSION = "revise-v2/full-v2/repair-v1"  # v2: the task shows the choices (lettered for choice tasks)
+# revise-v3: the lean reply (first error, one reason, the rewrite, the answer; no verdict per step).
+# v2: the task shows the choices (lettered for choice tasks).
+PROMPT_VERSION = "revise-v3/full-v2/repair-v1"
 
 SYSTEM = ("You are a meticulous teacher checking a student's step-by-step reasoning. "
           "Reply with one JSON object and nothing else.")
 
-REVISION_INSTRUCTIONS = """Check each numbered step of the student's explanation in order.
+REVISION_INSTRUCTIONS = """Check the student's numbered steps in order and find the first wrong one.
 Return JSON with exactly these keys:
-  "steps": a list with one object per student step: {"step": <number>, "correct": true|false, "reason": "<short>"}
   "first_error": the number of the first wrong step, or null if every step and the answer are right
                  (use the number after the last step when only the final answer is wrong or steps are missing)
+  "reason": why that step is wrong, in a few words ("" when first_error is null)
   "revised_steps": the steps that replace the student's steps from first_error to the end, one short
                    step per string, without numbering ([] when first_error is null)
   "answer": the correct final answer, as short as possible (a number, letter or label)"""
+
+# The output schemas, for endpoints that take `response_format: json_schema` (strict: every key required).
+REVISION_SCHEMA = {"type": "object", "additionalProperties": False,
+                   "required": ["first_error", "reason", "revised_steps", "answer"],
+                   "properties": {"first_error": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+                                  "revised_steps": {"type": "array", "items": {"type": "string"}},
+                                  "answer": {"type": "string"}}}
+FULL_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["steps", "answer"],
+               "properties": {"steps": {"type": "array", "items": {"type": "string"}}, "answer": {"type": "string"}}}
+
+
+def output_schema(mode: str) -> dict:
+    """The JSON schema of a reply in `mode` (revision | full)."""
+    return FULL_SCHEMA if mode == "full" else REVISION_SCHEMA
 
 FULL_INSTRUCTIONS = """Solve the question step by step.
 Return JSON with exactly these keys:
@@ -62,10 +78,12 @@ def repair_messages(messages: list[dict], reply: str, error: str) -> list[dict]:
 
 
 def render_revision(result: TeacherResult) -> str:
-    """The JSON text a well-behaved teacher returns for this result (used by offline teachers)."""
-    return json.dumps({"steps": [{"step": i, "correct": v.correct, "reason": v.reason}
-                                 for i, v in enumerate(result.verdicts, 1)],
-                       "first_error": result.first_error, "revised_steps": result.revised_steps,
+    """The lean JSON a well-behaved teacher returns for this result (used by offline teachers): the steps before
+    the first error are right by construction, so only the first error's reason is written."""
+    first = result.first_error
+    reason = result.verdicts[first - 1].reason if first is not None and first <= len(result.verdicts) else (
+        "" if first is None else "steps are missing or the answer does not follow")
+    return json.dumps({"first_error": first, "reason": reason, "revised_steps": result.revised_steps,
                        "answer": result.answer})
 
 
@@ -120,10 +138,6 @@ def parse_revision(text: str, n_student_steps: int, student_answer: str | None =
     for key in ("first_error", "revised_steps", "answer"):
         if key not in data:
             raise ValueError(f"the teacher's JSON has no '{key}'")
-    verdicts = []
-    for item in data.get("steps") or []:
-        if isinstance(item, dict):
-            verdicts.append(StepVerdict(bool(item.get("correct")), str(item.get("reason", ""))))
     first = data["first_error"]
     if first is not None:
         if isinstance(first, str) and first.strip().isdigit():
@@ -133,6 +147,7 @@ def parse_revision(text: str, n_student_steps: int, student_answer: str | None =
                              f"got {data['first_error']!r}")
     answer = _answer(data["answer"], answer_type, choices)
     revised = _steps(data["revised_steps"], "revised_steps")
+    verdicts = _verdicts(data, first, n_student_steps)
     if first is not None and not answer:
         raise ValueError("'answer' is empty")
     if first is None and answer and student_answer is not None and not task_for(answer_type).matches(
@@ -141,6 +156,20 @@ def parse_revision(text: str, n_student_steps: int, student_answer: str | None =
                          f"answer {student_answer!r}; give the first wrong step, or the student's answer")
     return TeacherResult(verdicts=verdicts, first_error=first, revised_steps=revised, answer=answer,
                          prompt_tokens=0, completion_tokens=0, raw=text)
+
+
+def _verdicts(data: dict, first: int | None, n_steps: int) -> list[StepVerdict]:
+    """Per student step up to the first error: a v3 reply gives one reason, for the first wrong step (the steps
+    before it are right by construction); a v2 reply (cached, or from an older run) has a verdict per step."""
+    if isinstance(data.get("steps"), list):
+        return [StepVerdict(bool(item.get("correct")), str(item.get("reason", "")))
+                for item in data["steps"] if isinstance(item, dict)]
+    if first is None:
+        return [StepVerdict(True, "") for _ in range(n_steps)]
+    out = [StepVerdict(True, "") for _ in range(min(first - 1, n_steps))]
+    if first <= n_steps:
+        out.append(StepVerdict(False, str(data.get("reason") or "")))
+    return out
 
 
 def parse_full(text: str, answer_type: str = "number", choices: list[str] | None = None) -> TeacherResult:
