@@ -16,6 +16,7 @@ def main() -> None:
     from elad_engine.projects import create_demo_project
     from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
+    from elad_engine.teachers.prompts import PROMPT_VERSION
 
     store = Store(Path(tempfile.mkdtemp()))
     texts, revisions = {}, {}
@@ -33,10 +34,23 @@ def main() -> None:
     kept = [r["first_error"] - 1 if r["first_error"] else len(r["verdicts"] or []) for r in revs]
     print(f"revisions keeping some of the student's steps: {sum(k > 0 for k in kept)} of {len(revs)} "
           f"(mean {statistics.mean(kept):.2f} steps kept)")
+    same_picks = {r["example_id"] for r in revisions["revision"]} == {r["example_id"] for r in revisions["full"]}
+    print(f"the same samples selected in both: {same_picks}; prompts {PROMPT_VERSION}")
+    print()
+    print("| annotation | calls | completion tokens | mean per call | median per call |")
+    print("|---|---|---|---|---|")
     for mode in ("revision", "full"):
         rows = revisions[mode]
-        print(f"{mode:>8}: {sum(r['completion_tokens'] for r in rows):,} completion tokens for {len(rows)} round-1 "
-              f"calls ({statistics.mean(r['completion_tokens'] for r in rows):.0f} per call)")
+        tokens = [r["completion_tokens"] for r in rows]
+        print(f"| {mode} | {len(rows)} | {sum(tokens):,} | {statistics.mean(tokens):.0f} | "
+              f"{statistics.median(tokens):.0f} |")
+    confirmed = [r["completion_tokens"] for r in revisions["revision"] if r["first_error"] is None]
+    if confirmed:
+        print(f"| revision, student confirmed (first_error null) | {len(confirmed)} | {sum(confirmed):,} | "
+              f"{statistics.mean(confirmed):.0f} | {statistics.median(confirmed):.0f} |")
+    ratio = statistics.median(r["completion_tokens"] for r in revisions["revision"]) / statistics.median(
+        r["completion_tokens"] for r in revisions["full"])
+    print(f"\nmedian completion tokens, revision / full: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 
 from elad_engine.method.records import Explanation
 from elad_engine.method.uncertainty import combined, inter_uncertainty, intra_hard, intra_soft, question_scores
+from elad_engine.states import ExplanationKind
 
 TOL = dict(rel=1e-12, abs=1e-15)
 
@@ -187,3 +188,45 @@ def test_question_scores_stats_come_from_the_greedy_explanation_only():
 
 def test_question_scores_of_nothing_is_empty():
     assert question_scores([], alpha=0.5) == {}
+
+
+# --- intra variants (method/uncertainty.py INTRA) ----------------------------------------------------------------
+
+def _x(probes=None, probs=None):
+    from elad_engine.method.records import Explanation
+    return Explanation("q", ExplanationKind.GREEDY, 0, "", ["s"] * (len(probes or probs or [0]) - 1), None,
+                       probe_answers=probes, probe_probs=probs)
+
+
+def test_progress_is_a_flip_for_hard_but_not_for_anchored():
+    from elad_engine.method.uncertainty import INTRA
+    progress = _x(["9", "18", "12", "19"])  # a running value that changes after every step, ending at 19
+    assert INTRA["hard"].score(progress) == 1.0 and INTRA["hard"].unstable(progress) == [True, True, True]
+    assert INTRA["anchored"].score(progress) == 0.0 and INTRA["anchored"].unstable(progress) == [False] * 3
+    wander = _x(["19", "19", "7", "19"])  # reached the final answer, left it, came back
+    assert INTRA["anchored"].unstable(wander) == [False, True, False]
+    assert INTRA["anchored"].score(wander) == pytest.approx(1 / 3, **TOL)
+
+
+def test_probability_variants():
+    from elad_engine.method.uncertainty import INTRA
+    x = _x(probs=[0.2, 0.9, 0.5, 0.8])
+    assert INTRA["soft-drops"].score(x) == pytest.approx(0.4, **TOL)
+    assert INTRA["final-confidence"].score(x) == pytest.approx(0.2, **TOL)
+    assert INTRA["soft"].score(x) == pytest.approx(0.6, **TOL)
+    assert INTRA["soft-drops"].unstable(x) == [False, True, False]
+
+
+def test_question_scores_use_the_chosen_variant_and_an_unknown_one_is_named():
+    from elad_engine.method.uncertainty import question_scores
+    xs = [_x(["9", "18", "12", "19"])]
+    assert question_scores(xs, 0.5, "hard")["intra"] == 1.0 and question_scores(xs, 0.5, "anchored")["intra"] == 0
+    with pytest.raises(KeyError, match="unknown intra variant 'medium'; known: hard, anchored"):
+        question_scores(xs, 0.5, "medium")
+
+
+def test_review_shading_follows_the_projects_signal():
+    from elad_engine.review.sample_view import step_rows
+    rows = step_rows(["a", "b", "c"], ["19", "19", "7", "19"], [], [False, True, False])
+    assert [r.unstable for r in rows] == [False, True, False]
+    assert [r.unstable for r in step_rows(["a"], ["1", "2"], [])] == [False]  # no signal: nothing shaded

@@ -1,6 +1,7 @@
-"""One review sample on the page: question and gold answer, the student's steps shaded where the probe answer
-flipped or the teacher found an error, and the step diff of the revision. Model text is shown as plain text
-(st.text / dataframes), never as markdown or HTML, so nothing in it can run or fetch anything."""
+"""One review sample on the page: question and gold answer, the student's steps shaded where the project's
+uncertainty signal says the student was unstable or the teacher found an error, and the step diff of the
+revision. Model text is shown as plain text (st.text / dataframes), never as markdown or HTML, so nothing in it
+can run or fetch anything."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import streamlit as st
 
 from elad_engine.service import RevisionStatus, SampleView
 
-SHADES = {"flip": "background-color: #fff3cd", "wrong": "background-color: #f8d7da",
-          "kept": "", "revised": "background-color: #fff3cd", "removed": "background-color: #f8d7da",
+# One legend, one meaning per colour (shown once above the tables).
+SHADES = {"unstable": "background-color: #fff3cd", "wrong": "background-color: #f8d7da",
+          "kept": "", "revised": "background-color: #cfe2ff", "removed": "background-color: #e2e3e5",
           "added": "background-color: #d1e7dd"}
+LEGEND = {"unstable": "the student was unstable here", "wrong": "the teacher's first wrong step",
+          "revised": "revised step", "removed": "removed step", "added": "added step"}
 
 
 def _steps_frame(view: SampleView) -> pd.DataFrame:
     return pd.DataFrame([{
         "#": k + 1, "student step": s.text,
         "probe answer": f"{s.probe_before or '-'} → {s.probe_after or '-'}",
-        "flipped": "yes" if s.flipped else "",
+        "unstable": "yes" if s.unstable else "",
         "teacher": {True: "correct", False: "wrong", None: ""}[s.verdict], "teacher's reason": s.reason,
     } for k, s in enumerate(view.student_steps)])
 
 
 def _shade_steps(row: pd.Series) -> list[str]:
-    shade = SHADES["wrong"] if row["teacher"] == "wrong" else SHADES["flip"] if row["flipped"] else ""
+    shade = SHADES["wrong"] if row["teacher"] == "wrong" else SHADES["unstable"] if row["unstable"] else ""
     return [shade] * len(row)
 
 
@@ -57,14 +61,16 @@ def show_sample(view: SampleView) -> None:
                 for n, reply in enumerate(replies, 1):
                     st.caption(f"Reply {n}")
                     st.text(reply)
-    st.markdown("**The student's explanation** (yellow: the probe answer flipped after the step; red: the "
-                "teacher marked it wrong)")
+    st.dataframe(pd.DataFrame([{"colour": "", "means": text} for text in LEGEND.values()]).style.apply(
+        lambda col: [SHADES[k] for k in LEGEND], subset=["colour"]), hide_index=True, width="content")
+    st.markdown("**The student's explanation**")
+    st.caption(f"Unstable, by the project's signal ({view.signal})")
     if view.student_steps:
         st.dataframe(_steps_frame(view).style.apply(_shade_steps, axis=1), hide_index=True,
                      width="stretch")
     else:
         st.text("(no steps: a full annotation, or the student wrote none)")
-    st.markdown("**Revision, step by step** (yellow: revised, red: removed, green: added)")
+    st.markdown("**Revision, step by step**")
     diff = pd.DataFrame([{"change": kind, "student": old or "", "revised": new or ""}
                          for kind, old, new in view.diff])
     if len(diff):

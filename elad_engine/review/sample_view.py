@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..method.reasoning import split_steps
 from ..method.revision import step_diff
+from ..method.uncertainty import intra_variant
 from ..states import ExplanationKind
 from ..store import Store
 from ..store.revisions import ReviewRow, RevisionRow
@@ -19,7 +20,7 @@ class StepRow:
     text: str
     probe_before: str | None  # the probe answer before this step (â_{k-1})
     probe_after: str | None  # the probe answer after it (â_k)
-    flipped: bool  # the probe answer changed at this step: where the student was unsure
+    unstable: bool  # the project's intra signal says the student was unstable at this step
     verdict: bool | None  # the teacher's verdict on the step (None when it gave none)
     reason: str = ""
 
@@ -38,15 +39,18 @@ class SampleView:
     revised_answer: str | None
     revised_matches_gold: bool
     history: list[ReviewRow] = field(default_factory=list)
+    signal: str = ""  # what "unstable" means here: the intra variant's description
 
 
-def step_rows(steps: list[str], probes: list[str | None], verdicts: list[dict]) -> list[StepRow]:
+def step_rows(steps: list[str], probes: list[str | None], verdicts: list[dict],
+              unstable: list[bool] | None = None) -> list[StepRow]:
+    """One row per student step; `unstable` holds the intra signal's flag per step (none: no step shaded)."""
     rows = []
     for k, text in enumerate(steps):
         before = probes[k] if k < len(probes) else None
         after = probes[k + 1] if k + 1 < len(probes) else None
         v = verdicts[k] if k < len(verdicts) else None
-        rows.append(StepRow(text, before, after, before is not None and after is not None and before != after,
+        rows.append(StepRow(text, before, after, bool(unstable and k < len(unstable) and unstable[k]),
                             None if v is None else bool(v["correct"]), (v or {}).get("reason", "")))
     return rows
 
@@ -58,7 +62,9 @@ def sample(store: Store, revision_id: int) -> SampleView:
     example = store.examples.get(project_id, rev["example_id"])
     greedy = next(iter(store.explanations.list(project_id, rnd, ids=[example.id], kind=ExplanationKind.GREEDY)), None)
     steps, student_answer = (greedy.steps, greedy.answer) if greedy else ([], None)
-    rows = step_rows(steps, (greedy.probe_answers if greedy else None) or [], rev["verdicts"] or [])
+    variant = intra_variant(cfg.uncertainty.intra)
+    rows = step_rows(steps, (greedy.probe_answers if greedy else None) or [], rev["verdicts"] or [],
+                     variant.unstable(greedy) if greedy else None)
     final = rev["final_text"] or rev["text"] or ""
     revised_steps, _ = split_steps(final) if final else ([], None)
     score = next(iter(store.scores.list(project_id, rnd, example_id=example.id)), None)
@@ -68,4 +74,4 @@ def sample(store: Store, revision_id: int) -> SampleView:
                       (score or {}).get("components") or {}, rows, student_answer,
                       step_diff(steps, revised_steps, rev["first_error"] if rev["mode"] == "revision" else 1),
                       revised_steps, answer, task.is_correct(answer, example),
-                      store.reviews.list(revision_id))
+                      store.reviews.list(revision_id), f"{variant.name}: {variant.description}")
