@@ -66,7 +66,7 @@ def test_config_set_validates(workspace):
     assert ok.returncode == 0 and 'strategy = "random"' in ok.stdout
     bad = cli("config", "--project", "p", "--set", "uncertainty.alpha=2", workspace=workspace)
     assert bad.returncode == 2 and "uncertainty.alpha = 2.0 is out of range" in bad.stderr
-    assert Store(workspace).projects.config(1).uncertainty.alpha == 0.5
+    assert Store(workspace).projects.config(1).uncertainty.alpha == 0.25
 
 
 @pytest.mark.skipif(not (REPO / "data" / "tiny-student" / "config.json").exists(), reason="shipped student missing")

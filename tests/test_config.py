@@ -22,8 +22,7 @@ def test_defaults_validate_and_match_the_design():
     assert cfg.uncertainty.samples == 4
     assert cfg.uncertainty.temperature == 0.7
     assert cfg.uncertainty.top_p == 0.95
-    assert cfg.uncertainty.alpha == 0.5
-    assert cfg.uncertainty.intra == "hard"
+    assert (cfg.uncertainty.intra, cfg.uncertainty.alpha) == ("soft", 0.25)  # chosen by benchmarks.uncertainty
     assert cfg.selection.strategy == "elad"
     assert cfg.task.answer_type == "number"
     assert cfg.teacher.kind == "oracle"
@@ -33,18 +32,18 @@ def test_defaults_validate_and_match_the_design():
 def test_toml_round_trip_of_defaults():
     cfg = ProjectConfig()
     text = cfg.to_toml()
-    assert "[uncertainty]" in text and "alpha = 0.5" in text
+    assert "[uncertainty]" in text and "alpha = 0.25" in text
     assert ProjectConfig.from_toml(text) == cfg
 
 
 def test_toml_round_trip_of_changed_values():
     cfg = ProjectConfig().with_overrides(**{
-        "uncertainty.alpha": 0.25, "uncertainty.intra": "soft", "selection.strategy": "perplexity",
+        "uncertainty.alpha": 0.75, "uncertainty.intra": "hard", "selection.strategy": "perplexity",
         "selection.round_budget": 7, "training.learning_rate": 1e-4, "teacher.show_gold": True,
         "teacher.prices": {"m": [1, 2.5]}, "rounds.budget_dollars": 3.5, "task.answer_type": "choice"})
     back = ProjectConfig.from_toml(cfg.to_toml())
     assert back == cfg
-    assert back.uncertainty.alpha == 0.25 and back.selection.round_budget == 7
+    assert back.uncertainty.alpha == 0.75 and back.selection.round_budget == 7
     assert back.teacher.prices == {"m": [1, 2.5]}
 
 
