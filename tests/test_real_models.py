@@ -170,7 +170,7 @@ def test_a_real_llama_cpp_server_as_the_teacher_survives_an_outage(tmp_path, tin
                                   "repaired": repaired, "failed": failed, "revised in round 1 before the outage":
                                   partial, "ledger": _paid(store, pid),
                                   "server usage": [proxy.prompt_tokens, proxy.completion_tokens],
-                                  "dropped during the outage": proxy.dropped}))
+                                  "dropped during the outage": proxy.dropped, "formats": dict(proxy.formats)}))
     finally:
         server.kill()
         server.wait()

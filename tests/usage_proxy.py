@@ -24,6 +24,7 @@ class UsageProxy:
         self.prompt_tokens = self.completion_tokens = 0
         self.replies: Counter = Counter()  # successful chat replies per request-body hash
         self.json_mode = Counter()  # chat requests with / without response_format
+        self.formats = Counter()  # "json_schema -> 200": the response_format type asked for, and the answer
         self.dropped = 0  # requests that found the server down
 
     def __enter__(self) -> UsageProxy:
@@ -76,6 +77,7 @@ class UsageProxy:
     def record(self, request: dict, status: int, data: bytes) -> None:
         with self.lock:
             self.json_mode["response_format" in request] += 1
+            self.formats[(request.get("response_format") or {}).get("type", "prompt") + f" -> {status}"] += 1
             if status != 200:
                 return
             usage = json.loads(data).get("usage") or {}
