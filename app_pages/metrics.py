@@ -21,11 +21,14 @@ with st.expander("Compare strategies from the efficiency benchmark (python -m be
     if curves is None:
         st.caption("No such file yet: `python -m benchmarks.efficiency` writes it there.")
     elif len(curves):
-        st.altair_chart(alt.Chart(curves).mark_line(point=True).encode(
+        base = alt.Chart(curves).encode(
             x=alt.X("completion_tokens:Q", title="cumulative teacher completion tokens (mean over seeds)"),
-            y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False), title="test accuracy (mean over seeds)"),
-            color="series:N", tooltip=["series", "round", "seeds", "accuracy", "completion_tokens"]),
-            width="stretch")
+            color="series:N")
+        band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", scale=alt.Scale(zero=False)), y2="high:Q")
+        line = base.mark_line(point=True).encode(
+            y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False), title="test accuracy (mean; band: 95% CI over seeds)"),
+            tooltip=["series", "round", "seeds", "accuracy", "low", "high", "completion_tokens"])
+        st.altair_chart(band + line, width="stretch")
 
 all_names = studio().projects.names()
 chosen = st.multiselect("Projects to compare", all_names, default=[name])

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import random
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from elad_engine.metrics import mean_band
 
 STRATEGIES = ["elad", "elad-intra", "elad-inter", "answer-entropy", "random"]
 ANNOTATIONS = ["revision", "full"]
@@ -55,7 +58,8 @@ def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: i
         raise RuntimeError(f"{name}: stopped early: {outcome.stop_reason}: {outcome.message}")
     return [{"strategy": strategy, "annotation": annotation, "seed": seed, "round": m["round"],
              "accuracy": m["accuracy"], "multi_step": multi_step_accuracy(m["by_difficulty"]),
-             "prompt_tokens": m["prompt_tokens"], "completion_tokens": m["completion_tokens"]}
+             "prompt_tokens": m["prompt_tokens"], "completion_tokens": m["completion_tokens"],
+             "correct": " ".join(m.get("correct") or [])}
             for m in store.metrics.list(pid) if m["accuracy"] is not None]
 
 
@@ -73,9 +77,58 @@ def tokens_to_reach(rows: list[dict], target: float) -> float | None:
     return None
 
 
+def paired_bootstrap(a: dict[int, set[str]], b: dict[int, set[str]], n_test: int, draws: int = 2000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy of runs `a` minus runs `b` (seed -> test ids answered right; the same test split), with its 95%
+    interval from a paired bootstrap that resamples seeds and test questions together."""
+    seeds = sorted(set(a) & set(b))
+    ids = sorted(set().union(*a.values(), *b.values()))
+    ids += [f"(wrong in every run {i})" for i in range(n_test - len(ids))]  # they count, as zeros
+    diff = {s: [(q in a[s]) - (q in b[s]) for q in ids] for s in seeds}
+    point = statistics.mean(statistics.mean(diff[s]) for s in seeds)
+    rng, n = random.Random(seed), len(ids)
+    stats = []
+    for _ in range(draws):
+        picked = [rng.choice(seeds) for _ in seeds]
+        qs = [rng.randrange(n) for _ in range(n)]
+        stats.append(sum(sum(diff[s][q] for q in qs) for s in picked) / (n * len(picked)))
+    stats.sort()
+    return point, stats[int(0.025 * draws)], stats[int(0.975 * draws) - 1]
+
+
+def curve_area(rows: list[dict], lo: float, hi: float) -> float | None:
+    """The mean height of the seed-mean accuracy curve between `lo` and `hi` completion tokens (linear between
+    rounds): the area under accuracy-versus-tokens, per token."""
+    rounds = sorted({r["round"] for r in rows})
+    xs = [statistics.mean(r["completion_tokens"] for r in rows if r["round"] == k) for k in rounds]
+    ys = [statistics.mean(r["accuracy"] for r in rows if r["round"] == k) for k in rounds]
+    if hi <= lo or xs[0] > lo or xs[-1] < hi:
+        return None
+    grid = [lo + (hi - lo) * i / 200 for i in range(201)]
+
+    def at(x: float) -> float:
+        for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+            if x0 <= x <= x1:
+                return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return ys[-1]
+    return statistics.mean(at(x) for x in grid)
+
+
 def final_by_seed(rows: list[dict], strategy: str, annotation: str, last: int) -> dict[int, dict]:
     return {r["seed"]: r for r in rows if r["strategy"] == strategy and r["annotation"] == annotation
             and r["round"] == last}
+
+
+def paired_vs_random(rows: list[dict], strategy: str, annotation: str, last: int, grid: Grid) -> str:
+    """Final accuracy minus random's (same annotation), paired by seed and test question, with its bootstrap CI."""
+    if strategy == "random":
+        return "-"
+    runs = [final_by_seed(rows, x, annotation, last) for x in (strategy, "random")]
+    if not all(r.get("correct") for run in runs for r in run.values()):
+        return "(no per-question results)"
+    a, b = ({k: set(r["correct"].split()) for k, r in run.items()} for run in runs)
+    point, low, high = paired_bootstrap(a, b, grid.test)
+    return f"{100 * point:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] points"
 
 
 def mean_std(xs: list[float]) -> str:
@@ -87,16 +140,26 @@ def summarise(rows: list[dict], grid: Grid) -> str:
     last = grid.rounds
     target = statistics.mean(r["accuracy"] for r in final_by_seed(rows, "random", "full", last).values())
     lines = [f"Target: the final accuracy of random + full, {target:.3f} (mean of {len(grid.seeds)} seed(s)).", "",
-             "| strategy | annotation | final accuracy (mean ± std) | completion tokens at the end | "
-             "completion tokens to reach the target (seed-mean curve) |", "|---|---|---|---|---|"]
+             "| strategy | annotation | final accuracy, mean [95% CI over seeds] | minus random, paired [95% CI] | "
+             "area under accuracy vs tokens | completion tokens at the end | tokens to reach the target |",
+             "|---|---|---|---|---|---|---|"]
+    series = {(s, a): [r for r in rows if r["strategy"] == s and r["annotation"] == a]
+              for s in STRATEGIES for a in ANNOTATIONS}
+    lo = max(min(r["completion_tokens"] for r in v) for v in series.values())
+    hi = min(max(r["completion_tokens"] for r in v) for v in series.values())
     for s in STRATEGIES:
         for a in ANNOTATIONS:
             final = final_by_seed(rows, s, a, last)
-            sel = [r for r in rows if r["strategy"] == s and r["annotation"] == a]
             end_tokens = statistics.mean(r["completion_tokens"] for r in final.values())
-            need = tokens_to_reach(sel, target)
-            lines.append(f"| {s} | {a} | {mean_std([r['accuracy'] for r in final.values()])} | {end_tokens:,.0f} | "
+            need = tokens_to_reach(series[(s, a)], target)
+            mean, low, high = mean_band([r["accuracy"] for r in final.values()])
+            area = curve_area(series[(s, a)], lo, hi)
+            paired = paired_vs_random(rows, s, a, last, grid)
+            lines.append(f"| {s} | {a} | {mean:.3f} [{low:.3f}, {high:.3f}] | {paired} "
+                         f"| {'-' if area is None else f'{area:.3f}'} | {end_tokens:,.0f} | "
                          f"{'not reached' if need is None else f'{need:,.0f}'} |")
+    lines += ["", f"Area: the mean accuracy of the seed-mean curve between {lo:,.0f} and {hi:,.0f} completion tokens "
+              "(the range every series covers)."]
     ref = statistics.mean(r["completion_tokens"] for r in final_by_seed(rows, "random", "full", last).values())
     need = tokens_to_reach([r for r in rows if r["strategy"] == "elad" and r["annotation"] == "revision"], target)
     lines += ["", f"Q1. Does elad + revision reach the final accuracy of random + full ({target:.3f}) with at most "

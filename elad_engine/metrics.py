@@ -118,9 +118,25 @@ def first_error_positions(store: Store, project_id: int) -> list[dict]:
 BENCHMARK_COLUMNS = ("strategy", "annotation", "seed", "round", "accuracy", "prompt_tokens", "completion_tokens")
 
 
+# Two-sided 95% Student t quantiles by degrees of freedom (seeds - 1): a band over 3-5 seeds needs them.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def mean_band(values: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the 95% confidence interval of the mean over seeds (t; equal to the mean for one)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, mean, mean
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    half = T95.get(n - 1, 1.96) * sd / n ** 0.5
+    return mean, mean - half, mean + half
+
+
 def benchmark_curves(path) -> list[dict]:
     """The efficiency benchmark's CSV (benchmarks/efficiency.py) as mean accuracy per strategy, annotation and
-    round over seeds, against mean cumulative completion tokens; StoreError names a malformed file."""
+    round over seeds with its 95% confidence band (low, high), against mean cumulative completion tokens;
+    StoreError names a malformed file."""
     try:
         rows = list(csv.DictReader(Path(path).read_text(encoding="utf-8").splitlines()))
     except (OSError, UnicodeDecodeError) as e:
@@ -136,7 +152,9 @@ def benchmark_curves(path) -> list[dict]:
                                                "completion_tokens": float(r["completion_tokens"])})
         except ValueError as e:
             raise StoreError(f"{path}, row {n}: {e}") from None
-    return [{"series": f"{s} + {a}", "round": k, "seeds": len(v),
-             "accuracy": sum(x["accuracy"] for x in v) / len(v),
-             "completion_tokens": sum(x["completion_tokens"] for x in v) / len(v)}
-            for (s, a, k), v in sorted(groups.items())]
+    out = []
+    for (s, a, k), v in sorted(groups.items()):
+        mean, low, high = mean_band([x["accuracy"] for x in v])
+        out.append({"series": f"{s} + {a}", "round": k, "seeds": len(v), "accuracy": mean, "low": low,
+                    "high": high, "completion_tokens": sum(x["completion_tokens"] for x in v) / len(v)})
+    return out

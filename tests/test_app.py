@@ -251,8 +251,11 @@ def test_benchmark_curves_average_over_seeds(tmp_path):
     f = tmp_path / "e.csv"
     f.write_text("strategy,annotation,seed,round,accuracy,prompt_tokens,completion_tokens\n"
                  "elad,revision,0,1,0.4,1,50\nelad,revision,1,1,0.6,1,70\n")
-    assert benchmark_curves(f) == [{"series": "elad + revision", "round": 1, "seeds": 2, "accuracy": 0.5,
-                                    "completion_tokens": 60.0}]
+    (curve,) = benchmark_curves(f)
+    assert curve["series"] == "elad + revision" and curve["seeds"] == 2 and curve["completion_tokens"] == 60.0
+    # the 95% band of the mean of 0.4 and 0.6: 0.5 +- 12.706 * 0.1414 / sqrt(2)
+    assert curve["accuracy"] == pytest.approx(0.5) and curve["high"] - 0.5 == pytest.approx(1.2706, rel=1e-3)
+    assert curve["low"] == pytest.approx(0.5 - 1.2706, rel=1e-3)
 
 
 def test_review_page_asks_the_teacher_again_about_a_failed_sample(tmp_path, tiny_model_dir, monkeypatch):

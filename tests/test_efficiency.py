@@ -46,3 +46,18 @@ def test_tokens_to_reach_follows_the_seed_mean_curve_and_the_questions_are_answe
     assert "Target: the final accuracy of random + full, 0.525" in text
     assert "Q1. Does elad + revision reach" in text and "Yes: it needs 200 (20% of random + full's)" in text
     assert "- revision: Yes: +8.0 points on average; per seed +8.0, +8.0." in text
+
+
+def test_paired_bootstrap_and_the_area_under_the_curve():
+    from benchmarks.efficiency import curve_area, paired_bootstrap
+
+    ids = [f"t{i}" for i in range(100)]
+    a = {0: set(ids[:60]), 1: set(ids[:60])}  # 60 of 100 right in both seeds
+    b = {0: set(ids[10:60]), 1: set(ids[5:55])}  # 50 of 100, a subset of a's: a paired gain of 10 points
+    point, low, high = paired_bootstrap(a, b, 100, draws=500)
+    assert point == pytest.approx(0.10) and 0.0 < low < 0.10 < high < 0.2
+    assert paired_bootstrap(a, a, 100, draws=200) == (0.0, 0.0, 0.0)
+    assert paired_bootstrap({0: {"x"}}, {0: set()}, 4, draws=200)[0] == pytest.approx(0.25)  # unseen ids count
+    line = [{"seed": 0, "round": k, "accuracy": 0.5 + 0.1 * k, "completion_tokens": 100 * k} for k in range(3)]
+    assert curve_area(line, 0, 200) == pytest.approx(0.6)  # the mean height of a straight line from 0.5 to 0.7
+    assert curve_area(line, 0, 300) is None  # past the curve's end

@@ -11,21 +11,25 @@ from .records import Example
 
 
 def score_explanations(examples: list[Example], texts: list[str], task: Task) -> dict:
-    """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}, 'format_ok'}
+    """{'accuracy', 'n', 'by_difficulty': {steps: {'accuracy', 'n'}}, 'predictions': {id: answer}, 'format_ok',
+    'correct': [ids answered right]}
     of the explanations `texts` (one per example, in order); format_ok is the share that follows the format."""
     if not examples:
-        return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}, "format_ok": None}
-    hits, groups, preds = 0, defaultdict(list), {}
+        return {"accuracy": None, "n": 0, "by_difficulty": {}, "predictions": {}, "format_ok": None, "correct": []}
+    hits, groups, preds, correct = 0, defaultdict(list), {}, []
     for e, text in zip(examples, texts):
         pred = task.normalize(split_steps(text)[1], e.choices)
         ok = pred is not None and pred == task.normalize(e.answer, e.choices)
         hits += ok
         preds[e.id] = pred
+        if ok:
+            correct.append(e.id)
         if e.difficulty is not None:
             groups[e.difficulty].append(ok)
     by_difficulty = {str(k): {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(groups.items())}
     return {"accuracy": hits / len(examples), "n": len(examples), "by_difficulty": by_difficulty,
-            "predictions": preds, "format_ok": format_compliance(texts, task, [e.choices for e in examples])}
+            "predictions": preds, "format_ok": format_compliance(texts, task, [e.choices for e in examples]),
+            "correct": correct}
 
 
 def format_compliance(texts: list[str], task: Task, choices: list[list[str] | None] | None = None) -> float | None:

@@ -92,4 +92,7 @@ CREATE TABLE IF NOT EXISTS students (
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
   phase_start_done INTEGER DEFAULT 0)""",
     }),
+    7: Migration(sql="""
+ALTER TABLE metrics ADD COLUMN correct TEXT;
+"""),  # the test ids the round's student answered right: paired comparisons between runs
 }

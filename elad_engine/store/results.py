@@ -43,6 +43,7 @@ class MetricsRow(TypedDict, total=False):
     format_ok: float | None  # share of the evaluation's explanations that parse into steps and an answer
     base_format_ok: float | None  # the same for the starting student (round 0, before any training)
     pool_format_ok: float | None  # the same for the explain phase's greedy explanations of the pool
+    correct: list[str] | None  # the test ids answered right (paired comparisons between projects and seeds)
 
 
 class TrainingRuns:
@@ -83,7 +84,7 @@ class Metrics:
     def save(self, project_id: int, rnd: int, **row: Any) -> None:
         """Set these columns of the round's metrics row (created when missing); the other columns keep their values,
         so phases can each write theirs."""
-        for key in ("by_difficulty", "phase_seconds"):
+        for key in ("by_difficulty", "phase_seconds", "correct"):
             if key in row:
                 row[key] = to_json(row[key])
         with self.database.transaction() as db:
@@ -96,7 +97,8 @@ class Metrics:
                                   [to_json(seconds), project_id, rnd])
 
     def list(self, project_id: int) -> list[MetricsRow]:
-        return [dict(r, by_difficulty=from_json(r["by_difficulty"]), phase_seconds=from_json(r["phase_seconds"]))
+        return [dict(r, by_difficulty=from_json(r["by_difficulty"]), phase_seconds=from_json(r["phase_seconds"]),
+                     correct=from_json(r.get("correct")))
                 for r in self.database.query("SELECT * FROM metrics WHERE project_id=? ORDER BY round", [project_id])]
 
     def of_round(self, project_id: int, rnd: int) -> MetricsRow | None:

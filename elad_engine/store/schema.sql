@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS metrics (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,
   by_difficulty TEXT, test_size INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
   approved INTEGER, edited INTEGER, rejected INTEGER, teacher_failed INTEGER, phase_seconds TEXT,
-  created_at REAL, format_ok REAL, base_format_ok REAL, pool_format_ok REAL, PRIMARY KEY (project_id, round));
+  created_at REAL, format_ok REAL, base_format_ok REAL, pool_format_ok REAL, correct TEXT,
+  PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask')), args TEXT,
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),

@@ -41,6 +41,7 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
                          spend["used_completion_tokens"] - spend["completion_tokens"], ctx.cfg.teacher.price())
     store.metrics.save(project_id, rnd, accuracy=result["accuracy"], base_accuracy=base,
                        by_difficulty=result["by_difficulty"], test_size=result["n"], format_ok=result["format_ok"],
+                       correct=result["correct"],
                        prompt_tokens=spend["used_prompt_tokens"], completion_tokens=spend["used_completion_tokens"],
                        cost_usd=spend["cost_usd"] + cached_usd, **{
                            status.value: counts.get(status, 0) for status in (
