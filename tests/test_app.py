@@ -55,14 +55,19 @@ def test_projects_creates_the_demo_in_one_click(tmp_path, monkeypatch):
     assert store.examples.counts(store.projects.id_of("demo")) == {"pool": 400, "test": 400}
 
 
-def test_projects_previews_a_bad_file_and_imports_nothing(tmp_path, monkeypatch):
+def import_form_on(path, tmp_path, monkeypatch) -> AppTest:
+    """The Projects page of a fresh workspace, its import form pointed at `path` on the server."""
     monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
     monkeypatch.setenv("ELAD_NO_WORKER", "1")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"question": "q1", "answer": "1"}\n{"question": "q2", "answer": "two"}\n')
     at = page("projects")
     at.radio[0].set_value("A path on the server").run()
-    at.text_input(key="imp-path").input(str(bad)).run()
+    return at.text_input(key="imp-path").input(str(path)).run()
+
+
+def test_projects_previews_a_bad_file_and_imports_nothing(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answer": "1"}\n{"question": "q2", "answer": "two"}\n')
+    at = import_form_on(bad, tmp_path, monkeypatch)
     at.text_input(key="imp-name").input("mine").run()
     assert not at.exception
     assert "would be refused: 1 problem" in at.error[0].value
@@ -278,11 +283,7 @@ def test_review_page_asks_the_teacher_again_about_a_failed_sample(tmp_path, tiny
 
 
 def test_projects_imports_a_multiple_choice_preset_with_its_choices_shown(tmp_path, monkeypatch):
-    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
-    monkeypatch.setenv("ELAD_NO_WORKER", "1")
-    at = page("projects")
-    at.radio[0].set_value("A path on the server").run()
-    at.text_input(key="imp-path").input(str(REPO / "tests/data/presets/aqua_dev.json")).run()
+    at = import_form_on(REPO / "tests/data/presets/aqua_dev.json", tmp_path, monkeypatch)
     at.text_input(key="imp-name").input("aqua").run()
     at.selectbox(key="imp-preset").set_value("aqua").run()
     assert not at.exception
@@ -297,13 +298,9 @@ def test_projects_imports_a_multiple_choice_preset_with_its_choices_shown(tmp_pa
 
 
 def test_projects_import_form_maps_a_template_and_a_label_map(tmp_path, monkeypatch):
-    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
-    monkeypatch.setenv("ELAD_NO_WORKER", "1")
     path = tmp_path / "b.json"
     path.write_text('[{"Body": "Sky is blue.", "Q": "Is it?", "A": true}, {"Body": "Fire.", "Q": "Cold?", "A": false}]')
-    at = page("projects")
-    at.radio[0].set_value("A path on the server").run()
-    at.text_input(key="imp-path").input(str(path)).run()
+    at = import_form_on(path, tmp_path, monkeypatch)
     at.text_input(key="imp-q").input("{Body} {Q}").run()
     at.text_input(key="imp-a").input("A").run()
     assert "every answer is a boolean" in " ".join(str(v) for v in at.dataframe[-1].value["problem"])
