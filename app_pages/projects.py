@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from elad_engine.service import Permission
-from ui.engine import can, studio
+from ui.engine import can, select_project, studio
 from ui.project_forms import import_form, settings_form
 
 st.title("Projects")
@@ -26,7 +26,7 @@ if c1.button("Create the demo project", type="primary",
              disabled=studio().projects.exists("demo") or not can(Permission.CONFIGURE),
              help="Synthetic multi-step arithmetic, the chosen student and the oracle teacher."):
     studio().projects.create_demo(pool=int(pool), test=int(test), student=student)
-    st.session_state["project"] = "demo"
+    select_project("demo")
     st.rerun()
 c1.caption("The demo: synthetic word problems of 1-4 steps, the shipped tiny student (data/tiny-student), the "
            "exact arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve (change it below).")
@@ -40,7 +40,7 @@ with st.expander("New project from a dataset file", expanded=not summaries):
 if summaries:
     st.divider()
     names = [p["project"] for p in summaries]
-    current = st.session_state.get("project")
+    current = st.session_state.get("project_next", st.session_state.get("project"))
     name = current if current in names else names[0]
     st.subheader(f"Settings · {name}")
     settings_form(studio().projects.id_of(name), editable=can(Permission.CONFIGURE))

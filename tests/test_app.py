@@ -310,3 +310,22 @@ def test_projects_import_form_maps_a_template_and_a_label_map(tmp_path, monkeypa
     preview = at.dataframe[-1].value
     assert list(preview["question"]) == ["Sky is blue. Is it?", "Fire. Cold?"] and list(preview["answer"]) == \
         ["yes", "no"]
+
+
+def test_an_import_in_the_whole_app_selects_the_new_project_without_an_error(tmp_path, monkeypatch):
+    """Issue 17.1: the import used to set the sidebar picker's key after the picker was drawn (a red
+    StreamlitAPIException under the success message) and the new project was missing until a reload."""
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(tmp_path / "fresh")
+    from conftest import tiny_project
+    tiny_project(store, REPO / "data" / "tiny-student", name="first")  # so the sidebar draws its picker
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.radio[0].set_value("A path on the server").run()
+    at.text_input(key="imp-path").input(str(REPO / "tests/data/presets/gsm8k_test.jsonl")).run()
+    at.text_input(key="imp-name").input("gsm").run()
+    at.selectbox(key="imp-preset").set_value("gsm8k").run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["project"] == "gsm" and at.selectbox(key="project").value == "gsm"
+    assert "Settings · gsm" in [s.value for s in at.subheader]

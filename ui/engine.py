@@ -78,11 +78,19 @@ def ensure_worker() -> None:
         _ensure_worker(workspace_dir())
 
 
+def select_project(name: str) -> None:
+    """Make `name` the sidebar's project on the next run. The picker's own key cannot be set once the picker is
+    drawn in this run (Streamlit raises), so the choice waits in `project_next` until the picker takes it."""
+    st.session_state["project_next"] = name
+
+
 def project_picker() -> None:
     names = studio().projects.names()
     if not names:
         st.caption("No project yet: create one on the Projects page.")
         return
+    if "project_next" in st.session_state:
+        st.session_state["project"] = st.session_state.pop("project_next")
     current = st.session_state.get("project")
     st.selectbox("Project", names, index=names.index(current) if current in names else 0, key="project")
 
@@ -104,7 +112,7 @@ def reviewer_name() -> None:
 def current_project() -> tuple[str, int]:
     """The sidebar's project, or stop the page with a pointer to the Projects page."""
     names = studio().projects.names()
-    name = st.session_state.get("project")
+    name = st.session_state.get("project_next", st.session_state.get("project"))
     if name not in names:
         name = names[0] if names else None
     if name is None:

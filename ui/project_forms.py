@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from elad_engine.service import PRESETS, EladError
-from ui.engine import show_error, studio
+from ui.engine import select_project, show_error, studio
 
 SETTINGS = ["student.path", "student.adapter", "student.prompt_style", "student.few_shot", "teacher.kind",
             "teacher.model", "teacher.base_url", "teacher.api_key_env", "teacher.annotation", "teacher.show_gold",
@@ -114,7 +114,7 @@ def import_form(key: str = "imp") -> None:
         except EladError as e:
             show_error(str(e))
             return
-        st.session_state["project"] = project.strip()
+        select_project(project.strip())
         st.success(f"Imported {n} rows into {project.strip()!r}.")
         st.rerun()
 
