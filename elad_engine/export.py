@@ -68,6 +68,52 @@ def export_style(store: Store, project_id: int, checkpoint: Path) -> PromptStyle
     return PromptStyle.from_dict(stored["style"]) if stored else PromptStyle("completion")
 
 
+def portable_base(folder: str | Path) -> str:
+    """A base model name that means something on another machine: the model's own hub id when its config has
+    one (`_name_or_path` that is not a path), else the name of its folder. Never this server's absolute path."""
+    folder = Path(folder)
+    try:
+        name = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path") or ""
+    except (OSError, ValueError):
+        name = ""
+    if name and not Path(name).is_absolute() and not name.startswith((".", "~")) and not (folder / name).exists():
+        return name
+    return folder.resolve().name
+
+
+def adapter_card(base: str, base_path: str, adapter_config: dict, style: PromptStyle, title: str) -> str:
+    """adapter/README.md: what the adapter is, its LoRA settings, how to load it, how to prompt it (replaces peft's
+    template of "[More Information Needed]")."""
+    targets = adapter_config.get("target_modules") or []
+    targets = ", ".join(sorted(targets)) if isinstance(targets, list) else str(targets)
+    return f"""---
+library_name: "peft"
+base_model: {json.dumps(base)}
+tags: ["elad-studio", "lora", "distillation"]
+---
+
+# LoRA adapter: {title}
+
+A LoRA adapter for `{base}` (trained on the copy at `{base_path}`), made by ELAD Studio.
+Rank {adapter_config.get('r')}, alpha {adapter_config.get('lora_alpha')}, dropout
+{adapter_config.get('lora_dropout')}, on the modules {targets}. The export's README.md beside this folder has
+the training data, the metrics per round and the method.
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+base = AutoModelForCausalLM.from_pretrained("{base}")  # or the folder of your copy of it
+model = PeftModel.from_pretrained(base, "adapter")
+tokenizer = AutoTokenizer.from_pretrained("{base}")
+```
+
+## Prompt format
+
+{prompt_section(style)}
+"""
+
+
 def model_card(store: Store, project_id: int, rnd: int, samples: int, style: PromptStyle) -> str:
     cfg = store.projects.config(project_id)
     name = store.projects.name_of(project_id)
@@ -79,7 +125,8 @@ def model_card(store: Store, project_id: int, rnd: int, samples: int, style: Pro
     imports = store.projects.imports(project_id)
     method = (store.training_runs.get(project_id, rnd) or {}).get("method", cfg.training.method)
     front = {"library_name": "peft" if method == "lora" else "transformers",
-             "base_model": cfg.student.path, "tags": ["elad-studio", "distillation", "chain-of-thought"],
+             "base_model": portable_base(_base_folder(store, cfg)),
+             "tags": ["elad-studio", "distillation", "chain-of-thought"],
              "pipeline_tag": "text-generation"}
     yaml = "\n".join(f"{k}: {json.dumps(v)}" for k, v in front.items())
     sources = "\n".join(f"- `{i['source']}`: {i['rows']} rows, imported "
@@ -97,6 +144,7 @@ per round) went to the teacher (`{cfg.teacher.kind}`, model `{cfg.teacher.model}
 `{cfg.review.policy}`), and the student was fine-tuned ({method}) on everything approved.
 
 Test accuracy of this student: **{_pct(row['accuracy'])}** on {row['test_size']} held-out samples.
+Base model: `{portable_base(_base_folder(store, cfg))}` (`student.path = {cfg.student.path}`).
 
 ## Prompt format
 
@@ -163,6 +211,14 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
     if run["method"] == "lora":
         shutil.copytree(ckpt, tmp / "adapter")
         style.save(tmp / "adapter")
+        base_path = _base_folder(store, cfg)
+        conf_path = tmp / "adapter" / "adapter_config.json"
+        conf = json.loads(conf_path.read_text(encoding="utf-8"))
+        conf["base_model_name_or_path"] = portable_base(base_path)  # not this server's path
+        conf_path.write_text(json.dumps(conf, indent=2) + "\n", encoding="utf-8")
+        (tmp / "adapter" / "README.md").write_text(adapter_card(
+            conf["base_model_name_or_path"], base_path, conf, style,
+            f"{store.projects.name_of(run['project_id'])}, round {run['round']}"), encoding="utf-8")
         paths["adapter"] = out / "adapter"
         if merged:
             from .student.gguf import model_folder
@@ -178,6 +234,11 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
         style.save(tmp / "merged")
         paths["merged"] = out / "merged"
     return paths
+
+
+def _base_folder(store: Store, cfg) -> str:
+    from .student.gguf import model_folder
+    return model_folder(store, cfg.student.path)
 
 
 def zip_folder(folder: str | Path) -> Path:

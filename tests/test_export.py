@@ -45,3 +45,25 @@ def test_export_round(tiny_model_dir, workspace):
     assert "Completion (a plain text scaffold)" in card
     assert best_round(store, pid) in (0, 1)
     assert not list(folder.parent.glob("*.partial"))
+
+
+def test_the_exported_adapter_names_a_portable_base_and_has_a_real_card(tiny_model_dir, workspace):
+    """Issue 17.9: base_model_name_or_path was this server's absolute path, and adapter/README.md was peft's
+    template full of "[More Information Needed]"."""
+    from elad_engine.export import portable_base
+    store = Store(workspace)
+    pid = tiny_project(store, tiny_model_dir)
+    RoundRunner(store, pid).run()
+    folder = export_round(store, pid, 1, merged=False)["folder"]
+    conf = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+    assert conf["base_model_name_or_path"] == tiny_model_dir.name and "/" not in conf["base_model_name_or_path"]
+    card = (folder / "adapter" / "README.md").read_text()
+    assert "[More Information Needed]" not in card and "PeftModel.from_pretrained" in card
+    assert f"base_model: \"{tiny_model_dir.name}\"" in card and f"Rank {conf['r']}" in card
+    assert f"base_model: \"{tiny_model_dir.name}\"" in (folder / "README.md").read_text()
+    hub = workspace.parent / "hub-copy"
+    hub.mkdir()
+    (hub / "config.json").write_text(json.dumps({"_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct"}))
+    assert portable_base(hub) == "HuggingFaceTB/SmolLM2-135M-Instruct"  # a hub id is kept as the name
+    (hub / "config.json").write_text(json.dumps({"_name_or_path": str(hub)}))
+    assert portable_base(hub) == "hub-copy"
