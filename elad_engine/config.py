@@ -132,7 +132,7 @@ class TeacherConfig(Section):
     max_retries: int = opt(5, "Retries of one call on 429, 5xx, timeouts and connection errors.", lo=0, hi=50)
     prices: dict = opt(None, "USD per million (prompt, completion) tokens, by model name.", factory=lambda: {
         "gpt-4o": [2.50, 10.00], "gpt-4o-mini": [0.15, 0.60], "gpt-4.1": [2.00, 8.00],
-        "gpt-4.1-mini": [0.40, 1.60], "oracle": [0.0, 0.0]})
+        "gpt-4.1-mini": [0.40, 1.60]})
 
     def price(self) -> tuple[float, float]:
         """(prompt, completion) USD per million tokens. The oracle is priced as `price_as`; an endpoint's model by
@@ -143,6 +143,23 @@ class TeacherConfig(Section):
             p = self.prices.get(self.model) or (self.prices.get(self.price_as) if self.price_as != ORACLE_PRICE_AS
                                                 else None)
         return (float(p[0]), float(p[1])) if p else (0.0, 0.0)
+
+    def price_source(self) -> str:
+        """In words: what this teacher is billed at and why (the Projects page shows it under the price table)."""
+        p, c = self.price()
+        if self.kind == "oracle":
+            why = (f"the oracle is priced as the table's `{self.price_as}` entry (teacher.price_as)"
+                   if self.price_as in self.prices else f"teacher.price_as names `{self.price_as}`, which the table "
+                   "does not list, so the oracle costs nothing")
+        elif self.model in self.prices:
+            why = f"the table's `{self.model}` entry (teacher.model)"
+        elif self.price_as != ORACLE_PRICE_AS and self.price_as in self.prices:
+            why = f"the table's `{self.price_as}` entry (teacher.price_as)"
+        else:
+            why = (f"the table has no `{self.model}` entry: a local model costs nothing unless teacher.price_as "
+                   "names one")
+        return f"This teacher is billed at ${p:g} per million prompt tokens and ${c:g} per million completion " \
+               f"tokens: {why}."
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)

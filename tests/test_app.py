@@ -329,3 +329,14 @@ def test_an_import_in_the_whole_app_selects_the_new_project_without_an_error(tmp
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["project"] == "gsm" and at.selectbox(key="project").value == "gsm"
     assert "Settings · gsm" in [s.value for s in at.subheader]
+
+
+def test_the_settings_say_what_the_teacher_is_billed_at_and_list_no_dead_oracle_row(env):
+    """Issue 17.8: the price table had an 'oracle' row of 0/0 that did nothing (the oracle is priced through
+    teacher.price_as, which the page did not say)."""
+    at = page("projects")
+    assert not at.exception
+    prices = next(d.value for d in at.dataframe if "prompt $/M" in d.value.columns)
+    assert "oracle" not in list(prices["model"])
+    assert ("This teacher is billed at $0.15 per million prompt tokens and $0.6 per million completion tokens: the "
+            "oracle is priced as the table's `gpt-4o-mini` entry (teacher.price_as).") in [c.value for c in at.caption]

@@ -165,6 +165,7 @@ def settings_form(project_id: int, editable: bool = True) -> None:
     edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{project_id}-prices")
     values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0), float(r["completion $/M"] or 0)]
                                 for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
+    st.caption(cfg.teacher.price_source())
     b1, b2 = st.columns(2)
     if b1.button("Save settings", type="primary", key=f"cfg-{project_id}-save", disabled=not editable):
         try:
