@@ -113,6 +113,13 @@ class StopReason(StrEnum):
     TEACHER_UNAVAILABLE = "teacher_unavailable"  # the endpoint cannot be used now: resume when it is back
 
 
+# What a person reads when a run stops (the job's message on the Rounds page), by reason.
+STOP_WORDS = {StopReason.COMPLETED: "Finished", StopReason.BUDGET: "Stopped at the teacher budget",
+              StopReason.POOL_EMPTY: "Stopped: nothing left to select", StopReason.REVIEW_PENDING: "Waiting for review",
+              StopReason.CANCELLED: "Cancelled", StopReason.MAX_ROUNDS: "Stopped as asked",
+              StopReason.TEACHER_UNAVAILABLE: "Paused: the teacher cannot be reached"}
+
+
 class ExplanationKind(StrEnum):
     GREEDY = "greedy"
     SAMPLE = "sample"

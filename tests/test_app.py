@@ -340,3 +340,11 @@ def test_the_settings_say_what_the_teacher_is_billed_at_and_list_no_dead_oracle_
     assert "oracle" not in list(prices["model"])
     assert ("This teacher is billed at $0.15 per million prompt tokens and $0.6 per million completion tokens: the "
             "oracle is priced as the table's `gpt-4o-mini` entry (teacher.price_as).") in [c.value for c in at.caption]
+
+
+def test_settings_are_labelled_in_words_with_the_config_key_as_help(env):
+    """Issue 17.11: raw config keys (rounds.budget_tokens) as labels, and "0" meaning "no budget" unexplained."""
+    at = page("projects")
+    budget = at.number_input(key="cfg-1-rounds.budget_tokens")
+    assert budget.label == "Teacher token budget (0: no limit)" and "config key `rounds.budget_tokens`" in budget.help
+    assert not [w.label for w in at.number_input if "." in w.label and " " not in w.label]  # no bare keys left

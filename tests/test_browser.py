@@ -111,8 +111,8 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
 
         # The queue is decided: the round goes on by itself (training, evaluation)
         go("Rounds")
-        expect(page.get_by_text("max_rounds: ran 1 round(s) as asked", exact=False).first).to_be_visible(
-            timeout=180_000)
+        expect(page.get_by_text("Stopped as asked: ran 1 round; start again for the next",
+                                exact=False).first).to_be_visible(timeout=180_000)
         page.screenshot(path=str(SHOTS / "4-rounds-done.png"), full_page=True)
         assert [r["status"] for r in store.rounds.list(pid)] == ["done"]
 

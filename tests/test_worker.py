@@ -38,7 +38,7 @@ def test_a_queued_rounds_job_runs_with_progress_and_log(tmp_path, tiny_model_dir
     assert enqueue_rounds(store, pid) == job_id  # one rounds job per project at a time
     assert run_worker(tmp_path / "ws", once=True) == 1
     job = store.jobs.get(job_id)
-    assert job["status"] == "done" and job["message"].startswith("completed"), job
+    assert job["status"] == "done" and job["message"].startswith("Finished: the warm-up and 1 round are done"), job
     assert job["phase"] == "evaluate" and job["progress"] == job["total"] > 0
     lines = [r["line"] for r in store.jobs.log_lines(job_id)]
     assert "round 1: explain" in lines and lines[-1].startswith("stopped: completed")

@@ -122,34 +122,51 @@ def import_form(key: str = "imp") -> None:
 OTHER_STUDENT = "(another folder or .gguf file)"
 
 
+# The settings' labels in words; each widget's help gives the documentation and the config key.
+LABELS = {"student.path": "Student model", "student.adapter": "Starting adapter (optional)",
+          "student.prompt_style": "Prompt style", "student.few_shot": "Worked exemplars in the prompt (-1: auto)",
+          "teacher.kind": "Teacher", "teacher.model": "Teacher model", "teacher.base_url": "Endpoint URL",
+          "teacher.api_key_env": "API key environment variable", "teacher.annotation": "Teacher writes",
+          "teacher.show_gold": "Show the gold answer to the teacher", "teacher.max_tokens": "Longest teacher reply "
+          "(tokens)", "teacher.price_as": "Price the oracle as", "teacher.concurrency": "Teacher calls at once",
+          "selection.strategy": "Selection strategy", "selection.round_budget": "Samples to the teacher per round",
+          "rounds.rounds": "Rounds after the warm-up", "rounds.warmup": "Warm-up samples (fully annotated)",
+          "rounds.budget_tokens": "Teacher token budget (0: no limit)",
+          "rounds.budget_dollars": "Teacher dollar budget (0: no limit)", "review.policy": "Who decides revisions",
+          "training.epochs": "Training epochs per round", "training.learning_rate": "Learning rate",
+          "compute.processes": "Processes (GPUs) per round", "compute.accelerate_config": "accelerate config file"}
+
+
 def _student_widget(value: str, doc: str, key: str) -> str:
     """The registered students by name (`elad student add`, `make real-student`), or any path typed in."""
     choices = studio().students.choices()
     options = [*choices, OTHER_STUDENT]
-    picked = st.selectbox("student", options, index=options.index(value) if value in choices else len(options) - 1,
+    index = options.index(value) if value in choices else len(options) - 1
+    picked = st.selectbox(LABELS["student.path"], options, index=index,
                           format_func=lambda v: choices.get(v, v), help=doc, key=f"{key}-pick")
     if picked != OTHER_STUDENT:
         return picked
-    return st.text_input("student.path", "" if value in choices else value, help=doc, key=key)
+    return st.text_input("Student folder or .gguf file", "" if value in choices else value, help=doc, key=key)
 
 
-def _widget(section, name: str, label: str, key: str):
+def _widget(section, name: str, dotted: str, key: str):
     f = next(f for f in dataclasses.fields(section) if f.name == name)
     value, m = getattr(section, name), f.metadata
-    if label == "student.path":
-        return _student_widget(value, m["doc"], key)
+    label, doc = LABELS.get(dotted, dotted), f"{m['doc']} (config key `{dotted}`)"
+    if dotted == "student.path":
+        return _student_widget(value, doc, key)
     if m.get("choices"):
-        return st.selectbox(label, m["choices"], index=list(m["choices"]).index(value), help=m["doc"], key=key)
+        return st.selectbox(label, m["choices"], index=list(m["choices"]).index(value), help=doc, key=key)
     if isinstance(value, bool):
-        return st.checkbox(label, value, help=m["doc"], key=key)
+        return st.checkbox(label, value, help=doc, key=key)
     if isinstance(value, int):
         return int(st.number_input(label, min_value=int(m["lo"]) if m["lo"] is not None else None,
                                    max_value=int(m["hi"]) if m["hi"] is not None else None, value=value, step=1,
-                                   help=m["doc"], key=key))
+                                   help=doc, key=key))
     if isinstance(value, float):
-        return float(st.number_input(label, min_value=m["lo"], max_value=m["hi"], value=value, help=m["doc"],
+        return float(st.number_input(label, min_value=m["lo"], max_value=m["hi"], value=value, help=doc,
                                      format="%g", key=key))
-    return st.text_input(label, value, help=m["doc"], key=key)
+    return st.text_input(label, value, help=doc, key=key)
 
 
 def settings_form(project_id: int, editable: bool = True) -> None:

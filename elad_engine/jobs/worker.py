@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import EladError, StoreError
-from ..states import STOPPED_AS, JobKind, JobStatus, StopReason
+from ..states import STOP_WORDS, STOPPED_AS, JobKind, JobStatus, StopReason
 from ..store import Store
 from ..store.jobs import JobRow
 from .spawn import HEARTBEAT_S, STALE_S
@@ -57,7 +57,7 @@ def run_rounds_job(studio, ctx: JobContext) -> str:
     ctx.log(f"stopped: {outcome.stop_reason}: {outcome.message}")
     if outcome.stop_reason == StopReason.TEACHER_UNAVAILABLE:
         raise JobPaused(outcome.message)
-    return f"{outcome.stop_reason}: {outcome.message}"
+    return f"{STOP_WORDS[outcome.stop_reason]}: {outcome.message}"
 
 
 def run_export_job(studio, ctx: JobContext) -> str:

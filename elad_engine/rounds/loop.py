@@ -65,7 +65,8 @@ class RoundRunner:
                 if stopped:
                     return RunOutcome(rnd, *stopped)
                 if max_rounds is not None and ran >= max_rounds:
-                    return RunOutcome(rnd, StopReason.MAX_ROUNDS, f"ran {ran} round(s) as asked")
+                    return RunOutcome(rnd, StopReason.MAX_ROUNDS, f"ran {ran} round{'s' * (ran != 1)}; start again "
+                                      "for the next")
             try:
                 finished = self.run_round(rnd)
             except Cancelled:
@@ -90,7 +91,8 @@ class RoundRunner:
 
     def stop_condition(self, rnd: int) -> tuple[StopReason, str] | None:
         if rnd > self.cfg.rounds.rounds:
-            return StopReason.COMPLETED, f"all {self.cfg.rounds.rounds} rounds are done"
+            n = self.cfg.rounds.rounds
+            return StopReason.COMPLETED, f"the warm-up and {n} round{'s' * (n != 1)} are done"
         pool = self.context.unlabeled_pool()
         if rnd >= 1 and not pool:
             return StopReason.POOL_EMPTY, "the unlabeled pool is empty: every pool sample has been sent to the teacher"
