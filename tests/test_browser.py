@@ -61,7 +61,7 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.get_by_label("Demo test size").fill("32")
         page.get_by_role("button", name="Create the demo project").click()
         expect(page.get_by_text("Settings · demo")).to_be_visible(timeout=60_000)
-        policy = page.get_by_role("combobox", name="review.policy")
+        policy = page.get_by_role("combobox", name="Who decides revisions")
         for _ in range(3):  # the option list can close under a rerun; try again
             policy.click()
             try:
