@@ -31,17 +31,24 @@ elif user().kind == UserKind.VISITOR:
                 st.error(str(e))
 else:
     st.write(f"Logged in as **{user().name}** ({user().role}).")
+    if "accounts-flash" in st.session_state:  # what the last run did, shown after the rerun that refreshed the table
+        st.success(st.session_state.pop("accounts-flash"))
     st.dataframe(studio().accounts.list(), hide_index=True)
     if not can(Permission.USERS):
         st.stop()
+    if st.session_state.pop("add-user-done", False):  # the user was added: the password never stays in the form
+        for key in ("new-user-name", "new-user-pw"):
+            st.session_state.pop(key, None)
     with st.form("add-user"):
         c1, c2, c3 = st.columns(3)
-        name = c1.text_input("New user name")
-        pw = c2.text_input("Their password (10+ characters)", type="password")
+        name = c1.text_input("New user name", key="new-user-name")
+        pw = c2.text_input("Their password (10+ characters)", type="password", key="new-user-pw")
         role = c3.selectbox("Role", ROLES, index=1)
         if st.form_submit_button("Add the user"):
             try:
                 studio().accounts.add(name, pw, role)
-                st.success(f"Added {role} {name.strip()!r}.")
+                st.session_state["accounts-flash"] = f"Added {role} {name.strip()!r}."
+                st.session_state["add-user-done"] = True
+                st.rerun()  # so the table above lists the new user
             except EladError as e:
                 show_error(str(e))

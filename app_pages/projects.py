@@ -10,6 +10,8 @@ from ui.project_forms import import_form, settings_form
 
 st.title("Projects")
 summaries = studio().projects.summaries()
+if "projects-flash" in st.session_state:  # what the last run saved, shown after the rerun that refreshed the table
+    st.success(st.session_state.pop("projects-flash"))
 if summaries:
     st.dataframe(pd.DataFrame(summaries), hide_index=True, width="stretch")
 else:

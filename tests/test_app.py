@@ -348,3 +348,26 @@ def test_settings_are_labelled_in_words_with_the_config_key_as_help(env):
     budget = at.number_input(key="cfg-1-rounds.budget_tokens")
     assert budget.label == "Teacher token budget (0: no limit)" and "config key `rounds.budget_tokens`" in budget.help
     assert not [w.label for w in at.number_input if "." in w.label and " " not in w.label]  # no bare keys left
+
+
+def test_tables_refresh_after_a_save_and_no_password_stays_in_the_form(tmp_path, monkeypatch):
+    """Issue 17.7: the Projects table kept the old settings after "Saved", and the Accounts table missed a new user,
+    whose password stayed in the form."""
+    from conftest import tiny_project
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, REPO / "data" / "tiny-student", name="p")
+    at = page("projects")
+    at.selectbox(key=f"cfg-{pid}-selection.strategy").set_value("random")
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception and "Saved." in [s.value for s in at.success]
+    assert at.dataframe[0].value.loc[0, "strategy"] == "random"  # the table above the form, this very run
+    store.users.add("ada", "a long admin password", "admin")
+    at = page("accounts", user=User("ada", Role.ADMIN))
+    at.text_input[0].input("rev")
+    at.text_input[1].input("a long reviewer password")
+    at.button[0].click().run()
+    assert not at.exception and "Added reviewer 'rev'." in [s.value for s in at.success]
+    assert list(at.dataframe[0].value["name"]) == ["ada", "rev"]
+    assert at.text_input[1].value == "" and at.text_input[0].value == ""

@@ -187,7 +187,8 @@ def settings_form(project_id: int, editable: bool = True) -> None:
     if b1.button("Save settings", type="primary", key=f"cfg-{project_id}-save", disabled=not editable):
         try:
             studio().projects.save_settings(project_id, cfg.with_overrides(**values))
-            st.success("Saved.")
+            st.session_state["projects-flash"] = "Saved."
+            st.rerun()  # so the projects table and the header show the new settings
         except EladError as e:
             show_error(str(e))
     if b2.button("Test the teacher connection", key=f"cfg-{project_id}-test",
