@@ -1,5 +1,6 @@
 """Export: build the adapter, the merged model, the model card and the approved dataset of a chosen round (a
-worker job), then download each from the browser; the server path is shown too."""
+worker job), then download each from the browser (roles with the export permission only; a file is read when its
+button is pressed, not on every rerun); the server path is shown to them too."""
 
 import streamlit as st
 
@@ -29,7 +30,11 @@ def status() -> None:
     if job is None:
         return
     if job["status"] in ACTIVE_JOB:
-        st.info(f"Export job {job['id']}: {job['status']} ...")
+        rounds = studio().rounds.job(project_id)
+        waits = job["status"] == JobStatus.QUEUED and rounds is not None and rounds["status"] in ACTIVE_JOB
+        st.info(f"Export job {job['id']}: {job['status']} ..." + (
+            f" It waits for the running round job {rounds['id']} to finish: the worker runs one job at a time, and "
+            "the export must not read a round that is still training." if waits else ""))
         if st.button("Cancel the export", disabled=not can(Permission.EXPORT)):
             studio().exports.cancel(job["id"])
     elif job["status"] == JobStatus.FAILED:
@@ -41,14 +46,20 @@ def status() -> None:
 
 status()
 may_export = can(Permission.EXPORT)
+if not may_export:
+    st.caption("Downloading exports (the model and the approved data) needs the export permission: ask an admin.")
 for e in studio().exports.list(project_id):
     with st.expander(f"Round {e['round']} export", expanded=e["round"] == rnd):
+        if not may_export:
+            st.text(", ".join(e["parts"]))
+            continue
         st.text(f"on the server: {e['folder']}")
         if st.button("Prepare the whole export as a zip", key=f"zip-{e['round']}-all", disabled=not may_export):
             studio().exports.zip(e["folder"])
         whole = e["folder"].with_suffix(".zip")
         if whole.exists():
-            st.download_button(f"Download the whole export ({whole.stat().st_size / 1e6:.1f} MB)", whole.read_bytes(),
+            st.download_button(f"Download the whole export ({whole.stat().st_size / 1e6:.1f} MB)",
+                               lambda p=whole: p.read_bytes(),
                                file_name=f"{name}-round{e['round']}-export.zip", key=f"dl-{e['round']}-all")
         for part, path in e["parts"].items():
             if path.is_dir():
@@ -56,8 +67,10 @@ for e in studio().exports.list(project_id):
                     studio().exports.zip(path)
                 z = path.with_suffix(".zip")
                 if z.exists():
-                    st.download_button(f"Download {part}.zip ({z.stat().st_size / 1e6:.1f} MB)", z.read_bytes(),
+                    st.download_button(f"Download {part}.zip ({z.stat().st_size / 1e6:.1f} MB)",
+                                       lambda p=z: p.read_bytes(),
                                        file_name=f"{name}-round{e['round']}-{part}.zip", key=f"dl-{e['round']}-{part}")
             else:
-                st.download_button(f"Download {part}", path.read_bytes(), file_name=f"{name}-round{e['round']}-{part}",
+                st.download_button(f"Download {part}", lambda p=path: p.read_bytes(),
+                                   file_name=f"{name}-round{e['round']}-{part}",
                                    key=f"dl-{e['round']}-{part}")

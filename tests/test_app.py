@@ -371,3 +371,32 @@ def test_tables_refresh_after_a_save_and_no_password_stays_in_the_form(tmp_path,
     assert not at.exception and "Added reviewer 'rev'." in [s.value for s in at.success]
     assert list(at.dataframe[0].value["name"]) == ["ada", "rev"]
     assert at.text_input[1].value == "" and at.text_input[0].value == ""
+
+
+def test_only_exporters_download_or_see_server_paths_and_a_queued_export_says_what_it_waits_for(tmp_path,
+                                                                                                monkeypatch):
+    """Issues 17.6 and 17.10: a reviewer could download the merged model and the approved data and saw server paths;
+    an export queued behind a running round said nothing; downloads read whole files on every rerun."""
+    from conftest import tiny_project
+    from elad_engine.export import export_round
+    from elad_engine.rounds.loop import RoundRunner
+    from elad_engine.states import JobKind
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, REPO / "data" / "tiny-student", name="p")
+    RoundRunner(store, pid).run(max_rounds=1)
+    folder = export_round(store, pid, 0, merged=False)["folder"]
+    store.users.add("ada", "a long admin password", "admin")
+    store.users.add("rev", "a long reviewer password", "reviewer")
+    seen = page("export", user=User("rev", Role.REVIEWER), project="p")
+    assert not seen.exception and not seen.get("download_button")
+    assert not [t for t in seen.text if str(folder) in t.value] and "needs the export permission" in " ".join(
+        c.value for c in seen.caption)
+    rounds = store.jobs.enqueue(pid, JobKind.ROUNDS)
+    store.jobs.update(rounds, status="running")
+    store.jobs.enqueue(pid, JobKind.EXPORT, {"round": 0, "merged": False})
+    admin = page("export", user=User("ada", Role.ADMIN), project="p")
+    assert not admin.exception and len(admin.get("download_button")) >= 2
+    assert any(str(folder) in t.value for t in admin.text)
+    assert f"It waits for the running round job {rounds} to finish" in " ".join(i.value for i in admin.info)
