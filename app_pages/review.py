@@ -35,6 +35,21 @@ decided, total = studio().review.progress(project_id, rnd)
 st.progress(decided / total if total else 0.0, text=f"Round {rnd}: {decided} of {total} decided · "
             f"{len(rows)} in this view")
 
+held = [c for c in studio().review.claims(project_id, rnd) if c["reviewer"] != reviewer]
+if held:  # samples another reviewer has open are left out of this view until they decide or the claim expires
+    by = {}
+    for c in held:
+        by.setdefault(c["reviewer"], []).append(c)
+    holders = "; ".join(f"{who} holds {len(cs)} (free again in {max(c['seconds_left'] for c in cs) / 60:.0f} min)"
+                        for who, cs in by.items())
+    st.warning(f"{len(held)} undecided sample(s) of this round are held by other reviewers and are not in this "
+               f"view: {holders}")
+    if can(Permission.SETTLE) and st.button("Release these claims",
+                                           help="Frees samples that a closed tab still holds, so that anyone can "
+                                           "decide them now."):
+        st.toast(f"Released {studio().review.release_claims(project_id, rnd)} claim(s)")
+        st.rerun()
+
 if not can(Permission.REVIEW):
     st.info("Your role can read the queue but not decide samples.")
 elif not reviewer:

@@ -400,3 +400,26 @@ def test_only_exporters_download_or_see_server_paths_and_a_queued_export_says_wh
     assert not admin.exception and len(admin.get("download_button")) >= 2
     assert any(str(folder) in t.value for t in admin.text)
     assert f"It waits for the running round job {rounds} to finish" in " ".join(i.value for i in admin.info)
+
+
+def test_the_review_page_says_who_holds_samples_and_an_admin_releases_them(tmp_path, tiny_model_dir, monkeypatch):
+    """Issue 17.5: with two samples held by a reviewer who closed the tab, the page read "0 in this view" and "The
+    queue of this view is empty" with no word of who held them or for how long."""
+    from elad_engine.review.queue import CLAIM_TTL_S
+    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
+    monkeypatch.setenv("ELAD_WORKSPACE", str(ws))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(ws)
+    pending = [r["id"] for r in store.revisions.list(1, 1, status="pending")]
+    for rid in pending[:2]:
+        assert store.claims.claim([rid], "bob", CLAIM_TTL_S) == rid  # bob opened two samples, then left
+    store.users.add("ada", "a long admin password", "admin")
+    at = page("review", project="p", user=User("ada", Role.ADMIN))
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "2 undecided sample(s) of this round are held by other reviewers" in warning and "bob holds 2" in warning
+    assert f"free again in {CLAIM_TTL_S / 60:.0f} min" in warning
+    next(b for b in at.button if b.label == "Release these claims").click().run()
+    assert not at.exception and not [c for c in store.claims.of_round(1, 1) if c["reviewer"] == "bob"]
+    viewer = page("review", project="p", user=User("rev", Role.REVIEWER))
+    assert not [b for b in viewer.button if b.label == "Release these claims"]  # only admins release

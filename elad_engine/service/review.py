@@ -4,6 +4,8 @@ decided round goes on by itself (training onwards) once nothing of it is left un
 
 from __future__ import annotations
 
+import time
+
 from ..accounts import Permission, require
 from ..errors import StoreError
 from ..review import decisions
@@ -39,6 +41,18 @@ class ReviewArea(Area):
     def phase(self, project_id: int, rnd: int) -> PhaseStatus | None:
         """How the round's review phase stands: None (not reached), waiting, closed or done."""
         return self.store.phases.status(project_id, rnd, Phase.REVIEW)
+
+    @action(Permission.READ)
+    def claims(self, project_id: int, rnd: int) -> list[dict]:
+        """Who holds which undecided sample of the round, and for how many more seconds (`seconds_left`)."""
+        now = time.time()
+        return [dict(c, seconds_left=max(0.0, c["expires_at"] - now))
+                for c in self.store.claims.of_round(project_id, rnd)]
+
+    @action(Permission.SETTLE)
+    def release_claims(self, project_id: int, rnd: int) -> int:
+        """Free every sample of the round that a reviewer holds (an admin's action): the number freed."""
+        return self.store.claims.release([c["revision_id"] for c in self.store.claims.of_round(project_id, rnd)])
 
     @action(Permission.REVIEW)
     def claim(self, revision_id: int) -> bool:

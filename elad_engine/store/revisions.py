@@ -198,6 +198,21 @@ class Claims:
             "SELECT revision_id, reviewer FROM review_claims WHERE reviewer != ? AND expires_at > ?",
             [reviewer, time.time()])}
 
+    def of_round(self, project_id: int, rnd: int) -> list[dict]:
+        """The live claims on the round's undecided revisions: revision_id, example_id, reviewer, expires_at."""
+        marks = ",".join("?" * len(UNDECIDED))
+        return self.database.query(
+            "SELECT c.revision_id, r.example_id, c.reviewer, c.expires_at FROM review_claims c "
+            f"JOIN revisions r ON r.id = c.revision_id WHERE r.project_id = ? AND r.round = ? AND c.expires_at > ? "
+            f"AND r.status IN ({marks}) ORDER BY c.reviewer, c.revision_id",
+            [project_id, rnd, time.time(), *UNDECIDED])
+
+    def release(self, revision_ids: list[int]) -> int:
+        """Drop these claims (an admin frees samples a closed tab still holds); the number dropped."""
+        with self.database.transaction():
+            return sum(self.database.execute("DELETE FROM review_claims WHERE revision_id = ?", [i]).rowcount
+                       for i in revision_ids)
+
     def holder(self, revision_id: int) -> str | None:
         row = self.database.execute("SELECT reviewer FROM review_claims WHERE revision_id=? AND expires_at>?",
                                     [revision_id, time.time()]).fetchone()
