@@ -71,6 +71,8 @@ def test_stop_at_a_safe_point_then_resume_in_a_worker_process(tmp_path, tiny_mod
         wait_for(lambda: store.jobs.get(job_id)["status"] in ("paused", "done"))
         job = store.jobs.get(job_id)
         assert job["status"] == "paused", job
+        # issue 17.4: a paused job read "cancelled: cancelled during round 1; rerun to resume"
+        assert job["message"].startswith("Paused: stopped in round ") and "Resume goes on" in job["message"], job
         done_before = len([r for r in store.rounds.list(pid) if r["status"] == "done"])
         assert done_before < 4
         again = enqueue_rounds(store, pid)

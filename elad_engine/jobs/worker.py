@@ -104,6 +104,10 @@ def run_job(store: Store, job: JobRow) -> None:
     current = store.jobs.get(job["id"])
     if current["status"] == JobStatus.STOPPING:
         status = JobStatus(current["message"]) if current["message"] in STOPPED_AS else JobStatus.PAUSED
+        # Paused and cancelled read differently: one is meant to go on, the other is not (both keep their work).
+        detail = message.split(": ", 1)[-1]
+        message = (f"Paused: {detail}; Resume goes on from there" if status == JobStatus.PAUSED
+                   else f"Cancelled: {detail}; starting the rounds again resumes from there")
     store.jobs.update(job["id"], status=status, message=message, finished_at=time.time())
 
 

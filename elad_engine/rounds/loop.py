@@ -70,7 +70,8 @@ class RoundRunner:
             try:
                 finished = self.run_round(rnd)
             except Cancelled:
-                return RunOutcome(rnd, StopReason.CANCELLED, f"cancelled during round {rnd}; rerun to resume")
+                return RunOutcome(rnd, StopReason.CANCELLED, f"stopped in round {rnd} at a safe point; what "
+                                  "was done is kept")
             except TeacherUnavailable as e:  # an outage, a wrong address or model: no sample is failed for it
                 self.context.log(f"round {rnd}: the teacher cannot be used: {e}")
                 return RunOutcome(rnd, StopReason.TEACHER_UNAVAILABLE, f"round {rnd} paused: {e}. Resume once "
