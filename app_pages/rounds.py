@@ -30,6 +30,7 @@ else:
                "spread scoring and training over several GPUs through accelerate.")
 
 job = studio().rounds.job(project_id)
+drawn = None if job is None else (job["id"], job["status"])  # what the buttons below were drawn for
 running = job is not None and job["status"] in ACTIVE_JOB
 may_run = can(Permission.RUN)
 b1, b2, b3, b4 = st.columns(4)
@@ -56,6 +57,8 @@ if job is not None and job["status"] in RESUMABLE:
 @st.fragment(run_every=1.0)
 def live() -> None:
     job = studio().rounds.job(project_id)
+    if (None if job is None else (job["id"], job["status"])) != drawn:
+        st.rerun()  # the job started, stopped or ended: redraw the whole page, so its buttons and header follow
     if job is None:
         st.info("No job has run yet for this project. Start the next round above.")
     else:

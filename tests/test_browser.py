@@ -113,6 +113,9 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         go("Rounds")
         expect(page.get_by_text("Stopped as asked: ran 1 round; start again for the next",
                                 exact=False).first).to_be_visible(timeout=180_000)
+        # issue 17.2: the buttons follow the job's end without a reload
+        expect(page.get_by_role("button", name="Start next round")).to_be_enabled(timeout=30_000)
+        expect(page.get_by_role("button", name="Pause")).to_be_disabled(timeout=30_000)
         page.screenshot(path=str(SHOTS / "4-rounds-done.png"), full_page=True)
         assert [r["status"] for r in store.rounds.list(pid)] == ["done"]
 
