@@ -18,6 +18,7 @@ rnd = st.selectbox("Round", trained, index=trained.index(best) if best in traine
                    format_func=lambda r: f"round {r}" + (" (best test accuracy)" if r == best else ""))
 merged = st.checkbox("Also build the merged model (base + adapter in one folder)", value=True)
 job = studio().exports.job(project_id)
+drawn = None if job is None else (job["id"], job["status"])  # what the button and the downloads were drawn for
 busy = job is not None and job["status"] in ACTIVE_JOB
 if st.button("Build the export", type="primary", disabled=busy or not can(Permission.EXPORT)):
     studio().exports.start(project_id, rnd, merged)
@@ -27,6 +28,8 @@ if st.button("Build the export", type="primary", disabled=busy or not can(Permis
 @st.fragment(run_every=1.0)
 def status() -> None:
     job = studio().exports.job(project_id)
+    if (None if job is None else (job["id"], job["status"])) != drawn:
+        st.rerun()  # the export started or ended: redraw the page, so its button and the new downloads follow
     if job is None:
         return
     if job["status"] in ACTIVE_JOB:
