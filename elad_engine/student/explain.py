@@ -4,6 +4,8 @@ probes (KV-cache branching) and token statistics, as a selection strategy needs 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..config import ProjectConfig
 from ..method.reasoning import split_steps
 from ..method.records import Example, Explanation
@@ -16,18 +18,23 @@ from .prompt_style import PromptStyle
 
 
 def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,
-                     seed: int, style: PromptStyle | None = None) -> list[Explanation]:
+                     seed: int, style: PromptStyle | None = None,
+                     check_stop: Callable[[], None] | None = None) -> list[Explanation]:
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
     answers ("probes"; probe probabilities too when the intra variant reads them, or for "probs") and the greedy
-    explanation's NLL and answer entropy ("stats")."""
+    explanation's NLL and answer entropy ("stats"). `check_stop` runs after every generation batch (it raises to
+    stop: a pause or cancel then waits for one batch, not the whole chunk)."""
+    tick = (lambda n: check_stop()) if check_stop else None
     s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
     prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [task.student_text(e) for e in examples])
     prompt_of = {e.id: p for e, p in zip(examples, prompts)}
     choices_of = {e.id: e.choices for e in examples}
-    texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)]
+    texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size,
+                                              on_batch=tick)]
     if "samples" in needs:
         sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
-                                   temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
+                                   temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size,
+                                   on_batch=tick)
         texts = [g + smp for g, smp in zip(texts, sampled)]
     out = []
     for e, group in zip(examples, texts):

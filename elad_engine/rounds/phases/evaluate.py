@@ -19,6 +19,7 @@ def evaluate_student(ctx: RoundContext, student) -> dict:
     done = [0]
 
     def tick(n: int) -> None:
+        ctx.check_cancel()  # a pause or cancel waits for one batch, not the whole test split
         done[0] += n
         ctx.progress("evaluate", done[0], len(tests))
 

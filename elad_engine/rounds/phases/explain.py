@@ -61,7 +61,8 @@ def explain_ids(ctx: RoundContext, rnd: int, ids: list[str], needs: frozenset | 
         mine = wave[procs.rank] if procs.rank < len(wave) else None
         result = None if mine is None else explain_examples(
             student, store.examples.list(project_id, ids=chunks[mine]), ctx.cfg, needs,
-            seed=ctx.cfg.rounds.seed + 1000 * rnd + mine, style=style)
+            seed=ctx.cfg.rounds.seed + 1000 * rnd + mine, style=style,
+            check_stop=ctx.check_cancel if procs.world == 1 else None)  # a group stops together, between waves
         for n, explained in procs.gather((mine, result)):
             if n is not None and procs.is_main:
                 store.explanations.save(project_id, rnd, explained)

@@ -48,7 +48,8 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
     result = train_student(student, style.prompts(student.tokenizer, [ctx.task.student_text(e) for e, _ in samples]),
                            [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
                            processes=procs, prompt_style=style,
-                           on_step=lambda step, total, loss: procs.is_main and ctx.progress("train", step, total))
+                           on_step=lambda step, total, loss: (procs.world == 1 and ctx.check_cancel(),
+                                                              procs.is_main and ctx.progress("train", step, total)))
     if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
