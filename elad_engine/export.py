@@ -124,8 +124,8 @@ def model_card(store: Store, project_id: int, rnd: int, samples: int, style: Pro
                          "it, then export.")
     imports = store.projects.imports(project_id)
     method = (store.training_runs.get(project_id, rnd) or {}).get("method", cfg.training.method)
-    front = {"library_name": "peft" if method == "lora" else "transformers",
-             "base_model": portable_base(_base_folder(store, cfg)),
+    base = portable_base(_base_folder(store, cfg))
+    front = {"library_name": "peft" if method == "lora" else "transformers", "base_model": base,
              "tags": ["elad-studio", "distillation", "chain-of-thought"],
              "pipeline_tag": "text-generation"}
     yaml = "\n".join(f"{k}: {json.dumps(v)}" for k, v in front.items())
@@ -144,7 +144,7 @@ per round) went to the teacher (`{cfg.teacher.kind}`, model `{cfg.teacher.model}
 `{cfg.review.policy}`), and the student was fine-tuned ({method}) on everything approved.
 
 Test accuracy of this student: **{_pct(row['accuracy'])}** on {row['test_size']} held-out samples.
-Base model: `{portable_base(_base_folder(store, cfg))}` (`student.path = {cfg.student.path}`).
+Base model: `{base}` (`student.path = {cfg.student.path}`).
 
 ## Prompt format
 
@@ -221,9 +221,8 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
             f"{store.projects.name_of(run['project_id'])}, round {run['round']}"), encoding="utf-8")
         paths["adapter"] = out / "adapter"
         if merged:
-            from .student.gguf import model_folder
             from .student.model import Student
-            student = Student.load(model_folder(store, cfg.student.path), adapter=str(ckpt), device="cpu",
+            student = Student.load(base_path, adapter=str(ckpt), device="cpu",
                                    dtype="float32")  # an inference load folds the adapter into the weights
             student.model.save_pretrained(tmp / "merged")
             student.tokenizer.save_pretrained(tmp / "merged")

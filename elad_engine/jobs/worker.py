@@ -45,6 +45,11 @@ class JobContext:
     def stop_requested(self) -> bool:
         return self.store.jobs.get(self.job["id"])["status"] == JobStatus.STOPPING
 
+    def stop_as(self) -> JobStatus:
+        """What a stop request asked the job to become (paused unless it said cancelled)."""
+        asked = self.store.jobs.get(self.job["id"])["message"]
+        return JobStatus(asked) if asked in STOPPED_AS else JobStatus.PAUSED
+
 
 class JobPaused(Exception):
     """The job stopped by itself and can be resumed (e.g. the teacher endpoint is down): it ends paused, not done."""
@@ -57,6 +62,10 @@ def run_rounds_job(studio, ctx: JobContext) -> str:
     ctx.log(f"stopped: {outcome.stop_reason}: {outcome.message}")
     if outcome.stop_reason == StopReason.TEACHER_UNAVAILABLE:
         raise JobPaused(outcome.message)
+    if outcome.stop_reason == StopReason.CANCELLED:  # paused and cancelled read differently; both keep their work
+        if ctx.stop_as() == JobStatus.PAUSED:
+            return f"Paused: {outcome.message}; Resume goes on from there"
+        return f"Cancelled: {outcome.message}; starting the rounds again resumes from there"
     return f"{STOP_WORDS[outcome.stop_reason]}: {outcome.message}"
 
 
@@ -103,11 +112,7 @@ def run_job(store: Store, job: JobRow) -> None:
     status = JobStatus.DONE
     current = store.jobs.get(job["id"])
     if current["status"] == JobStatus.STOPPING:
-        status = JobStatus(current["message"]) if current["message"] in STOPPED_AS else JobStatus.PAUSED
-        # Paused and cancelled read differently: one is meant to go on, the other is not (both keep their work).
-        detail = message.split(": ", 1)[-1]
-        message = (f"Paused: {detail}; Resume goes on from there" if status == JobStatus.PAUSED
-                   else f"Cancelled: {detail}; starting the rounds again resumes from there")
+        status = ctx.stop_as()
     store.jobs.update(job["id"], status=status, message=message, finished_at=time.time())
 
 

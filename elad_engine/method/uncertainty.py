@@ -41,8 +41,12 @@ def intra_soft(probs: list[float]) -> float:
     """(1 - p_K) + sum_k max(0, p_{k-1} - p_k), clipped to [0, 1]; p_k = P(final answer | steps 1..k)."""
     if not probs:
         return 1.0
-    drops = sum(max(0.0, probs[i - 1] - probs[i]) for i in range(1, len(probs)))
-    return min(1.0, max(0.0, (1.0 - probs[-1]) + drops))
+    return min(1.0, max(0.0, (1.0 - probs[-1]) + confidence_drops(probs)))
+
+
+def confidence_drops(probs: list[float]) -> float:
+    """sum_k max(0, p_{k-1} - p_k): how much P(final answer) fell along the steps."""
+    return sum(max(0.0, a - b) for a, b in zip(probs, probs[1:]))
 
 
 def _norm(answers: list[str | None]) -> list[str]:
@@ -99,7 +103,7 @@ INTRA: dict[str, IntraVariant] = {v.name: v for v in [
                  lambda x: steps_confidence_dropped(_probs(x)), lambda x: intra_soft(_probs(x))),
     IntraVariant("soft-drops", "the drops of P(final answer | steps 1..k) along the steps, without the end term",
                  True, lambda x: steps_confidence_dropped(_probs(x)),
-                 lambda x: min(1.0, sum(max(0.0, a - b) for a, b in zip(_probs(x), _probs(x)[1:])))),
+                 lambda x: min(1.0, confidence_drops(_probs(x)))),
     IntraVariant("final-confidence", "1 - P(final answer | all steps): how unsure the end of the explanation is",
                  True, lambda x: [False] * max(0, len(_probs(x)) - 1), lambda x: 1.0 - (_probs(x) or [0.0])[-1]),
 ]}

@@ -45,11 +45,16 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
         init = None
     out = ctx.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
     style = ctx.style(student.tokenizer)
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if procs.world == 1:  # a launched group stops together, between phases
+            ctx.check_cancel()
+        if procs.is_main:
+            ctx.progress("train", step, total)
+
     result = train_student(student, style.prompts(student.tokenizer, [ctx.task.student_text(e) for e, _ in samples]),
                            [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
-                           processes=procs, prompt_style=style,
-                           on_step=lambda step, total, loss: (procs.world == 1 and ctx.check_cancel(),
-                                                              procs.is_main and ctx.progress("train", step, total)))
+                           processes=procs, prompt_style=style, on_step=on_step)
     if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
