@@ -30,7 +30,8 @@ if c1.button("Create the demo project", type="primary",
     studio().projects.create_demo(pool=int(pool), test=int(test), student=student)
     select_project("demo")
     st.rerun()
-c1.caption("The demo: synthetic word problems of 1-4 steps, the shipped tiny student (data/tiny-student), the "
+c1.caption("The demo: synthetic word problems of 1-5 steps, half ending with a skill the student is unsure of, the "
+           "shipped tiny student (data/tiny-student), the "
            "exact arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve (change it below).")
 
 with st.expander("New project from a dataset file", expanded=not summaries):

@@ -2,8 +2,8 @@
 embedded task? Every strategy x annotation x seed runs through the engine's own round loop (RoundRunner,
 auto-approve, oracle teacher), with equal per-round budgets and the same number of rounds.
 
-Run: `python -m benchmarks.efficiency [--quick] [--out benchmarks/results/efficiency] [--from-csv FILE]`. Writes
-efficiency.csv (one row per strategy, annotation, seed and round), efficiency.png (accuracy against
+Run: `python -m benchmarks.efficiency [--quick] [--jobs 2] [--out benchmarks/results/efficiency] [--from-csv FILE]`.
+Writes efficiency.csv (one row per strategy, annotation, seed and round), efficiency.png (accuracy against
 cumulative teacher completion tokens, mean and spread over seeds) and efficiency.md (the summary table).
 """
 
@@ -223,10 +223,50 @@ def write_csv(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def _run_in_worker(workspace: str, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
+    """One run in a worker process, on one CPU thread (the runs share the machine's cores between them)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return run_one(Path(workspace), grid, strategy, annotation, seed)
+
+
+def run_grid(grid: Grid, out: Path, jobs: int = 1) -> list[dict]:
+    """Every strategy x annotation x seed; with jobs > 1, that many runs at once in worker processes, each in its own
+    workspace (cached replies are counted as cost either way). The CSV is rewritten after every finished run."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    runs = [(s, a, seed) for seed in grid.seeds for s in STRATEGIES for a in ANNOTATIONS]
+    done: dict[tuple, list[dict]] = {}
+
+    def finished(run: tuple, result: list[dict], seconds: float) -> None:
+        done[run] = result
+        write_csv([r for key in runs if key in done for r in done[key]], out / "efficiency.csv")
+        s, a, seed = run
+        print(f"{s:>15} {a:>8} seed {seed}: final accuracy {result[-1]['accuracy']:.3f}, "
+              f"{result[-1]['completion_tokens']:,} completion tokens ({seconds:.0f} s; {len(done)}/{len(runs)})",
+              flush=True)
+
+    with tempfile.TemporaryDirectory() as ws:
+        if jobs <= 1:
+            for run in runs:
+                started = time.time()
+                finished(run, run_one(Path(ws), grid, *run), time.time() - started)
+        else:
+            with ProcessPoolExecutor(jobs) as pool:
+                started = time.time()
+                futures = {pool.submit(_run_in_worker, str(Path(ws) / f"w{i}"), grid, *run): run
+                           for i, run in enumerate(runs)}
+                for future in as_completed(futures):
+                    finished(futures[future], future.result(), time.time() - started)
+    return [r for key in runs for r in done[key]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
     ap.add_argument("--out", default="benchmarks/results/efficiency")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on one CPU thread")
     ap.add_argument("--from-csv", help="rebuild the plot and table from this CSV of an earlier run (runs nothing)")
     args = ap.parse_args()
     grid = QUICK if args.quick else FULL
@@ -241,18 +281,8 @@ def main() -> None:
         (out / "efficiency.md").write_text(f"{head}\n\n{table}\n")
         print(table)
         return
-    rows = []
     t0 = time.time()
-    with tempfile.TemporaryDirectory() as ws:
-        for seed in grid.seeds:
-            for s in STRATEGIES:
-                for a in ANNOTATIONS:
-                    started = time.time()
-                    rows += run_one(Path(ws), grid, s, a, seed)
-                    write_csv(rows, out / "efficiency.csv")  # after every run: a crash keeps what finished
-                    print(f"{s:>15} {a:>8} seed {seed}: final accuracy {rows[-1]['accuracy']:.3f}, "
-                          f"{rows[-1]['completion_tokens']:,} completion tokens ({time.time() - started:.0f} s)",
-                          flush=True)
+    rows = run_grid(grid, out, args.jobs)
     plot(rows, out / "efficiency.png")
     table = summarise(rows, grid)
     (out / "efficiency.md").write_text(f"Grid: {grid}; {time.time() - t0:.0f} s in all.\n\n{table}\n")

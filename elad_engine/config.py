@@ -90,9 +90,10 @@ class UncertaintyConfig(Section):
     samples: int = opt(4, "M: sampled explanations per question (plus one greedy).", lo=1, hi=64)
     temperature: float = opt(0.7, "Sampling temperature of the M explanations.", lo=0.01, hi=5.0)
     top_p: float = opt(0.95, "Nucleus sampling threshold.", lo=0.01, hi=1.0)
-    # soft and 0.25: chosen by `python -m benchmarks.uncertainty` on the embedded task (README, "Which uncertainty").
+    # soft-drops and 0.25: chosen by `python -m benchmarks.uncertainty` on the embedded task, 3 seeds (README, "Which
+    # uncertainty").
     alpha: float = opt(0.25, "Weight of intra- vs inter-explanation uncertainty in the elad score.", lo=0.0, hi=1.0)
-    intra: str = opt("soft", "Intra score (method/uncertainty.py INTRA): hard counts answer flips between prefixes; "
+    intra: str = opt("soft-drops", "Intra score (method/uncertainty.py INTRA): hard counts answer flips between prefixes; "
                      "anchored counts only flips away from the final answer once reached; soft, soft-drops and "
                      "final-confidence read P(final answer | prefix).",
                      choices=("hard", "anchored", "soft", "soft-drops", "final-confidence"))

@@ -24,6 +24,7 @@ def demo_config(**overrides) -> ProjectConfig:
     """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
     cfg = ProjectConfig()
     cfg.rounds.warmup, cfg.rounds.rounds, cfg.selection.round_budget = 8, 3, 48
+    cfg.training.epochs = 10  # the tiny student learns a skill from tens of samples in 10 passes, not in 4 (headroom)
     cfg.review.policy = "auto-approve"
     return cfg.with_overrides(**overrides) if overrides else cfg.validate()
 

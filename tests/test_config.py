@@ -22,7 +22,7 @@ def test_defaults_validate_and_match_the_design():
     assert cfg.uncertainty.samples == 4
     assert cfg.uncertainty.temperature == 0.7
     assert cfg.uncertainty.top_p == 0.95
-    assert (cfg.uncertainty.intra, cfg.uncertainty.alpha) == ("soft", 0.25)  # chosen by benchmarks.uncertainty
+    assert (cfg.uncertainty.intra, cfg.uncertainty.alpha) == ("soft-drops", 0.25)  # chosen by benchmarks.uncertainty
     assert cfg.selection.strategy == "elad"
     assert cfg.task.answer_type == "number"
     assert cfg.teacher.kind == "oracle"

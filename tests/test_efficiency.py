@@ -15,7 +15,7 @@ from conftest import REPO
 @pytest.mark.slow
 def test_quick_efficiency_benchmark_writes_csv_png_and_table(tmp_path):
     out = tmp_path / "eff"
-    run = subprocess.run([sys.executable, "-m", "benchmarks.efficiency", "--quick", "--out", str(out)], cwd=REPO,
+    run = subprocess.run([sys.executable, "-m", "benchmarks.efficiency", "--quick", "--jobs", "2", "--out", str(out)], cwd=REPO,
                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     rows = list(csv.DictReader(open(out / "efficiency.csv")))

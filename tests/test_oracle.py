@@ -36,8 +36,13 @@ def example(**kw) -> Example:
 
 
 def revise(steps, answer, show_gold=False, ex=None):
-    return OracleTeacher(show_gold=show_gold).revise(ex or example(), steps, answer)
+    """The oracle's own check of every step (its reply carries only the first error's kind)."""
+    return OracleTeacher(show_gold=show_gold).judge(ex or example(), steps, answer)
 
+
+def reply(steps, answer, show_gold=False, ex=None):
+    """What the oracle sends back, parsed, with its token counts."""
+    return OracleTeacher(show_gold=show_gold).revise(ex or example(), steps, answer)
 
 # --- check_step ------------------------------------------------------------------------------------
 
@@ -189,7 +194,7 @@ def test_show_gold_puts_the_reference_in_the_prompt_and_costs_more():
     shown = revision_messages(ex, GOLD_STEPS, "56", True)[1]["content"]
     hidden = revision_messages(ex, GOLD_STEPS, "56", False)[1]["content"]
     assert "\nReference answer: 56" in shown and "Reference answer" not in hidden
-    assert revise(GOLD_STEPS, "56", show_gold=True).prompt_tokens > revise(GOLD_STEPS, "56").prompt_tokens
+    assert reply(GOLD_STEPS, "56", show_gold=True).prompt_tokens > reply(GOLD_STEPS, "56").prompt_tokens
 
 
 def test_revision_prompt_lists_the_students_steps():
@@ -200,12 +205,12 @@ def test_revision_prompt_lists_the_students_steps():
 
 
 def test_raw_revision_json_is_the_lean_reply():
-    r = revise(["17 + 7 = 24", "24 * 2 = 46"], "46")
-    data = json.loads(r.raw)  # the first error and its one reason; no verdict objects for the steps before it
-    assert data == {"first_error": 2, "reason": "arithmetic error: 24 * 2 = 48, not 46",
+    r = reply(["17 + 7 = 24", "24 * 2 = 46"], "46")
+    data = json.loads(r.raw)  # the first error and the kind of error; no verdict objects for the steps before it
+    assert data == {"first_error": 2, "reason": "arithmetic error",
                     "revised_steps": ["24 * 2 = 48", "48 + 8 = 56"], "answer": "56"}
-    parsed = parse_revision(r.raw, 2)
-    assert parsed.verdicts == [StepVerdict(True, ""), StepVerdict(False, "arithmetic error: 24 * 2 = 48, not 46")]
+    assert r.verdicts == [StepVerdict(True, ""), StepVerdict(False, "arithmetic error")]  # what it said, no more
+    assert r.completion_tokens == count_tokens(r.raw)
 
 
 def test_a_v2_reply_with_a_verdict_per_step_still_parses():

@@ -1,10 +1,20 @@
-"""The embedded task: seeded, exact, closed vocabulary; pre-training data never shows the held-out phrases."""
+"""The embedded task: seeded, exact, closed vocabulary; the closing skills are rare in pre-training data."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from elad_engine.method.reasoning import build_prompt, split_steps
 from elad_engine.student.tiny import build_tokenizer, tokenizer_corpus
-from elad_engine.tasks.synthetic import CONFUSED, default_dataset, generate, solve
+from elad_engine.tasks.synthetic import (
+    MAX_VALUE,
+    PRETRAINING_SKILL_SCALE,
+    SKILLS,
+    default_dataset,
+    generate,
+    skill_of,
+    solve,
+)
 from elad_engine.teachers.oracle import OracleTeacher
 
 
@@ -14,33 +24,43 @@ def test_generation_is_seeded_and_exact():
     for e in a:
         chain = solve(e.meta)
         assert len(chain) == e.difficulty and str(chain[-1][3]) == e.answer
-        assert all(0 <= c <= 50 for _, _, _, c in chain)
+        assert all(0 <= c <= MAX_VALUE for _, _, _, c in chain)
         steps, answer = split_steps(e.rationale)
         assert len(steps) == e.difficulty and answer == f"{e.answer}."
         assert OracleTeacher().revise(e, steps, e.answer).first_error is None
 
 
-def test_noisy_pretraining_data_gets_confused_phrases_wrong_half_the_time():
-    def wrong_share(examples, phrase):
-        links = [link for e in examples for link in e.meta["chain"] if link[2].split(" ", 1)[1].startswith(phrase)]
-        truth = {"finds": "+", "sells": "-", "triples": "*"}[phrase]
-        return sum(link[0] != truth or (phrase == "triples" and link[1] != 3) for link in links) / len(links)
+def test_skills_close_problems_with_uneven_frequency_and_are_rare_in_pretraining():
+    pool = generate(4000, 5)
+    met = Counter(skill_of(e) for e in pool)
+    shares = [met[k.name] / len(pool) for k in SKILLS]
+    assert max(shares) > 3 * min(shares) > 0  # uneven, and every skill present
+    assert 0.35 < sum(shares) < 0.6
+    for e in pool:
+        # a skill is always the last step, and only its sentence in the question starts with "Then"
+        assert all(len(link) == 3 for link in e.meta["chain"][:-1])
+        assert e.question.count("Then ") == (skill_of(e) is not None)
+    pre = generate(20000, 6, skill_scale=PRETRAINING_SKILL_SCALE)
+    assert 0 < sum(skill_of(e) is not None for e in pre) < 0.005 * len(pre)
 
-    noisy, clean = generate(3000, 5, noisy=True), generate(3000, 5)
-    for phrase in ("finds", "sells", "triples"):
-        assert wrong_share(clean, phrase) == 0.0
-        assert 0.35 < wrong_share(noisy, phrase) < 0.55, phrase
-    assert len(CONFUSED) == 3
-    # other phrases are never wrong, noisy or not
-    plain = [link for e in noisy for link in e.meta["chain"] if link[2].split(" ", 1)[1].startswith("buys")]
-    assert plain and all(link[0] == "+" for link in plain)
+
+def test_a_skill_step_restates_the_skill_in_everyday_words_and_the_oracle_checks_it():
+    e = next(e for e in generate(400, 8) if skill_of(e) == "half-dozen")
+    assert "Then " in e.question and "half a dozen more." in e.question
+    steps, _ = split_steps(e.rationale)
+    a, op, b, c = solve(e.meta)[-1]
+    assert (op, b, c) == ("+", 6, a + 6) and steps[-1].endswith(f"buys 6 more: {a} + 6 = {c}")
+    wrong = steps[:-1] + [steps[-1].rsplit("=", 1)[0] + f"= {c + 1}"]
+    result = OracleTeacher().judge(e, wrong, str(c + 1))
+    assert result.first_error == len(steps) and result.revised_steps == [steps[-1]]
+    assert "arithmetic error" in result.verdicts[-1].reason
 
 
 def test_default_dataset_splits_and_difficulties():
     rows = default_dataset(40, 20)
     assert [e.split for e in rows].count("pool") == 40 and [e.split for e in rows].count("test") == 20
     assert len({e.id for e in rows}) == 60
-    assert {e.difficulty for e in rows} == {1, 2, 3, 4}
+    assert {e.difficulty for e in rows} <= set(range(1, 7)) and len({e.difficulty for e in rows}) >= 4
 
 
 def test_tokenizer_round_trips_without_unknown_tokens():

@@ -5,7 +5,7 @@ models with it."""
 from __future__ import annotations
 
 from ..method.reasoning import build_prompt, format_explanation
-from ..tasks.synthetic import ADD, ITEMS, MUL, NAMES, SUB, generate
+from ..tasks.synthetic import ADD, ITEMS, MUL, NAMES, SKILLS, SUB, generate
 
 # Words, single digits (with an optional leading space), punctuation and newlines are tokens, so a
 # number is spelled digit by digit and the model can learn column arithmetic.
@@ -28,7 +28,7 @@ def build_tokenizer(texts: list[str]):
 def tokenizer_corpus() -> list[str]:
     """Every word the task can produce, so the vocabulary is closed."""
     words = [n for n, _ in NAMES] + [p for _, p in NAMES] + ITEMS
-    texts = [" ".join(words), " ".join(s for s in ADD + SUB + list(MUL.values())),
-             "How many does have now? 0123456789 + - * = . : Question Answer The answer is",
+    texts = [" ".join(words), " ".join(ADD + SUB + list(MUL.values()) + [k.template for k in SKILLS]),
+             "How many does have now? 0123456789 + - * / = . : Question Answer The answer is",
              build_prompt("x") + format_explanation(["1 + 2 = 3"], "3")]
     return texts + [build_prompt(e.question) + e.rationale for e in generate(200, 7)]

@@ -17,7 +17,7 @@ from ..tasks.synthetic import solution_steps, solve
 from .prompts import full_messages, parse_full, parse_revision, render_full, render_revision, revision_messages
 
 # An optional restated sentence before a colon, then the arithmetic `a op b = c`.
-_STEP = re.compile(r"^(?:[^:]*:)?\s*(-?\d+)\s*([+\-*x\u00d7])\s*(-?\d+)\s*=\s*(-?\d+)\s*\.?\s*$")
+_STEP = re.compile(r"^(?:[^:]*:)?\s*(-?\d+)\s*([+\-*x\u00d7/\u00f7])\s*(-?\d+)\s*=\s*(-?\d+)\s*\.?\s*$")
 
 
 def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
@@ -25,7 +25,8 @@ def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
     m = _STEP.match(step)
     if not m:
         return StepVerdict(False, "not an arithmetic step of the form 'a op b = c'")
-    a, op, b, c = int(m.group(1)), m.group(2).replace("x", "*").replace("\u00d7", "*"), int(m.group(3)), int(m.group(4))
+    op = m.group(2).replace("x", "*").replace("\u00d7", "*").replace("\u00f7", "/")
+    a, b, c = int(m.group(1)), int(m.group(3)), int(m.group(4))
     ea, eop, eb, ec = expected
     same = (a, op, b) == (ea, eop, eb) or (op == eop and op in "+*" and (a, b) == (eb, ea))
     if not same:
@@ -81,8 +82,7 @@ class OracleTeacher:
                answer_type: str = "number") -> TeacherResult:
         judged = self.judge(example, steps, answer, answer_type)
         raw = render_revision(judged)
-        result = parse_revision(raw, len(steps), None, answer_type, example.choices)
-        result.verdicts = judged.verdicts  # its own check of every step (the lean reply carries the first only)
+        result = parse_revision(raw, len(steps), None, answer_type, example.choices)  # what it says, as an LLM would
         result.prompt_tokens = count_message_tokens(revision_messages(example, steps, answer, self.show_gold,
                                                                       answer_type))
         result.completion_tokens = count_tokens(raw)

@@ -11,9 +11,10 @@ from ..method.reasoning import ANSWER_TRIGGER
 from ..method.records import Example, StepVerdict, TeacherResult
 from ..tasks.registry import task_for
 
+# revise-v4: the reason names the kind of error in two or three words (v3: "a few words").
 # revise-v3: the lean reply (first error, one reason, the rewrite, the answer; no verdict per step).
 # v2: the task shows the choices (lettered for choice tasks).
-PROMPT_VERSION = "revise-v3/full-v2/repair-v1"
+PROMPT_VERSION = "revise-v4/full-v2/repair-v1"
 
 SYSTEM = ("You are a meticulous teacher checking a student's step-by-step reasoning. "
           "Reply with one JSON object and nothing else.")
@@ -22,7 +23,7 @@ REVISION_INSTRUCTIONS = """Check the student's numbered steps in order and find 
 Return JSON with exactly these keys:
   "first_error": the number of the first wrong step, or null if every step and the answer are right
                  (use the number after the last step when only the final answer is wrong or steps are missing)
-  "reason": why that step is wrong, in a few words ("" when first_error is null)
+  "reason": what kind of error it is, in two or three words ("" when first_error is null)
   "revised_steps": the steps that replace the student's steps from first_error to the end, one short
                    step per string, without numbering ([] when first_error is null)
   "answer": the correct final answer, as short as possible (a number, letter or label)"""
@@ -82,7 +83,8 @@ def render_revision(result: TeacherResult) -> str:
     the first error are right by construction, so only the first error's reason is written."""
     first = result.first_error
     reason = result.verdicts[first - 1].reason if first is not None and first <= len(result.verdicts) else (
-        "" if first is None else "steps are missing or the answer does not follow")
+        "" if first is None else "steps missing")
+    reason = reason.split(":")[0]  # a few words: what kind of error; the revised step shows the right one
     return json.dumps({"first_error": first, "reason": reason, "revised_steps": result.revised_steps,
                        "answer": result.answer})
 
