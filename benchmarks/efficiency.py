@@ -20,7 +20,7 @@ from pathlib import Path
 
 from elad_engine.metrics import mean_band
 
-STRATEGIES = ["elad", "elad-intra", "elad-inter", "answer-entropy", "random"]
+STRATEGIES = ["elad", "elad-intra", "elad-inter", "answer-entropy", "perplexity", "random"]
 ANNOTATIONS = ["revision", "full"]
 
 
@@ -100,6 +100,12 @@ def paired_bootstrap(a: dict[int, set[str]], b: dict[int, set[str]], n_test: int
     return point, stats[int(0.025 * draws)], stats[int(0.975 * draws) - 1]
 
 
+def seed_mean_tokens(rows: list[dict]) -> list[float]:
+    """Cumulative completion tokens of the seed-mean curve, round by round."""
+    return [statistics.mean(r["completion_tokens"] for r in rows if r["round"] == k)
+            for k in sorted({r["round"] for r in rows})]
+
+
 def curve_area(rows: list[dict], lo: float, hi: float) -> float | None:
     """The mean height of the seed-mean accuracy curve between `lo` and `hi` completion tokens (linear between
     rounds): the area under accuracy-versus-tokens, per token."""
@@ -149,8 +155,9 @@ def summarise(rows: list[dict], grid: Grid) -> str:
              "|---|---|---|---|---|---|---|"]
     series = {(s, a): [r for r in rows if r["strategy"] == s and r["annotation"] == a]
               for s in STRATEGIES for a in ANNOTATIONS}
-    lo = max(min(r["completion_tokens"] for r in v) for v in series.values())
-    hi = min(max(r["completion_tokens"] for r in v) for v in series.values())
+    series = {k: v for k, v in series.items() if v}
+    ends = [seed_mean_tokens(v) for v in series.values()]  # the area is taken on the seed-mean curves
+    lo, hi = max(xs[0] for xs in ends), min(xs[-1] for xs in ends)
     for s in STRATEGIES:
         for a in ANNOTATIONS:
             final = final_by_seed(rows, s, a, last)
@@ -231,13 +238,26 @@ def _run_in_worker(workspace: str, grid: Grid, strategy: str, annotation: str, s
     return run_one(Path(workspace), grid, strategy, annotation, seed)
 
 
-def run_grid(grid: Grid, out: Path, jobs: int = 1) -> list[dict]:
+def finished_runs(rows: list[dict], grid: Grid) -> dict[tuple, list[dict]]:
+    """The rows of an earlier CSV grouped by (strategy, annotation, seed), for the runs that reached every round."""
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        runs.setdefault((r["strategy"], r["annotation"], r["seed"]), []).append(r)
+    return {k: v for k, v in runs.items() if {r["round"] for r in v} == set(range(grid.rounds + 1))}
+
+
+def run_grid(grid: Grid, out: Path, jobs: int = 1, resume: bool = False) -> list[dict]:
     """Every strategy x annotation x seed; with jobs > 1, that many runs at once in worker processes, each in its own
-    workspace (cached replies are counted as cost either way). The CSV is rewritten after every finished run."""
+    workspace (cached replies are counted as cost either way). The CSV is rewritten after every finished run; with
+    `resume`, the runs it already holds in full are kept and not run again."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     runs = [(s, a, seed) for seed in grid.seeds for s in STRATEGIES for a in ANNOTATIONS]
     done: dict[tuple, list[dict]] = {}
+    if resume and (out / "efficiency.csv").exists():
+        done = {k: v for k, v in finished_runs(read_csv(out / "efficiency.csv"), grid).items() if k in runs}
+        print(f"resuming: {len(done)} of {len(runs)} runs already in {out / 'efficiency.csv'}", flush=True)
+    todo = [run for run in runs if run not in done]
 
     def finished(run: tuple, result: list[dict], seconds: float) -> None:
         done[run] = result
@@ -249,14 +269,14 @@ def run_grid(grid: Grid, out: Path, jobs: int = 1) -> list[dict]:
 
     with tempfile.TemporaryDirectory() as ws:
         if jobs <= 1:
-            for run in runs:
+            for run in todo:
                 started = time.time()
                 finished(run, run_one(Path(ws), grid, *run), time.time() - started)
         else:
             with ProcessPoolExecutor(jobs) as pool:
                 started = time.time()
                 futures = {pool.submit(_run_in_worker, str(Path(ws) / f"w{i}"), grid, *run): run
-                           for i, run in enumerate(runs)}
+                           for i, run in enumerate(todo)}
                 for future in as_completed(futures):
                     finished(futures[future], future.result(), time.time() - started)
     return [r for key in runs for r in done[key]]
@@ -267,6 +287,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
     ap.add_argument("--out", default="benchmarks/results/efficiency")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on one CPU thread")
+    ap.add_argument("--resume", action="store_true", help="keep the finished runs of the CSV in --out, run the rest")
     ap.add_argument("--from-csv", help="rebuild the plot and table from this CSV of an earlier run (runs nothing)")
     args = ap.parse_args()
     grid = QUICK if args.quick else FULL
@@ -282,7 +303,7 @@ def main() -> None:
         print(table)
         return
     t0 = time.time()
-    rows = run_grid(grid, out, args.jobs)
+    rows = run_grid(grid, out, args.jobs, args.resume)
     plot(rows, out / "efficiency.png")
     table = summarise(rows, grid)
     (out / "efficiency.md").write_text(f"Grid: {grid}; {time.time() - t0:.0f} s in all.\n\n{table}\n")

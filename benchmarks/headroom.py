@@ -1,9 +1,9 @@
 """How much could selection matter on the embedded task? The headroom: the warm-up student's accuracy against the
 same student trained, with the same epochs, on the gold explanations of the whole pool (a benchmark, not a test).
 
-Run: `python -m benchmarks.headroom [--pool 160] [--test 1000] [--warmup 8] [--seeds 0,1]`. Both arms run through the
-engine's own round 0 (oracle full annotations, LoRA, evaluation); "pool reach" is the share of the pool one must
-train on to gain half the headroom, from a few intermediate pool fractions.
+Run: `python -m benchmarks.headroom [--pool 160] [--test 1000] [--warmup 8] [--seeds 0,1] [--epochs 4]`. Both arms
+run through the engine's own round 0 (oracle full annotations, LoRA, evaluation); "pool reach" is the share of the
+pool one must train on to gain half the headroom, from a few intermediate pool fractions.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 
-def round0_accuracy(workspace: Path, name: str, pool: int, test: int, train_on: int, seed: int) -> dict:
+def round0_accuracy(workspace: Path, name: str, pool: int, test: int, train_on: int, seed: int,
+                    epochs: int | None = None) -> dict:
     """Accuracy after round 0 when the warm-up is `train_on` pool samples (oracle full annotations)."""
     from elad_engine.method.accuracy import multi_step_accuracy
     from elad_engine.projects import create_demo_project
@@ -24,7 +25,8 @@ def round0_accuracy(workspace: Path, name: str, pool: int, test: int, train_on: 
 
     store = Store(workspace)
     pid = create_demo_project(store, name=name, pool=pool, test=test, **{
-        "rounds.warmup": train_on, "rounds.seed": seed, "rounds.rounds": 0})
+        "rounds.warmup": train_on, "rounds.seed": seed, "rounds.rounds": 0,
+        **({"training.epochs": epochs} if epochs else {})})
     outcome = RoundRunner(store, pid).run(max_rounds=1)
     if outcome.rounds_done != 1:
         raise RuntimeError(f"{name}: {outcome.stop_reason}: {outcome.message}")
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=8)
     ap.add_argument("--fractions", default="0.1,0.25,0.5", help="pool shares between the warm-up and the whole pool")
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--epochs", type=int, help="training epochs (default: the demo's)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     sizes = [args.warmup, *(max(args.warmup + 1, round(args.pool * float(f))) for f in args.fractions.split(",")),
@@ -49,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             for n in sizes:
-                r = round0_accuracy(Path(tmp) / "ws", f"h-{n}-s{seed}", args.pool, args.test, n, seed)
+                r = round0_accuracy(Path(tmp) / "ws", f"h-{n}-s{seed}", args.pool, args.test, n, seed, args.epochs)
                 results[n].append(r["accuracy"])
                 print(f"seed {seed}: trained on {n:>4} pool samples -> accuracy {r['accuracy']:.3f} "
                       f"(untrained {r['base']:.3f}); {time.perf_counter() - t0:.0f} s", flush=True)

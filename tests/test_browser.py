@@ -37,6 +37,7 @@ def app(tmp_path):
 
 
 def test_the_whole_story_in_the_browser(app, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
     url, ws = app
@@ -138,10 +139,18 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.reload()
         expect(page.get_by_text("Round 0 export")).to_be_visible(timeout=30_000)
         page.get_by_role("button", name="Prepare the whole export as a zip").click()
-        with page.expect_download(timeout=60_000) as download:
-            page.get_by_role("button", name=re.compile(r"^Download the whole export")).click()
+        button = page.get_by_role("button", name=re.compile(r"^Download the whole export"))
+        expect(button).to_be_visible(timeout=60_000)
         target = tmp_path / "export.zip"
-        download.value.save_as(target)
+        for attempt in range(3):  # a click that lands while the page is still redrawing is lost: click again
+            try:
+                with page.expect_download(timeout=30_000) as download:
+                    button.click()
+                download.value.save_as(target)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
         page.screenshot(path=str(SHOTS / "6-export.png"), full_page=True)
         browser.close()
     names = zipfile.ZipFile(target).namelist()
