@@ -25,7 +25,9 @@ if st.button("Build the export", type="primary", disabled=busy or not can(Permis
     st.rerun()
 
 
-@st.fragment(run_every=1.0)
+# The status polls only while an export is queued or running: a deferred download pressed while a fragment reruns can
+# stay disabled (seen in the browser test), and an idle page has nothing to poll for.
+@st.fragment(run_every=1.0 if busy else None)
 def status() -> None:
     job = studio().exports.job(project_id)
     if (None if job is None else (job["id"], job["status"])) != drawn:

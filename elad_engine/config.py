@@ -93,9 +93,9 @@ class UncertaintyConfig(Section):
     # soft-drops and 0.25: chosen by `python -m benchmarks.uncertainty` on the embedded task, 3 seeds (README, "Which
     # uncertainty").
     alpha: float = opt(0.25, "Weight of intra- vs inter-explanation uncertainty in the elad score.", lo=0.0, hi=1.0)
-    intra: str = opt("soft-drops", "Intra score (method/uncertainty.py INTRA): hard counts answer flips between prefixes; "
-                     "anchored counts only flips away from the final answer once reached; soft, soft-drops and "
-                     "final-confidence read P(final answer | prefix).",
+    intra: str = opt("soft-drops", "Intra score (method/uncertainty.py INTRA): hard counts answer flips between "
+                     "prefixes; anchored counts only flips away from the final answer once reached; soft, soft-drops "
+                     "and final-confidence read P(final answer | prefix).",
                      choices=("hard", "anchored", "soft", "soft-drops", "final-confidence"))
 
 
