@@ -7,16 +7,16 @@ multipage routes on direct URLs (/review ran the page without this script and it
 import streamlit as st
 
 from elad_engine.service import UserKind
-from ui.engine import ensure_worker, project_picker, reviewer_name, user
+from ui.browser_session import login_form, restore, write_pending_cookies
+from ui.engine import ensure_worker, project_picker, reviewer_name, studio, user
 
 # no page icon: Streamlit fetches material-icon favicons from Google
 st.set_page_config(page_title="ELAD Studio", layout="wide")
+restore(studio())  # the login and the choices this browser remembered (a refresh or a deep link changes nothing)
+write_pending_cookies()
 ensure_worker()
 
 accounts = st.Page("app_pages/accounts.py", title="Accounts")
-if user().kind == UserKind.VISITOR:  # accounts exist: nothing but the login page until one logs in
-    st.navigation([accounts]).run()
-    st.stop()
 pages = [
     st.Page("app_pages/projects.py", title="Projects", default=True),
     st.Page("app_pages/rounds.py", title="Rounds"),
@@ -25,6 +25,10 @@ pages = [
     st.Page("app_pages/export.py", title="Export"),
     accounts,
 ]
+if user().kind == UserKind.VISITOR:  # accounts exist: the login form in place of the page the URL names, which
+    st.navigation(pages, position="hidden")  # runs once the user is in (a deep link is kept, not "page not found")
+    login_form(studio())
+    st.stop()
 nav = st.navigation(pages)
 with st.sidebar:
     project_picker()

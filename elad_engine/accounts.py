@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,6 +53,7 @@ PERMISSIONS: dict[Permission, tuple[Role, ...]] = {  # permission -> roles that 
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}  # about 16 MB and 50 ms a check: slow to brute-force
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 10
+SESSION_SECONDS = 7 * 24 * 3600  # a browser session lasts a week unless it is revoked (log out, an admin)
 
 
 class UserKind(StrEnum):
@@ -135,4 +138,80 @@ def authenticate(store: Store, name: str, password: str) -> User:
     stored = row["password_hash"] if row else hash_password("decoy-password")  # same time either way
     if not verify_password(password or "", stored) or row is None:
         raise AccessDenied("unknown user or wrong password")
+    if not row["active"]:
+        raise AccessDenied(f"the account {row['name']!r} is deactivated: ask an admin to reactivate it")
     return User(row["name"], Role(row["role"]))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def open_session(store: Store, user: User, seconds: float = SESSION_SECONDS) -> str:
+    """A new browser session for a logged-in `user`: a random token for the browser's cookie; the store keeps only
+    its sha256, so a copy of the database cannot be used to log in."""
+    token = secrets.token_urlsafe(32)
+    store.sessions.add(_token_hash(token), user.name, time.time() + seconds)
+    return token
+
+
+def resume_session(store: Store, token: str) -> User | None:
+    """The user of an open session, as the store says now (a changed role counts at once); None when the token is
+    unknown, expired or revoked, or its account was deactivated."""
+    if not token or len(token) > 200:
+        return None
+    found = store.sessions.get(_token_hash(token))
+    if found is None or found["revoked_at"] is not None or found["expires_at"] <= time.time():
+        return None
+    row = store.users.get(found["user"])
+    if row is None or not row["active"]:
+        return None
+    return User(row["name"], Role(row["role"]))
+
+
+def end_session(store: Store, token: str) -> None:
+    if token:
+        store.sessions.revoke(_token_hash(token))
+
+
+def _check_keeps_an_admin(store: Store, name: str) -> None:
+    if store.users.active_admins() == [name]:
+        raise EladError(f"{name!r} is the only active admin: make another user an admin first, so that someone "
+                        "can still manage the workspace.")
+
+
+def set_role(store: Store, name: str, role: str) -> None:
+    if role not in ROLES:
+        raise EladError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}.")
+    with store.transaction():
+        row = _existing(store, name)
+        if row["role"] == Role.ADMIN and role != Role.ADMIN:
+            _check_keeps_an_admin(store, name)
+        store.users.update(name, role=Role(role))
+
+
+def reset_password(store: Store, name: str, password: str) -> int:
+    """A new password for `name`; their open sessions end (they log in again). How many sessions ended."""
+    if len(password or "") < MIN_PASSWORD:
+        raise EladError(f"the password is too short: use at least {MIN_PASSWORD} characters.")
+    with store.transaction():
+        _existing(store, name)
+        store.users.update(name, password_hash=hash_password(password))
+        return store.sessions.revoke_user(name)
+
+
+def set_active(store: Store, name: str, active: bool) -> int:
+    """Deactivate (no login, every open session ends at once) or reactivate `name`; how many sessions ended."""
+    with store.transaction():
+        _existing(store, name)
+        if not active:
+            _check_keeps_an_admin(store, name)
+        store.users.update(name, active=int(active))
+        return 0 if active else store.sessions.revoke_user(name)
+
+
+def _existing(store: Store, name: str) -> dict:
+    row = store.users.get(name)
+    if row is None:
+        raise EladError(f"no user named {name!r}")
+    return row

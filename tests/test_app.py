@@ -178,14 +178,15 @@ def test_with_accounts_only_the_login_page_shows_and_roles_limit_the_buttons(tmp
     add_user(store, "ada", "a long admin password", "admin")
     add_user(store, "val", "a long viewer password", "viewer")
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    assert not at.exception and at.title[0].value == "Accounts"  # nothing else until a login
+    assert not at.exception and at.title[0].value == "Log in to ELAD Studio"  # nothing else until a login
     at.text_input[0].input("val")
     at.text_input[1].input("wrong password!")
     at.button[0].click().run()
     assert "unknown user or wrong password" in at.error[0].value
     at.text_input[1].input("a long viewer password")
     at.button[0].click().run()
-    assert not at.exception and any("Logged in as **val** (viewer)" in m.value for m in at.markdown)
+    assert not at.exception and "Logged in as **val** (viewer)" in [c.value for c in at.sidebar.caption]
+    assert at.title[0].value == "Projects"  # the page the URL names (here the default) runs once logged in
     rounds = page("rounds", project="demo", user=User("val", Role.VIEWER))
     assert all(b.disabled for b in rounds.button if b.label in ("Start next round", "Run all remaining rounds"))
     admin = page("rounds", project="demo", user=User("ada", Role.ADMIN))
@@ -226,7 +227,7 @@ def test_accounts_page_creates_the_first_admin_then_admins_add_users(tmp_path, m
     assert "too short" in at.code[0].value and Store(tmp_path / "acc").users.list() == []
     at.text_input[1].input("a long admin password")
     at.button[0].click().run()
-    assert not at.exception and Store(tmp_path / "acc").users.list() == [{"name": "ada", "role": "admin"}]
+    assert not at.exception and Store(tmp_path / "acc").users.list() == [{"name": "ada", "role": "admin", "active": 1}]
     at = page("accounts", user=User("ada", Role.ADMIN))
     at.text_input[0].input("rev")
     at.text_input[1].input("a long reviewer password")
@@ -369,7 +370,7 @@ def test_tables_refresh_after_a_save_and_no_password_stays_in_the_form(tmp_path,
     at.text_input[1].input("a long reviewer password")
     at.button[0].click().run()
     assert not at.exception and "Added reviewer 'rev'." in [s.value for s in at.success]
-    assert list(at.dataframe[0].value["name"]) == ["ada", "rev"]
+    assert list(at.dataframe[0].value["user"]) == ["ada", "rev"]
     assert at.text_input[1].value == "" and at.text_input[0].value == ""
 
 
@@ -423,3 +424,41 @@ def test_the_review_page_says_who_holds_samples_and_an_admin_releases_them(tmp_p
     assert not at.exception and not [c for c in store.claims.of_round(1, 1) if c["reviewer"] == "bob"]
     viewer = page("review", project="p", user=User("rev", Role.REVIEWER))
     assert not [b for b in viewer.button if b.label == "Release these claims"]  # only admins release
+
+
+def test_an_admin_changes_a_role_resets_a_password_and_deactivates_a_user_on_the_accounts_page(tmp_path, monkeypatch):
+    """Issue 17.3, user management: change role, reset password, deactivate (their sessions end) and reactivate."""
+    from elad_engine.accounts import authenticate, open_session, resume_session
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "acc"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(tmp_path / "acc")
+    from elad_engine.accounts import add_user
+    add_user(store, "ada", "a long admin password", "admin")
+    add_user(store, "rev", "a long reviewer password", "reviewer")
+    token = open_session(store, User("rev", Role.REVIEWER))
+    at = page("accounts", user=User("ada", Role.ADMIN))
+    at.selectbox(key="manage-user").set_value("rev").run()
+    at.selectbox(key="manage-role-rev").set_value("viewer")  # in a form: sent with its submit button
+    next(b for b in at.button if b.label == "Change the role").click().run()
+    assert not at.exception and "rev's role is now viewer; it counts from their next click." in [s.value for s in at.success]
+    assert list(at.dataframe[0].value["role"]) == ["admin", "viewer"]
+    assert resume_session(store, token) == User("rev", Role.VIEWER)
+    at.text_input(key="manage-pw").input("short")
+    next(b for b in at.button if b.label == "Reset the password").click().run()
+    assert "too short" in at.code[0].value
+    at.text_input(key="manage-pw").input("a brand new password")
+    next(b for b in at.button if b.label == "Reset the password").click().run()
+    assert "rev's password was reset; 1 open session(s) ended, so they log in again." in [s.value for s in at.success]
+    assert at.text_input(key="manage-pw").value == "" and resume_session(store, token) is None
+    assert authenticate(store, "rev", "a brand new password").name == "rev"
+    at.button(key="manage-deactivate").click().run()
+    assert "rev is deactivated; 0 open session(s) ended." in [s.value for s in at.success]
+    assert list(at.dataframe[0].value["status"]) == ["active", "deactivated"]
+    at.button(key="manage-reactivate").click().run()
+    assert list(at.dataframe[0].value["status"]) == ["active", "active"]
+    at.selectbox(key="manage-user").set_value("ada").run()
+    assert at.button(key="manage-deactivate").disabled  # not yourself
+    at.selectbox(key="manage-role-ada").set_value("reviewer")
+    next(b for b in at.button if b.label == "Change the role").click().run()
+    assert "only active admin" in at.code[0].value and store.users.get("ada")["role"] == "admin"

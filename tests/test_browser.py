@@ -75,6 +75,10 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         expect(page.get_by_text("Saved.")).to_be_visible(timeout=30_000)
         page.get_by_label("Your name (recorded on every review)").fill("dana")
         page.keyboard.press("Enter")
+        page.wait_for_timeout(1500)  # the run that writes the name's cookie
+        page.reload()  # issue 17.3: without accounts a refresh kept nothing, and Approve was disabled
+        expect(page.get_by_label("Your name (recorded on every review)")).to_have_value("dana", timeout=30_000)
+        expect(page.get_by_text("Settings · demo")).to_be_visible(timeout=30_000)
         page.screenshot(path=str(SHOTS / "1-projects.png"), full_page=True)
         store = Store(ws)
         pid = store.projects.id_of("demo")
@@ -157,3 +161,59 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
     assert "round-0/adapter/adapter_config.json" in names and "round-0/README.md" in names, names
     outside = {urlparse(u).hostname for u in requests} - {"127.0.0.1"}
     assert not outside, f"the page fetched from outside: {[u for u in requests if urlparse(u).hostname in outside]}"
+
+
+def test_a_reviewer_stays_logged_in_through_a_refresh_and_a_deep_link(tmp_path):
+    """Issue 17.3: a refresh logged the user out and showed "Page not found"; a deep link (/review) did the same;
+    after a login one landed on Accounts. Now the session is a cookie whose token the store can revoke."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from elad_engine.accounts import add_user
+    from elad_engine.projects import create_demo_project
+
+    ws = tmp_path / "ws"
+    store = Store(ws)
+    create_demo_project(store, pool=16, test=16)
+    add_user(store, "ada", "a long admin password", "admin")
+    add_user(store, "rev", "a long reviewer password", "reviewer")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_app(ws, ELAD_NO_WORKER="1") as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        heading = page.get_by_role("heading", level=1).first
+        page.goto(url + "/review")  # a deep link, not logged in: the login form, not "Page not found"
+        expect(heading).to_contain_text("Log in to ELAD Studio", timeout=60_000)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        page.screenshot(path=str(SHOTS / "0-login.png"), full_page=True)
+        page.get_by_label("User name").fill("rev")
+        page.get_by_label("Password", exact=True).fill("a long reviewer password")
+        page.get_by_role("button", name="Log in").click()
+        expect(heading).to_contain_text("Review · demo", timeout=30_000)  # where the link pointed
+        assert page.url.endswith("/review")
+        expect(page.get_by_text("Logged in as rev (reviewer)")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1000)
+        cookie = next(c for c in page.context.cookies() if c["name"] == "elad_session")
+        assert cookie["sameSite"] == "Strict" and len(cookie["value"]) >= 40
+        raw = b"".join(f.read_bytes() for f in ws.glob("elad.db*"))
+        assert cookie["value"].encode() not in raw  # the store keeps only its hash
+        page.reload()
+        expect(heading).to_contain_text("Review · demo", timeout=30_000)
+        expect(page.get_by_text("Logged in as rev (reviewer)")).to_be_visible(timeout=30_000)
+        page.goto(url + "/metrics")  # a deep link while logged in
+        expect(heading).to_contain_text("Metrics", timeout=30_000)
+        expect(page.get_by_text("Logged in as rev (reviewer)")).to_be_visible(timeout=30_000)
+        from elad_engine.accounts import set_active
+        set_active(Store(ws), "rev", False)  # an admin deactivates rev: the open session ends at once
+        page.reload()
+        expect(heading).to_contain_text("Log in to ELAD Studio", timeout=30_000)
+        set_active(Store(ws), "rev", True)
+        page.get_by_label("User name").fill("rev")
+        page.get_by_label("Password", exact=True).fill("a long reviewer password")
+        page.get_by_role("button", name="Log in").click()
+        expect(heading).to_contain_text("Metrics", timeout=30_000)
+        page.get_by_role("button", name="Log out").click()
+        expect(heading).to_contain_text("Log in to ELAD Studio", timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.reload()  # logged out stays logged out
+        expect(heading).to_contain_text("Log in to ELAD Studio", timeout=30_000)
+        browser.close()

@@ -13,6 +13,7 @@ import streamlit as st
 
 from elad_engine.service import Permission, Studio, User, UserKind, Workspace, live_workers, open_workspace
 from elad_engine.service import ensure_worker as _ensure_worker
+from ui.browser_session import PROJECT_COOKIE, REVIEWER_COOKIE, log_out, remember_widget
 
 
 def workspace_dir() -> Path:
@@ -85,6 +86,7 @@ def select_project(name: str) -> None:
 
 
 def project_picker() -> None:
+    """The sidebar's project; the browser remembers it across a refresh (ui/browser_session.py)."""
     names = studio().projects.names()
     if not names:
         st.caption("No project yet: create one on the Projects page.")
@@ -92,19 +94,23 @@ def project_picker() -> None:
     if "project_next" in st.session_state:
         st.session_state["project"] = st.session_state.pop("project_next")
     current = st.session_state.get("project")
-    st.selectbox("Project", names, index=names.index(current) if current in names else 0, key="project")
+    if current not in names:
+        st.session_state.pop("project", None)
+    st.selectbox("Project", names, index=names.index(current) if current in names else 0, key="project",
+                 on_change=remember_widget, args=(PROJECT_COOKIE, "project"))
 
 
 def reviewer_name() -> None:
-    """With accounts, the reviewer is the logged-in user; without, a name typed here."""
+    """With accounts, the reviewer is the logged-in user; without, a name typed here (remembered by the browser)."""
     u = user()
     if u.kind == UserKind.ACCOUNT:
         st.caption(f"Logged in as **{u.name}** ({u.role})")
         if st.button("Log out"):
-            st.session_state.pop("user", None)
+            log_out(studio())
             st.rerun()
         return
-    st.text_input("Your name (recorded on every review)", key="reviewer", placeholder="e.g. alice")
+    st.text_input("Your name (recorded on every review)", key="reviewer", placeholder="e.g. alice",
+                  on_change=remember_widget, args=(REVIEWER_COOKIE, "reviewer"))
     st.caption("No accounts yet: anyone who reaches this app may do everything. Create the first admin "
                "on the Accounts page.")
 

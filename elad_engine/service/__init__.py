@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..accounts import ROLES, AccessDenied, Permission, Role, User, UserKind
+from ..accounts import ROLES, SESSION_SECONDS, AccessDenied, Permission, Role, User, UserKind
 from ..errors import ConfigError, EladError
 from ..jobs.spawn import STALE_S, ensure_worker
 from ..review.queue import QueueFilter
@@ -32,8 +32,8 @@ from .students import StudentsArea
 
 Workspace = Store  # what a page holds on to between script runs: the open workspace, only ever passed to Studio
 
-__all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "Permission", "AccessDenied", "EladError", "ConfigError",
-           "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
+__all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Permission", "AccessDenied", "EladError",
+           "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
            "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
            "ensure_worker", "live_workers", "STALE_S"]
 

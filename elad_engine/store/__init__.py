@@ -10,7 +10,7 @@ repository per aggregate, e.g. `store.projects.config(project_id)` or `store.rev
   teacher_calls                 teacher_calls.py the ledger, the request cache and the spend
   revisions, reviews, claims    revisions.py     teacher revisions, the append-only review log, reviewer claims
   jobs, workers                 jobs.py          the job queue, its log and the workers' heartbeats
-  users                         people.py        accounts
+  users, sessions               people.py        accounts and their browser sessions
   students                      students.py      registered students (GGUF files converted to model folders)
 
 The tables are in schema.sql; database.py holds the connection, transactions and migrations.
@@ -23,7 +23,7 @@ from pathlib import Path
 from .database import SCHEMA_VERSION, Database, statements
 from .explanations import Explanations, Scores, Selections
 from .jobs import Jobs, Workers
-from .people import Users
+from .people import Sessions, Users
 from .projects import PROJECT_NAME, Examples, Projects, check_project_name
 from .results import Metrics, TrainingRuns
 from .revisions import Claims, Reviews, Revisions
@@ -56,6 +56,7 @@ class Store:
         self.jobs = Jobs(self.database)
         self.workers = Workers(self.database)
         self.users = Users(self.database)
+        self.sessions = Sessions(self.database)
         self.students = Students(self.database)
 
     @property

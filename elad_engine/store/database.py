@@ -18,7 +18,7 @@ import sqlite_utils
 from ..errors import StoreError
 from .migrations import MIGRATIONS
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 SCHEMA = (resources.files(__package__) / "schema.sql").read_text(encoding="utf-8")  # version SCHEMA_VERSION
 
 

@@ -95,4 +95,11 @@ CREATE TABLE IF NOT EXISTS students (
     7: Migration(sql="""
 ALTER TABLE metrics ADD COLUMN correct TEXT;
 """),  # the test ids the round's student answered right: paired comparisons between runs
+    8: Migration(sql="""
+ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), created_at REAL NOT NULL,
+  expires_at REAL NOT NULL, revoked_at REAL);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
+"""),  # browser sessions that survive a refresh; accounts an admin can deactivate
 }

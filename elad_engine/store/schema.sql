@@ -1,4 +1,4 @@
--- ELAD Studio workspace schema, version 7 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
+-- ELAD Studio workspace schema, version 9 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
 -- older one here. Status columns are CHECKed against the enums of elad_engine/states.py (tests/test_states.py).
 CREATE TABLE IF NOT EXISTS projects (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL,
@@ -76,7 +76,13 @@ CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
 CREATE TABLE IF NOT EXISTS review_claims (
   revision_id INTEGER PRIMARY KEY, reviewer TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
-  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1);
+-- A browser session: the sha256 of its random token (the token itself lives only in the browser's cookie).
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), created_at REAL NOT NULL,
+  expires_at REAL NOT NULL, revoked_at REAL);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started_at REAL NOT NULL, heartbeat REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS reviews_by_revision ON reviews(revision_id);
 CREATE INDEX IF NOT EXISTS revisions_by_status ON revisions(project_id, status);
