@@ -119,7 +119,8 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated_and_only_admins_
     with pytest.raises(EladError, match="too short"):
         admin.accounts.reset_password("rev", "short")
     reviewer = Studio(Store(tmp_path / "ws"), User("rev", Role.REVIEWER))
-    for change in (lambda: reviewer.accounts.set_role("rev", "admin"), lambda: reviewer.accounts.set_active("ada", False),
+    for change in (lambda: reviewer.accounts.set_role("rev", "admin"),
+                   lambda: reviewer.accounts.set_active("ada", False),
                    lambda: reviewer.accounts.reset_password("ada", "a long new password")):
         with pytest.raises(AccessDenied, match="only admin may users"):
             change()

@@ -441,7 +441,8 @@ def test_an_admin_changes_a_role_resets_a_password_and_deactivates_a_user_on_the
     at.selectbox(key="manage-user").set_value("rev").run()
     at.selectbox(key="manage-role-rev").set_value("viewer")  # in a form: sent with its submit button
     next(b for b in at.button if b.label == "Change the role").click().run()
-    assert not at.exception and "rev's role is now viewer; it counts from their next click." in [s.value for s in at.success]
+    assert not at.exception
+    assert "rev's role is now viewer; it counts from their next click." in [s.value for s in at.success]
     assert list(at.dataframe[0].value["role"]) == ["admin", "viewer"]
     assert resume_session(store, token) == User("rev", Role.VIEWER)
     at.text_input(key="manage-pw").input("short")

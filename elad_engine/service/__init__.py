@@ -33,8 +33,8 @@ from .students import StudentsArea
 Workspace = Store  # what a page holds on to between script runs: the open workspace, only ever passed to Studio
 
 __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Permission", "AccessDenied", "EladError",
-           "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE", "UNDECIDED",
-           "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
+           "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE",
+           "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
            "ensure_worker", "live_workers", "STALE_S"]
 
 
