@@ -34,8 +34,8 @@ Workspace = Store  # what a page holds on to between script runs: the open works
 
 __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Permission", "AccessDenied", "EladError",
            "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE",
-           "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace", "open_workspace",
-           "ensure_worker", "live_workers", "STALE_S"]
+           "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace",
+           "open_workspace", "ensure_worker", "live_workers", "STALE_S"]
 
 
 class Studio:
