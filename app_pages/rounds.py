@@ -68,6 +68,9 @@ def live() -> None:
             show_error(job["error"], "The job failed; the reason is below.")
         elif status in (JobStatus.DONE, JobStatus.PAUSED, JobStatus.CANCELLED) and job["message"]:
             st.write(job["message"])
+        if status == JobStatus.STOPPING:
+            st.info(f"Stopping at the next safe point of the {job['phase'] or 'current'} phase (after the current "
+                    "batch or optimiser step; a few seconds); what was done is kept.")
         if job["phase"] and job["total"]:
             done, total = job["progress"] or 0, job["total"]
             eta = studio().rounds.eta_seconds(job)
@@ -75,6 +78,8 @@ def live() -> None:
                 Phase.EXPLAIN, Phase.TRAIN) else ""
             st.progress(min(1.0, done / total), text=f"{job['phase']}{on}: {done:,} / {total:,}"
                         + ("" if eta is None else f" · about {eta:,.0f} s left"))
+        elif job["phase"] and status == JobStatus.RUNNING:
+            st.caption(f"Phase: {job['phase']}")
         with st.expander("Job log", expanded=status in (JobStatus.RUNNING, JobStatus.FAILED)):
             st.code("\n".join(r["line"] for r in studio().rounds.job_log(job["id"], last=40)) or "(empty)",
                     language=None)

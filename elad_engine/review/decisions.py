@@ -1,4 +1,5 @@
-"""Review decisions: approve, edit (in the reviewer's own words) or reject one revision, or bulk-approve a view;
+"""Review decisions: approve, edit (in the reviewer's own words) or reject one revision, or bulk-approve or
+bulk-reject a selection; undo of one's own last decision (an appended row);
 overlap voting (k different reviewers per sample; disagreement becomes a conflict an admin settles); and what a
 round waiting for review does once everything is decided. Who may decide is the service layer's check."""
 
@@ -8,7 +9,7 @@ from ..errors import StoreError
 from ..method.reasoning import format_explanation
 from ..states import UNDECIDED, JobKind, Phase, PhaseStatus, ReviewAction, RevisionStatus
 from ..store import Store
-from ..store.revisions import ReviewRow
+from ..store.revisions import UNDO, ReviewRow
 
 POLICY_PREFIX = "policy:"  # reviewer names of automatic review policies (auto-approve, ...): never a vote
 
@@ -76,20 +77,64 @@ def decide(store: Store, revision_id: int, action: str, reviewer: str, steps: li
 
 def bulk_approve(store: Store, revision_ids: list[int], reviewer: str) -> int:
     """Approve every listed revision that has usable text and is still pending; returns how many."""
+    return bulk_decide(store, revision_ids, reviewer, ReviewAction.APPROVE)
+
+
+def bulk_decide(store: Store, revision_ids: list[int], reviewer: str, action: ReviewAction,
+                reason: str | None = None) -> int:
+    """Approve, or reject with a reason, every listed revision that is still pending (approve: with usable text;
+    reject: teacher_failed ones too); returns how many. One another reviewer holds is left to them."""
+    if action not in (ReviewAction.APPROVE, ReviewAction.REJECT):
+        raise StoreError(f"a bulk decision is approve or reject, not {action!r}")
+    reason = (reason or "").strip() or None
+    if action == ReviewAction.REJECT and not reason:
+        raise StoreError("A bulk reject needs a reason: it is kept in the review log of every sample.")
+    open_statuses = (RevisionStatus.PENDING,) if action == ReviewAction.APPROVE else tuple(UNDECIDED - {
+        RevisionStatus.CONFLICT})
     n, overlap = 0, {}  # project id -> review.overlap, read once per project, not once per sample
     for rid in revision_ids:
         rev = store.revisions.get(rid)
-        if rev["status"] != RevisionStatus.PENDING or not rev["text"]:
+        if rev["status"] not in open_statuses or (action == ReviewAction.APPROVE and not rev["text"]):
             continue
         project_id = rev["project_id"]
         if project_id not in overlap:
             overlap[project_id] = store.projects.config(project_id).review.overlap
         try:
-            record(store, rid, ReviewAction.APPROVE, reviewer, overlap=overlap[project_id])
+            record(store, rid, action, reviewer, reason=reason, overlap=overlap[project_id])
         except StoreError:  # another reviewer holds it (claimed since the page was drawn): theirs to decide
             continue
         n += 1
     return n
+
+
+def undo_last(store: Store, project_id: int, rnd: int, reviewer: str) -> int:
+    """Withdraw `reviewer`'s latest decision in round `rnd`: an undo row is appended to the review log (nothing is
+    updated or deleted) and the sample is undecided again (a conflict again when the decision settled one).
+    Refused once the round's review is over (training used the decisions) or when someone decided the sample
+    after them. Returns the revision id."""
+    with store.transaction():
+        phase = store.phases.status(project_id, rnd, Phase.REVIEW)
+        if phase in (PhaseStatus.DONE, PhaseStatus.CLOSED):
+            raise StoreError(f"Round {rnd}'s review is over (training has used its decisions): nothing can be "
+                             "undone there.")
+        last = store.reviews.last_by(project_id, rnd, reviewer)
+        if last is None:
+            raise StoreError(f"{reviewer} has no decision in round {rnd} to undo.")
+        rid = last["revision_id"]
+        effective = store.reviews.list(rid)
+        if effective[-1]["id"] != last["id"]:
+            raise StoreError(f"Revision {rid} was decided again by {effective[-1]['reviewer']} after you: ask them, "
+                             "or an admin, to change it.")
+        rev = store.revisions.get(rid)
+        votes = [r for r in effective[:-1] if not r["reviewer"].startswith(POLICY_PREFIX)]
+        overlap = store.projects.config(project_id).review.overlap
+        if overlap > 1 and len(votes) >= overlap:
+            status = RevisionStatus.CONFLICT  # it settled a conflict: the conflict is back
+        else:
+            status = RevisionStatus.PENDING if rev["text"] else RevisionStatus.TEACHER_FAILED
+        store.reviews.append(rid, UNDO, reviewer, None, f"undoes {last['action']} (review {last['id']})", status,
+                             None, undoes=last["id"])
+        return rid
 
 
 def close_review(store: Store, project_id: int, rnd: int) -> None:

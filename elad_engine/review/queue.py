@@ -23,6 +23,7 @@ class QueueFilter:
     max_uncertainty: float | None = None
     matches_gold: bool | None = None  # whether the revised answer equals the gold answer
     sort_by_uncertainty: bool = True  # most uncertain first
+    search: str = ""  # words that must all be in the question (or the example id), any case
 
 
 class QueueRow(TypedDict):
@@ -35,6 +36,8 @@ class QueueRow(TypedDict):
     revised_answer: str | None
     gold: str
     matches_gold: bool
+    question: str
+    reviewer: str  # who made the revision's latest decision ("" while undecided by anyone)
 
 
 def revised_answer(rev: RevisionRow) -> str | None:
@@ -57,6 +60,13 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
         revs = [r for r in revs if r["id"] not in taken
                 and not (r["status"] == RevisionStatus.PENDING and r["id"] in mine)]
     examples = {e.id: e for e in store.examples.list(project_id, ids=[r["example_id"] for r in revs])}
+    words = flt.search.lower().split()
+    if words:
+        revs = [r for r in revs if all(w in f"{examples[r['example_id']].question} {r['example_id']}".lower()
+                                       for w in words)]
+    deciders = {}
+    for review in store.reviews.of_project(project_id):
+        deciders[review["revision_id"]] = review["reviewer"]
     task = task_for(cfg.task)
     rows = []
     for r in revs:
@@ -72,7 +82,8 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
             continue
         rows.append({"id": r["id"], "round": r["round"], "example_id": r["example_id"], "status": r["status"],
                      "uncertainty": u, "first_error": r["first_error"], "revised_answer": answer,
-                     "gold": example.answer, "matches_gold": match})
+                     "gold": example.answer, "matches_gold": match, "question": example.question,
+                     "reviewer": deciders.get(r["id"], "")})
     if flt.sort_by_uncertainty:
         rows.sort(key=lambda x: (x["uncertainty"] is None, -(x["uncertainty"] or 0.0), x["id"]))
     return rows

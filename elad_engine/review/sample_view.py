@@ -74,4 +74,4 @@ def sample(store: Store, revision_id: int) -> SampleView:
                       (score or {}).get("components") or {}, rows, student_answer,
                       step_diff(steps, revised_steps, rev["first_error"] if rev["mode"] == "revision" else 1),
                       revised_steps, answer, task.is_correct(answer, example),
-                      store.reviews.list(revision_id), f"{variant.name}: {variant.description}")
+                      store.reviews.list(revision_id, effective=False), f"{variant.name}: {variant.description}")

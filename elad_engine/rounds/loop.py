@@ -122,6 +122,7 @@ class RoundRunner:
             self.context.check_cancel()
             t0 = time.perf_counter()
             self.context.log(f"round {rnd}: {phase}")
+            self.context.progress(phase, 0, 0)  # the job names the phase from its start, not its first batch
             result = PHASES[phase](self.context, rnd)
             if result.status == PhaseStatus.WAITING:
                 store.phases.set(project_id, rnd, phase, PhaseStatus.WAITING, time.perf_counter() - t0)

@@ -1,6 +1,7 @@
 """The review area of the service: the queue of a round as the acting reviewer sees it, one sample step by step,
-claims, and the decisions (approve / edit / reject / bulk approve). The acting user's name is the reviewer's; a
-decided round goes on by itself (training onwards) once nothing of it is left undecided."""
+claims, the decisions (approve / edit / reject / bulk approve / bulk reject / undo) and the review guidelines. The
+acting user's name is the reviewer's; a decided round goes on by itself (training onwards) once nothing of it is
+left undecided."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..errors import StoreError
 from ..review import decisions
 from ..review.queue import QueueFilter, QueueRow, claim, progress, queue
 from ..review.sample_view import SampleView, sample
-from ..states import JobKind, Phase, PhaseStatus, RevisionStatus
+from ..states import JobKind, Phase, PhaseStatus, ReviewAction, RevisionStatus
 from .access import Area, action
 
 
@@ -78,6 +79,34 @@ class ReviewArea(Area):
         n = decisions.bulk_approve(self.store, revision_ids, self._reviewer())
         decisions.continue_if_decided(self.store, project_id, rnd)
         return n
+
+    @action(Permission.REVIEW)
+    def bulk_reject(self, project_id: int, rnd: int, revision_ids: list[int], reason: str) -> int:
+        """Reject every listed undecided revision (not a conflict) with one reason; returns how many."""
+        n = decisions.bulk_decide(self.store, revision_ids, self._reviewer(), ReviewAction.REJECT, reason)
+        decisions.continue_if_decided(self.store, project_id, rnd)
+        return n
+
+    @action(Permission.REVIEW)
+    def undo_last(self, project_id: int, rnd: int) -> int:
+        """Withdraw the acting reviewer's latest decision of the round (an appended undo row); the revision id."""
+        return decisions.undo_last(self.store, project_id, rnd, self._reviewer())
+
+    @action(Permission.READ)
+    def last_decision(self, project_id: int, rnd: int) -> dict | None:
+        """The acting user's latest decision of the round that an undo would withdraw (None when there is none)."""
+        return self.store.reviews.last_by(project_id, rnd, self.user.name) if self.user.name else None
+
+    @action(Permission.READ)
+    def guidelines(self, project_id: int) -> str:
+        """The project's review guidelines (markdown), shown above every sample."""
+        return self.store.projects.guidelines(project_id)
+
+    @action(Permission.CONFIGURE)
+    def set_guidelines(self, project_id: int, text: str) -> None:
+        if len(text or "") > 20_000:
+            raise StoreError(f"the review guidelines are {len(text):,} characters; keep them under 20,000.")
+        self.store.projects.set_guidelines(project_id, (text or "").strip())
 
     @action(Permission.REVIEW)
     def ask_again(self, revision_id: int) -> int:

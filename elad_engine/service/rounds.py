@@ -33,7 +33,7 @@ class RoundsArea(Area):
         """Seconds the job's current phase should still take, from its pace since the phase began."""
         start = job["phase_start_done"] or 0
         done, total = job["progress"] or 0, job["total"] or 0
-        if job["status"] not in (JobStatus.RUNNING, JobStatus.STOPPING) or not job["phase_started"] or done <= start:
+        if job["status"] != JobStatus.RUNNING or not job["phase_started"] or done <= start:  # none while stopping
             return None
         rate = (done - start) / max(1e-6, time.time() - job["phase_started"])
         return max(0, total - done) / rate

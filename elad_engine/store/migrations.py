@@ -101,5 +101,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   token_hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), created_at REAL NOT NULL,
   expires_at REAL NOT NULL, revoked_at REAL);
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
-"""),  # browser sessions that survive a refresh; accounts an admin can deactivate
+ALTER TABLE reviews ADD COLUMN undoes INTEGER REFERENCES reviews(id);
+ALTER TABLE projects ADD COLUMN guidelines TEXT;
+"""),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
+    # a project's review guidelines (markdown an admin writes)
 }

@@ -82,6 +82,15 @@ class Projects:
         row = self.database.execute("SELECT prompt_style FROM projects WHERE id = ?", [project_id]).fetchone()
         return from_json(row[0]) if row and row[0] else None
 
+    def guidelines(self, project_id: int) -> str:
+        """The project's review guidelines (markdown written by an admin); empty when none."""
+        row = self.database.execute("SELECT guidelines FROM projects WHERE id = ?", [project_id]).fetchone()
+        return (row[0] if row else None) or ""
+
+    def set_guidelines(self, project_id: int, text: str) -> None:
+        with self.database.transaction():
+            self.database.execute("UPDATE projects SET guidelines = ? WHERE id = ?", [text or None, project_id])
+
     def set_prompt_style(self, project_id: int, style: dict | None) -> None:
         with self.database.transaction():
             self.database.execute("UPDATE projects SET prompt_style = ? WHERE id = ?", [to_json(style), project_id])

@@ -47,6 +47,7 @@ class ReviewRow(TypedDict):
     edited_text: str | None
     reason: str | None
     created_at: float
+    undoes: int | None  # on an undo row: the decision it withdrew
 
 
 def _statuses(status: str | Iterable[str]) -> list[str]:
@@ -145,28 +146,44 @@ class Revisions:
         return [(by_id[r["example_id"]], r["final_text"]) for r in rows]
 
 
+UNDO = "undo"  # the action of a review-log row that withdraws an earlier decision (named in its `undoes`)
+EFFECTIVE = (f"AND r.action != '{UNDO}' AND r.id NOT IN (SELECT undoes FROM reviews WHERE undoes IS NOT NULL)")
+
+
 class Reviews:
     """The append-only review log (triggers refuse updates and deletes) and the status each decision sets."""
 
     def __init__(self, database: Database):
         self.database = database
 
-    def append(self, revision_id: int, action: ReviewAction, reviewer: str, edited_text: str | None,
-               reason: str | None, status: RevisionStatus, final_text: str | None) -> None:
-        """Log one decision, set the revision's status and final text, and free its claim, in one transaction."""
+    def append(self, revision_id: int, action: ReviewAction | str, reviewer: str, edited_text: str | None,
+               reason: str | None, status: RevisionStatus, final_text: str | None, undoes: int | None = None) -> None:
+        """Log one decision (or an undo of one), set the revision's status and final text, and free its claim, in
+        one transaction."""
         with self.database.transaction() as db:
             db["reviews"].insert({"revision_id": revision_id, "action": action, "reviewer": reviewer,
-                                  "edited_text": edited_text, "reason": reason, "created_at": time.time()})
+                                  "edited_text": edited_text, "reason": reason, "created_at": time.time(),
+                                  "undoes": undoes})
             self.database.execute("UPDATE revisions SET status = ?, final_text = ? WHERE id = ?",
                                   [status, final_text, revision_id])
             self.database.execute("DELETE FROM review_claims WHERE revision_id=?", [revision_id])
 
-    def list(self, revision_id: int) -> list[ReviewRow]:
-        return self.database.query("SELECT * FROM reviews WHERE revision_id = ? ORDER BY id", [revision_id])
+    def list(self, revision_id: int, effective: bool = True) -> list[ReviewRow]:
+        """The revision's decisions in order; effective: without undo rows and the decisions they withdrew."""
+        return self.database.query(f"SELECT * FROM reviews r WHERE revision_id = ? {EFFECTIVE if effective else ''} "
+                                   "ORDER BY id", [revision_id])
 
-    def of_project(self, project_id: int) -> list[ReviewRow]:
+    def of_project(self, project_id: int, effective: bool = True) -> list[ReviewRow]:
         return self.database.query("SELECT r.* FROM reviews r JOIN revisions v ON v.id = r.revision_id "
-                                   "WHERE v.project_id = ? ORDER BY r.id", [project_id])
+                                   f"WHERE v.project_id = ? {EFFECTIVE if effective else ''} ORDER BY r.id",
+                                   [project_id])
+
+    def last_by(self, project_id: int, rnd: int, reviewer: str) -> ReviewRow | None:
+        """`reviewer`'s latest effective decision in the round."""
+        rows = self.database.query("SELECT r.* FROM reviews r JOIN revisions v ON v.id = r.revision_id WHERE "
+                                   f"v.project_id = ? AND v.round = ? AND r.reviewer = ? {EFFECTIVE} "
+                                   "ORDER BY r.id DESC LIMIT 1", [project_id, rnd, reviewer])
+        return rows[0] if rows else None
 
 
 class Claims:

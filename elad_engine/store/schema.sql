@@ -2,7 +2,7 @@
 -- older one here. Status columns are CHECKed against the enums of elad_engine/states.py (tests/test_states.py).
 CREATE TABLE IF NOT EXISTS projects (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL,
-  prompt_style TEXT);
+  prompt_style TEXT, guidelines TEXT);
 CREATE TABLE IF NOT EXISTS imports (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), source TEXT NOT NULL,
   rows INTEGER NOT NULL, created_at REAL NOT NULL);
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS revisions (
   final_text TEXT, created_at REAL NOT NULL, replies TEXT, UNIQUE (project_id, round, example_id));
 CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY, revision_id INTEGER NOT NULL REFERENCES revisions(id), action TEXT NOT NULL,
-  reviewer TEXT NOT NULL, edited_text TEXT, reason TEXT, created_at REAL NOT NULL);
+  reviewer TEXT NOT NULL, edited_text TEXT, reason TEXT, created_at REAL NOT NULL,
+  undoes INTEGER REFERENCES reviews(id));  -- an undo row withdraws the review it names; neither is ever changed
 CREATE TABLE IF NOT EXISTS training_runs (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, samples INTEGER NOT NULL,
   steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,

@@ -8,7 +8,7 @@ from .result import PhaseResult
 
 
 def run(ctx: RoundContext, rnd: int) -> PhaseResult:
-    result = evaluate_student(ctx, ctx.student_for(rnd))
+    result = evaluate_student(ctx, ctx.student_for(rnd), phase="baseline")
     ctx.store.metrics.save(ctx.project_id, rnd, base_accuracy=result["accuracy"], test_size=result["n"],
                            base_format_ok=result["format_ok"])
     return PhaseResult.done(f"starting accuracy {result['accuracy']:.3f} on {result['n']} test samples; format "

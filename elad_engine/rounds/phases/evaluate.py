@@ -10,9 +10,9 @@ from ..context import RoundContext
 from .result import PhaseResult
 
 
-def evaluate_student(ctx: RoundContext, student) -> dict:
+def evaluate_student(ctx: RoundContext, student, phase: str = "evaluate") -> dict:
     """The student's accuracy and format compliance on the test split (at most evaluation.max_examples), in the
-    project's prompt style, with progress; 'tokens' is what it generated."""
+    project's prompt style, with progress under `phase`; 'tokens' is what it generated."""
     tests = ctx.store.examples.list(ctx.project_id, split="test")
     if ctx.cfg.evaluation.max_examples:
         tests = tests[:ctx.cfg.evaluation.max_examples]
@@ -21,7 +21,7 @@ def evaluate_student(ctx: RoundContext, student) -> dict:
     def tick(n: int) -> None:
         ctx.check_cancel()  # a pause or cancel waits for one batch, not the whole test split
         done[0] += n
-        ctx.progress("evaluate", done[0], len(tests))
+        ctx.progress(phase, done[0], len(tests))
 
     generated = student.generated_tokens
     result = evaluate(student, tests, ctx.task, ctx.cfg.student.max_new_tokens,
