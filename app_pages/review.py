@@ -1,11 +1,13 @@
-"""Review: the round's revisions, filtered and sorted by uncertainty; one sample step by step with the step
-diff; approve (A), edit (E), reject (X: R is Streamlit's rerun key), skip (S), next (J) and previous (K); bulk
-approve of the filter."""
+"""Review: the round's revisions, filtered, searched and sorted by uncertainty, as a table whose picked rows are
+approved or rejected together; one sample step by step with the step diff; approve (A), edit (E), reject (X: R
+is Streamlit's rerun key), skip (S), next (J), previous (K), undo my last decision (U); the project's review
+guidelines above the sample."""
 
 import streamlit as st
 
 from elad_engine.service import UNDECIDED, EladError, Permission, PhaseStatus, QueueFilter, ReviewAction, RevisionStatus
 from ui.engine import can, current_project, show_error, studio
+from ui.review_table import edit_guidelines, guidelines, samples_table, undo_and_help
 from ui.review_view import show_sample
 
 name, project_id = current_project()
@@ -22,13 +24,14 @@ with st.expander("Filter", expanded=False):
                               key="rv_status")
     gold = f3.selectbox("Revised answer vs gold", ["any", "matches", "differs"], key="rv_gold")
     u = st.slider("Uncertainty range", 0.0, 1.0, (0.0, 1.0), 0.05, key="rv_unc")
+    search = st.text_input("Search the questions (all words, any case)", key="rv_search")
     failed_only = st.checkbox("Only teacher_failed", key="rv_failed")
     most_uncertain_first = st.toggle("Most uncertain first (off: in the order the teacher answered)", value=True,
                                      key="rv_sort")
 flt = QueueFilter(round=rnd, statuses=(RevisionStatus.TEACHER_FAILED,) if failed_only else tuple(statuses),
                   min_uncertainty=u[0] if u[0] > 0 else None, max_uncertainty=u[1] if u[1] < 1 else None,
                   matches_gold={"any": None, "matches": True, "differs": False}[gold],
-                  sort_by_uncertainty=most_uncertain_first)
+                  sort_by_uncertainty=most_uncertain_first, search=search)
 reviewer = studio().user.name if can(Permission.REVIEW) else ""
 rows = studio().review.queue(project_id, flt)  # without samples other reviewers hold
 decided, total = studio().review.progress(project_id, rnd)
@@ -54,6 +57,10 @@ if not can(Permission.REVIEW):
     st.info("Your role can read the queue but not decide samples.")
 elif not reviewer:
     st.warning("Enter your name in the sidebar: it is recorded on every decision.")
+guidelines(project_id)
+if can(Permission.CONFIGURE):
+    edit_guidelines(project_id)
+undo_and_help(project_id, rnd, reviewer)
 
 if rows:
     with st.popover(f"Approve all {len(rows)} in this view"):
@@ -64,6 +71,9 @@ if rows:
             st.toast(f"Approved {n} revision(s)")
             st.rerun()
 
+if rows:
+    with st.expander(f"Table of the {len(rows)} sample(s) in this view", expanded=False):
+        samples_table(project_id, rnd, rows, reviewer)
 if not rows:
     st.success("The queue of this view is empty.")
 else:

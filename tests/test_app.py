@@ -106,7 +106,8 @@ def test_review_page_edit_and_reject(env):
     at = page("review", project="p", reviewer="bob")
     rid = shown_revision(at)
     next(b for b in at.button if b.label == "Edit").click().run()
-    at.text_area[0].input("2 + 2 = 4\n4 * 3 = 12")  # form widgets: their values travel with the submit
+    steps = next(t for t in at.text_area if t.label == "Steps, one per line")
+    steps.input("2 + 2 = 4\n4 * 3 = 12")  # form widgets: their values travel with the submit
     next(t for t in at.text_input if t.label == "Answer").input("12")
     next(b for b in at.button if b.label == "Save my version").click().run()
     assert not at.exception
@@ -463,3 +464,44 @@ def test_an_admin_changes_a_role_resets_a_password_and_deactivates_a_user_on_the
     at.selectbox(key="manage-role-ada").set_value("reviewer")
     next(b for b in at.button if b.label == "Change the role").click().run()
     assert "only active admin" in at.code[0].value and store.users.get("ada")["role"] == "admin"
+
+
+def test_review_table_search_bulk_reject_undo_guidelines_and_shortcut_help(tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 17, review all day: a searchable table of the view whose picked rows are rejected with one reason; undo
+    of one's own last decision; the project's guidelines above the sample with images turned into links."""
+    from conftest import reviewed_workspace
+    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)  # its own: the module's workspace is decided by now
+    monkeypatch.setenv("ELAD_WORKSPACE", str(ws))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    store = Store(ws)
+    pid = store.projects.id_of("p")
+    store.projects.set_guidelines(pid, "Reject skipped steps. ![tracker](http://example.com/t.png)")
+    at = page("review", project="p", reviewer="dana")
+    assert not at.exception
+    assert "Reject skipped steps. [tracker](http://example.com/t.png)" in [m.value for m in at.markdown]
+    shortcuts = at.table[0].value  # the keyboard-shortcut help
+    assert list(shortcuts.index) == ["A", "E", "X", "S", "J", "K", "U"]
+    assert shortcuts.loc["U", "does"].startswith("undo")
+    table = next(d.value for d in at.dataframe if "question" in d.value.columns)
+    assert list(table.columns) == ["revision", "question", "status", "uncertainty", "revised answer", "gold",
+                                   "matches gold", "decided by"]
+    word = table.loc[0, "question"].split()[-1]
+    at.text_input(key="rv_search").input(word).run()
+    searched = next(d.value for d in at.dataframe if "question" in d.value.columns)
+    assert 0 < len(searched) <= len(table) and all(word.lower() in q.lower() for q in searched["question"])
+    at.text_input(key="rv_search").input("").run()
+    at.session_state["rv_table-1"] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+    picked = [int(v) for v in table["revision"][:2]]
+    at.text_input(key="rv_bulk_reason").input("the chain skips a step").run()
+    next(b for b in at.button if b.label == "Reject them").click().run()
+    assert not at.exception
+    assert [store.revisions.get(r)["status"] for r in picked] == ["rejected", "rejected"]
+    mine = [r for r in store.reviews.of_project(pid) if r["reviewer"] == "dana"]
+    assert [r["reason"] for r in mine] == ["the chain skips a step"] * 2
+    undo = next(b for b in at.button if b.label.startswith("Undo my last decision (reject of revision"))
+    undo.click().run()
+    assert not at.exception
+    assert sorted(store.revisions.get(r)["status"] for r in picked) == ["pending", "rejected"]
+    assert [r["action"] for r in store.reviews.of_project(pid, effective=False) if r["reviewer"] == "dana"] == [
+        "reject", "reject", "undo"]
