@@ -1,5 +1,6 @@
-"""Metrics: accuracy per round and against cumulative teacher cost, several projects overlaid; the per-round
-table; selection-score histograms; reviewer statistics and where the teacher's first error falls."""
+"""Metrics: accuracy per round and against cumulative teacher cost, several projects overlaid, with the starting
+student as a dashed line; the per-round table; training runs and loss curves; selection-score histograms;
+reviewer statistics and where the teacher's first error falls."""
 
 import altair as alt
 import pandas as pd
@@ -8,6 +9,10 @@ import streamlit as st
 from elad_engine.service import EladError
 from ui.engine import current_project, show_error, studio
 
+READABLE = {"multi_step": "multi-step accuracy", "prompt_tokens": "prompt tokens",
+            "completion_tokens": "completion tokens", "total_tokens": "all tokens", "cost_usd": "cost ($)",
+            "teacher_failed": "teacher failed", "format_ok": "format followed (test)",
+            "pool_format_ok": "format followed (pool)"}
 name, project_id = current_project()
 st.title("Metrics")
 with st.expander("Compare strategies from the efficiency benchmark (python -m benchmarks.efficiency)"):
@@ -47,11 +52,32 @@ base = alt.Chart(frame).encode(
     tooltip=["project", "round", "accuracy", "multi_step", "completion_tokens", "cost_usd"])
 charts = [("accuracy", "test accuracy", "Accuracy"), ("multi_step", "multi-step accuracy", "Multi-step accuracy"),
           ("format_ok", "explanations in the format", "Format followed (test split)")]
+starting = pd.DataFrame(studio().metrics.baselines([studio().projects.id_of(n) for n in chosen]))
 for column, (field, axis_title, title) in zip(st.columns(3), charts):
     y = alt.Y(f"{field}:Q", scale=alt.Scale(zero=False), title=axis_title, axis=alt.Axis(format=".0%"))
-    column.altair_chart(base.mark_line(point=True).encode(y=y).properties(title=title), width="stretch")
+    chart = base.mark_line(point=True).encode(y=y).properties(title=title)
+    if field == "accuracy" and not starting.empty:  # the student before any training: what the rounds added to
+        chart += alt.Chart(starting).mark_rule(strokeDash=[4, 4]).encode(
+            y="base_accuracy:Q", color=alt.Color("project:N"), tooltip=["project", "base_accuracy"])
+    column.altair_chart(chart, width="stretch")
+if not starting.empty:
+    st.caption("Dashed: the starting student's test accuracy, before the warm-up trained it.")
 st.subheader("Per round")
-st.dataframe(frame, hide_index=True, width="stretch")
+st.dataframe(frame.rename(columns=READABLE), hide_index=True, width="stretch")
+
+st.subheader(f"Training · {name}")
+training = pd.DataFrame(studio().metrics.training(project_id))
+if training.empty:
+    st.caption("No round has trained yet.")
+else:
+    t1, t2 = st.columns([1, 2])
+    t1.dataframe(training, hide_index=True, width="stretch")
+    losses = pd.DataFrame(studio().metrics.losses(project_id))
+    if not losses.empty:
+        t2.altair_chart(alt.Chart(losses).mark_line().encode(
+            x=alt.X("step:Q", title="optimiser step"), y=alt.Y("loss:Q", title="training loss"),
+            color=alt.Color("round:N"), tooltip=["round", "step", "loss"]).properties(
+            title="Training loss by round", height=260), width="stretch")
 
 st.subheader(f"Selection scores · {name}")
 scores = pd.DataFrame(studio().metrics.scores(project_id))
@@ -60,7 +86,8 @@ if scores.empty:
 else:
     st.altair_chart(alt.Chart(scores).mark_bar(opacity=0.7).encode(
         x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="uncertainty score"), y=alt.Y("count():Q", title="samples"),
-        color=alt.Color("selected:N"), column=alt.Column("round:O")).properties(width=180, height=160))
+        color=alt.Color("selected:N"), facet=alt.Facet("round:O", columns=3, title="round")).properties(
+        width=360, height=220))
 
 st.subheader(f"Reviewers · {name}")
 stats = pd.DataFrame(studio().metrics.reviewers(project_id))

@@ -80,6 +80,12 @@ def live() -> None:
                         + ("" if eta is None else f" · about {eta:,.0f} s left"))
         elif job["phase"] and status == JobStatus.RUNNING:
             st.caption(f"Phase: {job['phase']}")
+        if job["phase"] == Phase.TRAIN and status in (JobStatus.RUNNING, JobStatus.STOPPING):
+            losses = pd.DataFrame(studio().metrics.losses(project_id))
+            if not losses.empty:  # the round being trained wrote its loss log last
+                current = losses[losses["round"] == losses["round"].max()]
+                st.line_chart(current, x="step", y="loss", height=220, x_label="optimiser step",
+                              y_label="training loss")
         with st.expander("Job log", expanded=status in (JobStatus.RUNNING, JobStatus.FAILED)):
             st.code("\n".join(r["line"] for r in studio().rounds.job_log(job["id"], last=40)) or "(empty)",
                     language=None)

@@ -1,5 +1,6 @@
 """Tables behind the Metrics page (plain lists of dicts, ready for pandas): accuracy against teacher cost per
-round and project, selection scores, reviewer statistics, and where the teacher's first error falls."""
+round and project, the starting students, training runs and their loss curves, selection scores, reviewer
+statistics, and where the teacher's first error falls."""
 
 from __future__ import annotations
 
@@ -30,6 +31,34 @@ def metrics_frame(store: Store, project_ids: list[int]) -> list[dict]:
                          "rejected": m["rejected"], "teacher_failed": m["teacher_failed"],
                          "format_ok": m.get("format_ok"), "pool_format_ok": m.get("pool_format_ok")})
     return rows
+
+
+def baselines(store: Store, project_ids: list[int]) -> list[dict]:
+    """{project, base_accuracy}: each project's starting student on the test split, before the warm-up trained it."""
+    out = []
+    for project_id in project_ids:
+        first = next((m for m in store.metrics.list(project_id) if m["round"] == 0), None)
+        if first is not None and first["base_accuracy"] is not None:
+            out.append({"project": store.projects.name_of(project_id), "base_accuracy": first["base_accuracy"]})
+    return out
+
+
+def training_table(store: Store, project_id: int) -> list[dict]:
+    """One row per trained round: method, samples, optimiser steps, tokens, seconds, the final loss."""
+    return [{"round": r["round"], "method": r["method"], "samples": r["samples"], "steps": r["steps"],
+             "tokens": r["tokens"], "seconds": None if r["seconds"] is None else round(r["seconds"], 1),
+             "final loss": None if r["final_loss"] is None else round(r["final_loss"], 4)}
+            for r in store.training_runs.list(project_id)]
+
+
+def loss_curves(store: Store, project_id: int, rnd: int | None = None) -> list[dict]:
+    """{round, step, loss}: the live log written while training ran, else the losses its finished run kept."""
+    live = store.training_runs.live_losses(project_id, rnd)
+    have = {r["round"] for r in live}
+    for run in store.training_runs.list(project_id):
+        if run["round"] not in have and (rnd is None or run["round"] == rnd):
+            live += [{"round": run["round"], "step": i + 1, "loss": loss} for i, loss in enumerate(run["losses"] or [])]
+    return sorted(live, key=lambda r: (r["round"], r["step"]))
 
 
 def metrics_text(store: Store, project_id: int) -> str:

@@ -505,3 +505,35 @@ def test_review_table_search_bulk_reject_undo_guidelines_and_shortcut_help(tiny_
     assert sorted(store.revisions.get(r)["status"] for r in picked) == ["pending", "rejected"]
     assert [r["action"] for r in store.reviews.of_project(pid, effective=False) if r["reviewer"] == "dana"] == [
         "reject", "reject", "undo"]
+
+
+def test_metrics_show_the_starting_student_training_runs_loss_curves_and_readable_columns(env):
+    """Issue 17, training and metrics at a glance: the pre-warm-up baseline, a per-round training table with its
+    loss curve, column names in words."""
+    at = page("metrics", project="p")
+    assert not at.exception
+    assert "Dashed: the starting student's test accuracy, before the warm-up trained it." in [
+        c.value for c in at.caption]
+    per_round = at.dataframe[0].value
+    assert {"multi-step accuracy", "completion tokens", "cost ($)"} <= set(per_round.columns)
+    assert "multi_step" not in per_round.columns
+    training = next(d.value for d in at.dataframe if "final loss" in d.value.columns)
+    run = Store(env).training_runs.get(Store(env).projects.id_of("p"), 0)
+    assert training.loc[0, "steps"] == run["steps"] and training.loc[0, "samples"] == run["samples"]
+    assert len(at.get("vega_lite_chart")) >= 5  # three accuracy plots, the loss curve, the histogram
+
+
+def test_the_rounds_page_draws_the_live_loss_curve_while_a_round_trains(env):
+    store = Store(env)
+    pid = store.projects.id_of("p")
+    job = store.jobs.enqueue(pid, "rounds", {"max_rounds": None})
+    store.jobs.update(job, status="running", phase="train", progress=3, total=10)
+    store.training_runs.start_losses(pid, 1)
+    store.training_runs.add_losses(pid, 1, [(1, 2.5), (2, 2.1), (3, 1.9)])
+    try:
+        at = page("rounds", project="p")
+        assert not at.exception
+        assert at.get("vega_lite_chart"), "no live loss chart"
+    finally:
+        store.jobs.update(job, status="cancelled")
+        store.training_runs.start_losses(pid, 1)

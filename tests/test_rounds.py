@@ -17,7 +17,7 @@ from elad_engine.states import Phase, PhaseStatus
 from elad_engine.store import Store
 
 ALL_TABLES = ["projects", "imports", "examples", "rounds", "phases", "explanations", "scores", "selections",
-              "teacher_calls", "revisions", "reviews", "training_runs", "metrics"]
+              "teacher_calls", "revisions", "reviews", "training_runs", "training_losses", "metrics"]
 
 
 def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
@@ -42,6 +42,11 @@ def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
     assert (m1["prompt_tokens"], m1["completion_tokens"]) == (spend["prompt_tokens"], spend["completion_tokens"])
     assert spend["calls"] == 8
     assert store.training_runs.get(pid, 1)["samples"] == 8  # trains on all approved so far
+    for rnd in (0, 1):  # the live loss log, written while training ran, is the finished run's losses step by step
+        run = store.training_runs.get(pid, rnd)
+        live = store.training_runs.live_losses(pid, rnd)
+        assert [r["step"] for r in live] == list(range(1, run["steps"] + 1))
+        assert [r["loss"] for r in live] == pytest.approx(run["losses"])
     # warm-up samples left the pool; round 1 selected none of them again
     selected = lambda rnd: {s["example_id"] for s in store.selections.list(pid, rnd)}
     assert not selected(0) & selected(1)

@@ -1,4 +1,5 @@
-"""The metrics area of the service: accuracy against teacher cost for several projects, the per-round table,
+"""The metrics area of the service: accuracy against teacher cost for several projects, the starting students, the
+training runs and their loss curves, the per-round table,
 selection scores, reviewer statistics and agreement, where the teacher's first error falls, and the efficiency
 benchmark's curves."""
 
@@ -16,6 +17,21 @@ class MetricsArea(Area):
     def frame(self, project_ids: list[int]) -> list[dict]:
         """One row per evaluated round of each project: accuracy, multi-step accuracy, tokens, dollars, reviews."""
         return metrics.metrics_frame(self.store, project_ids)
+
+    @action(Permission.READ)
+    def baselines(self, project_ids: list[int]) -> list[dict]:
+        """Each project's starting student's test accuracy, before the warm-up (a reference line on the plots)."""
+        return metrics.baselines(self.store, project_ids)
+
+    @action(Permission.READ)
+    def training(self, project_id: int) -> list[dict]:
+        """One row per trained round: method, samples, steps, tokens, seconds, final loss."""
+        return metrics.training_table(self.store, project_id)
+
+    @action(Permission.READ)
+    def losses(self, project_id: int, rnd: int | None = None) -> list[dict]:
+        """{round, step, loss} of every training run (live while one runs)."""
+        return metrics.loss_curves(self.store, project_id, rnd)
 
     @action(Permission.READ)
     def table_text(self, project_id: int) -> str:

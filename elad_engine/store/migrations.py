@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
 ALTER TABLE reviews ADD COLUMN undoes INTEGER REFERENCES reviews(id);
 ALTER TABLE projects ADD COLUMN guidelines TEXT;
+CREATE TABLE IF NOT EXISTS training_losses (
+  project_id INTEGER NOT NULL REFERENCES projects(id), round INTEGER NOT NULL, step INTEGER NOT NULL,
+  loss REAL NOT NULL, PRIMARY KEY (project_id, round, step));
 """),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
-    # a project's review guidelines (markdown an admin writes)
+    # a project's review guidelines (markdown an admin writes); the loss of every step while training runs
 }

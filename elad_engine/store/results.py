@@ -69,6 +69,23 @@ class TrainingRuns:
         ckpt = str(self.database.workspace / row["checkpoint"]) if row["checkpoint"] else None
         return dict(row, losses=from_json(row["losses"]), checkpoint=ckpt)
 
+    def start_losses(self, project_id: int, rnd: int) -> None:
+        """A training run of the round begins: the live loss log starts empty."""
+        with self.database.transaction():
+            self.database.execute("DELETE FROM training_losses WHERE project_id=? AND round=?", [project_id, rnd])
+
+    def add_losses(self, project_id: int, rnd: int, steps: list[tuple[int, float]]) -> None:
+        with self.database.transaction():
+            self.database.db.conn.executemany(
+                "INSERT OR REPLACE INTO training_losses VALUES (?, ?, ?, ?)",
+                [(project_id, rnd, step, loss) for step, loss in steps])
+
+    def live_losses(self, project_id: int, rnd: int | None = None) -> list[dict]:
+        """{round, step, loss} as training wrote them (every round, or one)."""
+        where, args = ("AND round=?", [project_id, rnd]) if rnd is not None else ("", [project_id])
+        return self.database.query(f"SELECT round, step, loss FROM training_losses WHERE project_id=? {where} "
+                                   "ORDER BY round, step", args)
+
     def latest_checkpoint(self, project_id: int, before_round: int) -> tuple[str, str] | None:
         """(checkpoint folder, training method) of the latest trained round before `before_round`."""
         row = self.database.execute(

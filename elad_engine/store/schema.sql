@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS reviews (
   id INTEGER PRIMARY KEY, revision_id INTEGER NOT NULL REFERENCES revisions(id), action TEXT NOT NULL,
   reviewer TEXT NOT NULL, edited_text TEXT, reason TEXT, created_at REAL NOT NULL,
   undoes INTEGER REFERENCES reviews(id));  -- an undo row withdraws the review it names; neither is ever changed
+-- The loss of each optimiser step, written while training runs (a live curve), rewritten when a round retrains.
+CREATE TABLE IF NOT EXISTS training_losses (
+  project_id INTEGER NOT NULL REFERENCES projects(id), round INTEGER NOT NULL, step INTEGER NOT NULL,
+  loss REAL NOT NULL, PRIMARY KEY (project_id, round, step));
 CREATE TABLE IF NOT EXISTS training_runs (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, samples INTEGER NOT NULL,
   steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,

@@ -3,6 +3,7 @@ round's adapter; on several processes through accelerate when compute.processes 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ...states import TRAINABLE
@@ -10,6 +11,23 @@ from ...student.model import Student
 from ...student.training import train_student
 from ..context import RoundContext
 from .result import PhaseResult
+
+
+class LossLog:
+    """The live loss log of a training run (the Rounds page draws it): every step's loss, written about once a
+    second and at the last step, so the store is not written on every step."""
+
+    def __init__(self, store, project_id: int, rnd: int):
+        self.store, self.project_id, self.rnd = store, project_id, rnd
+        self.pending: list[tuple[int, float]] = []
+        self.flushed = time.monotonic()
+        store.training_runs.start_losses(project_id, rnd)
+
+    def add(self, step: int, total: int, loss: float) -> None:
+        self.pending.append((step, float(loss)))
+        if step == total or time.monotonic() - self.flushed > 1.0:
+            self.store.training_runs.add_losses(self.project_id, self.rnd, self.pending)
+            self.pending, self.flushed = [], time.monotonic()
 
 
 def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
@@ -46,11 +64,14 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
     out = ctx.round_dir(rnd) / ("adapter" if t.method == "lora" else "model")
     style = ctx.style(student.tokenizer)
 
+    log = LossLog(store, project_id, rnd) if procs.is_main else None
+
     def on_step(step: int, total: int, loss: float) -> None:
+        if log is not None:
+            log.add(step, total, loss)
+            ctx.progress("train", step, total)
         if procs.world == 1:  # a launched group stops together, between phases
             ctx.check_cancel()
-        if procs.is_main:
-            ctx.progress("train", step, total)
 
     result = train_student(student, style.prompts(student.tokenizer, [ctx.task.student_text(e) for e, _ in samples]),
                            [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
