@@ -1,11 +1,13 @@
 """Export: build the adapter, the merged model, the model card and the approved dataset of a chosen round (a
 worker job), then download each from the browser (roles with the export permission only; a file is read when its
-button is pressed, not on every rerun); the server path is shown to them too."""
+button is pressed, not on every rerun); the server path is shown to them too. "Try the student" answers a typed
+question with any trained round's student (a worker job)."""
 
 import streamlit as st
 
 from elad_engine.service import ACTIVE_JOB, JobStatus, Permission
 from ui.engine import can, current_project, studio
+from ui.try_student import try_student
 
 name, project_id = current_project()
 st.title(f"Export · {name}")
@@ -79,3 +81,6 @@ for e in studio().exports.list(project_id):
                 st.download_button(f"Download {part}", lambda p=path: p.read_bytes(),
                                    file_name=f"{name}-round{e['round']}-{part}",
                                    key=f"dl-{e['round']}-{part}")
+
+st.divider()
+try_student(project_id, trained, best)

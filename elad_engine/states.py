@@ -64,6 +64,7 @@ class JobKind(StrEnum):
     ROUNDS = "rounds"
     EXPORT = "export"
     REASK = "reask"  # ask the teacher again about one teacher_failed sample
+    TRY = "try"  # answer one typed question with a round's student (the Export page's "Try the student")
 
 
 class RoundStatus(StrEnum):

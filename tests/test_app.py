@@ -537,3 +537,39 @@ def test_the_rounds_page_draws_the_live_loss_curve_while_a_round_trains(env):
     finally:
         store.jobs.update(job, status="cancelled")
         store.training_runs.start_losses(pid, 1)
+
+
+def test_try_the_student_answers_a_typed_question_in_a_worker_job(tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 17: "Try the student" on the Export page: a worker job answers with a round's student, shown with steps."""
+    from conftest import reviewed_workspace
+    from elad_engine.jobs.worker import run_worker
+
+    ws = reviewed_workspace(tmp_path / "ws", tiny_model_dir)
+    monkeypatch.setenv("ELAD_WORKSPACE", str(ws))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("export", project="p")
+    next(b for b in at.button if b.label == "Ask the student").click().run()
+    assert "Type a question for the student to answer." in at.code[0].value  # nothing queued
+    store = Store(ws)
+    assert store.jobs.list(kind="try") == []
+    at.text_area[0].input("Eva has 6 marbles. She finds 3 more. How many marbles does she have?")
+    next(b for b in at.button if b.label == "Ask the student").click().run()
+    assert not at.exception
+    job = store.jobs.list(kind="try")[-1]
+    assert job["status"] == "queued" and job["args"]["round"] == 0
+    assert any("is thinking" in i.value for i in at.info)
+    assert run_worker(ws, once=True) == 1
+    done = store.jobs.get(job["id"])
+    assert done["status"] == "done", done["error"]
+    result = done["result"]
+    assert result["question"].startswith("Eva has 6 marbles") and isinstance(result["steps"], list)
+    assert done["message"].startswith("round 0's student answered: ")
+    at = page("export", project="p")
+    assert not at.exception
+    assert "Round 0's student, asked: Eva has 6 marbles. She finds 3 more. How many marbles does she have?" in [
+        c.value for c in at.caption]
+    shown = [t.value for t in at.text]
+    assert any(line.startswith("1. ") or line == "(no steps)" for line in shown)
+    with pytest.raises(Exception, match="has no trained student yet"):
+        from elad_engine.service import Studio
+        Studio(store, User("ada", Role.ADMIN)).exports.try_student(store.projects.id_of("p"), 5, "anything")

@@ -86,8 +86,18 @@ def run_reask_job(studio, ctx: JobContext) -> str:
     return message
 
 
+def run_try_job(studio, ctx: JobContext) -> str:
+    args = ctx.job["args"]
+    ctx.progress("try", 0, 1)
+    answer = studio.exports.try_now(ctx.job["project_id"], args["round"], args["question"])
+    ctx.store.jobs.update(ctx.job["id"], result=answer)
+    ctx.progress("try", 1, 1)
+    return f"round {args['round']}'s student answered: {answer['answer'] or '(no answer line)'}"
+
+
 JOB_KINDS: dict[JobKind, Callable[[object, JobContext], str]] = {
-    JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job, JobKind.REASK: run_reask_job}
+    JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job, JobKind.REASK: run_reask_job,
+    JobKind.TRY: run_try_job}
 
 
 def run_job(store: Store, job: JobRow) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import export
 from ..accounts import Permission
+from ..errors import EladError
 from ..jobs.queue import active_job, enqueue_export, request_stop
 from ..states import JobKind, JobStatus
 from ..store.jobs import JobRow
@@ -31,6 +32,26 @@ class ExportsArea(Area):
     def list(self, project_id: int) -> list[dict]:
         """The project's finished exports (default folders), newest round first."""
         return export.exports(self.store, project_id)
+
+    @action(Permission.REVIEW)
+    def try_student(self, project_id: int, rnd: int, question: str) -> int:
+        """Queue a job in which round `rnd`'s student answers `question`; returns the job id (see `tried`)."""
+        from ..rounds.try_out import check_question
+        if self.store.training_runs.get(project_id, rnd) is None:
+            raise EladError(f"Round {rnd} has no trained student yet: pick a round whose training has finished.")
+        return self.store.jobs.enqueue(project_id, JobKind.TRY, {"round": rnd, "question": check_question(question)})
+
+    @action(Permission.READ)
+    def tried(self, project_id: int) -> JobRow | None:
+        """The project's latest try-the-student job (its `result` holds the answer once it is done)."""
+        jobs = self.store.jobs.list(project_id, JobKind.TRY)
+        return jobs[-1] if jobs else None
+
+    @action(Permission.REVIEW)
+    def try_now(self, project_id: int, rnd: int, question: str) -> dict:
+        """Answer in this process (the worker runs the queued job through this)."""
+        from ..rounds.try_out import answer_question
+        return answer_question(self.store, project_id, rnd, question)
 
     @action(Permission.EXPORT)
     def start(self, project_id: int, rnd: int, merged: bool = True) -> int:

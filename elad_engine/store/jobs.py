@@ -29,6 +29,7 @@ class JobRow(TypedDict):
     phase: str | None
     phase_started: float | None
     phase_start_done: int | None
+    result: Any  # what the job handed back (JSON), e.g. the answer of a try-out; None for most kinds
 
 
 class LogLine(TypedDict):
@@ -39,7 +40,8 @@ class LogLine(TypedDict):
 
 
 def _job(row: dict) -> JobRow:
-    return dict(row, args=from_json(row["args"]), status=JobStatus(row["status"]), kind=JobKind(row["kind"]))
+    return dict(row, args=from_json(row["args"]), status=JobStatus(row["status"]), kind=JobKind(row["kind"]),
+                result=from_json(row.get("result")))
 
 
 class Jobs:
@@ -69,6 +71,8 @@ class Jobs:
 
     def update(self, job_id: int, **fields: Any) -> None:
         fields["heartbeat"] = time.time()
+        if "result" in fields:
+            fields["result"] = to_json(fields["result"])
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self.database.transaction():
             self.database.execute(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id])

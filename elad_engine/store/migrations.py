@@ -106,6 +106,14 @@ ALTER TABLE projects ADD COLUMN guidelines TEXT;
 CREATE TABLE IF NOT EXISTS training_losses (
   project_id INTEGER NOT NULL REFERENCES projects(id), round INTEGER NOT NULL, step INTEGER NOT NULL,
   loss REAL NOT NULL, PRIMARY KEY (project_id, round, step));
-"""),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
+""", rebuild={  # a fourth job kind: trying a round's student on a question typed on the Export page
+        "jobs": """CREATE TABLE {name} (
+  id INTEGER PRIMARY KEY, project_id INTEGER,
+  kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask', 'try')), args TEXT,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
+  progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
+  phase_start_done INTEGER DEFAULT 0, result TEXT)""",
+    }),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
     # a project's review guidelines (markdown an admin writes); the loss of every step while training runs
 }

@@ -70,11 +70,12 @@ CREATE TABLE IF NOT EXISTS metrics (
   created_at REAL, format_ok REAL, base_format_ok REAL, pool_format_ok REAL, correct TEXT,
   PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY, project_id INTEGER, kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask')), args TEXT,
+  id INTEGER PRIMARY KEY, project_id INTEGER,
+  kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask', 'try')), args TEXT,
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
-  phase_start_done INTEGER DEFAULT 0);
+  phase_start_done INTEGER DEFAULT 0, result TEXT);  -- result: what a job hands back (JSON), e.g. a try-out answer
 CREATE TABLE IF NOT EXISTS job_log (
   id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);
