@@ -1,5 +1,6 @@
-"""Projects: the list; the demo project in one click; a new project from a dataset file (upload or server path)
-with a column mapping and a preview of parsed rows and row errors; the selected project's settings."""
+"""Projects: the list; the demo project in one click; a new project in a guided setup (dataset, student, teacher,
+budgets) or from a dataset file in one form (upload or server path, a column mapping, a preview of parsed rows
+and row errors); the selected project's settings in tabs."""
 
 import pandas as pd
 import streamlit as st
@@ -7,6 +8,7 @@ import streamlit as st
 from elad_engine.service import Permission
 from ui.engine import can, select_project, studio
 from ui.project_forms import import_form, settings_form
+from ui.setup_wizard import guided_setup
 
 st.title("Projects")
 summaries = studio().projects.summaries()
@@ -34,7 +36,12 @@ c1.caption("The demo: synthetic word problems of 1-5 steps, half ending with a s
            "shipped tiny student (data/tiny-student), the "
            "exact arithmetic oracle as teacher, warm-up 8 and 3 rounds of 48, auto-approve (change it below).")
 
-with st.expander("New project from a dataset file", expanded=not summaries):
+with st.expander("New project: guided setup (dataset, student, teacher, budgets)", expanded=not summaries):
+    if can(Permission.CONFIGURE):
+        guided_setup()
+    else:
+        st.caption("Only an admin can create projects.")
+with st.expander("New project from a dataset file in one form"):
     if can(Permission.CONFIGURE):
         import_form()
     else:

@@ -60,7 +60,7 @@ def import_form_on(path, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
     monkeypatch.setenv("ELAD_NO_WORKER", "1")
     at = page("projects")
-    at.radio[0].set_value("A path on the server").run()
+    at.radio(key="imp-how").set_value("A path on the server").run()
     return at.text_input(key="imp-path").input(str(path)).run()
 
 
@@ -323,7 +323,7 @@ def test_an_import_in_the_whole_app_selects_the_new_project_without_an_error(tmp
     from conftest import tiny_project
     tiny_project(store, REPO / "data" / "tiny-student", name="first")  # so the sidebar draws its picker
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.radio[0].set_value("A path on the server").run()
+    at.radio(key="imp-how").set_value("A path on the server").run()
     at.text_input(key="imp-path").input(str(REPO / "tests/data/presets/gsm8k_test.jsonl")).run()
     at.text_input(key="imp-name").input("gsm").run()
     at.selectbox(key="imp-preset").set_value("gsm8k").run()
@@ -573,3 +573,51 @@ def test_try_the_student_answers_a_typed_question_in_a_worker_job(tiny_model_dir
     with pytest.raises(Exception, match="has no trained student yet"):
         from elad_engine.service import Studio
         Studio(store, User("ada", Role.ADMIN)).exports.try_student(store.projects.id_of("p"), 5, "anything")
+
+
+def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_project(tmp_path, monkeypatch):
+    """Issue 17: the guided "New project" flow: the file's columns as pick lists with the suggested preset, the
+    parsed preview, the student's size and device, the teacher, the budgets with what a round costs."""
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ELAD_NO_WORKER", "1")
+    at = page("projects")
+    at.radio(key="setup-how").set_value("A path on the server").run()
+    at.text_input(key="setup-path").input(str(REPO / "tests/data/presets/SVAMP.json")).run()
+    assert not at.exception
+    assert any(c.value.startswith("Columns found: ID, Body, Question, Equation, Answer, Type") for c in at.caption)
+    assert at.selectbox(key="setup-preset").value == "svamp"  # suggested by its columns
+    assert any("rows parse cleanly" in s.value for s in at.success)
+    nxt = next(b for b in at.button if b.label == "Next: student")
+    assert nxt.disabled  # no name yet
+    at.selectbox(key="setup-preset").set_value("(map the columns myself)").run()
+    assert at.selectbox(key="setup-q").value == "(a template over several columns)"
+    assert at.text_input(key="setup-qt").value == "{Body} {Question}" and at.selectbox(key="setup-a").value == "Answer"
+    assert set(at.selectbox(key="setup-c").options) >= {"(none)", "ID", "Body", "Question", "Equation"}
+    at.selectbox(key="setup-preset").set_value("svamp").run()
+    at.text_input(key="setup-name").input("svamp").run()
+    next(b for b in at.button if b.label == "Next: student").click().run()
+    assert not at.exception and "Step 2 of 4: Student" in at.get("progress")[0].proto.text
+    assert [m.label for m in at.metric] == ["Parameters", "On disk", "Architecture"]
+    assert at.metric[0].value == "3.3 M" and at.metric[2].value == "GPT2LMHeadModel"
+    assert any(c.value.startswith("Rounds run on: cpu") or c.value.startswith("Rounds run on: cuda")
+               for c in at.caption)
+    next(b for b in at.button if b.label == "Next: teacher").click().run()
+    at.radio(key="setup-tkind").set_value("openai").run()
+    assert next(b for b in at.button if b.label == "Next: strategy and budgets").disabled  # no endpoint yet
+    at.radio(key="setup-tkind").set_value("oracle").run()
+    next(b for b in at.button if b.label == "Next: strategy and budgets").click().run()
+    assert not at.exception
+    at.number_input(key="setup-selection.round_budget").set_value(16).run()
+    cost = next(d.value for d in at.dataframe if "teacher calls" in d.value.columns)
+    assert list(cost[""]) == ["the warm-up", "one round", "warm-up + 3 rounds"]
+    assert 0 < int(cost.loc[1, "teacher calls"]) <= 16  # the round budget, or the whole pool of this small file
+    assert float(cost.loc[1, "worst case $"]) >= float(cost.loc[1, "typical $"]) > 0
+    next(b for b in at.button if b.label == "Create the project 'svamp'").click().run()
+    assert not at.exception
+    store = Store(tmp_path / "fresh")
+    pid = store.projects.id_of("svamp")
+    cfg = store.projects.config(pid)
+    assert cfg.task.dataset == "svamp" and cfg.selection.round_budget == 16 and cfg.teacher.kind == "oracle"
+    assert sum(store.examples.counts(pid).values()) == len(__import__("json").load(open(
+        REPO / "tests/data/presets/SVAMP.json")))
+    assert "Created 'svamp' with" in at.success[0].value

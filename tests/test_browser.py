@@ -62,6 +62,7 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         page.get_by_label("Demo test size").fill("32")
         page.get_by_role("button", name="Create the demo project").click()
         expect(page.get_by_text("Settings · demo")).to_be_visible(timeout=60_000)
+        page.get_by_role("tab", name="Review").click()  # the settings are grouped in tabs
         policy = page.get_by_role("combobox", name="Who decides revisions")
         for _ in range(3):  # the option list can close under a rerun; try again
             policy.click()
@@ -140,8 +141,9 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
         go("Export")
         page.get_by_role("button", name="Build the export").click()
         expect(page.get_by_text("exported round 0", exact=False)).to_be_visible(timeout=120_000)
-        page.reload()
+        # issue 17.2: the new export and an enabled button appear without a reload
         expect(page.get_by_text("Round 0 export")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Build the export")).to_be_enabled(timeout=30_000)
         page.get_by_role("button", name="Prepare the whole export as a zip").click()
         button = page.get_by_role("button", name=re.compile(r"^Download the whole export"))
         expect(button).to_be_visible(timeout=60_000)
@@ -155,6 +157,12 @@ def test_the_whole_story_in_the_browser(app, tmp_path):
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise
+        # Try the student: a worker job answers a typed question with round 0's student
+        page.get_by_label("A question for the student").fill("Eva has 6 marbles. She finds 3 more. How many "
+                                                             "marbles does she have?")
+        page.get_by_role("button", name="Ask the student").click()
+        expect(page.get_by_text("Round 0's student, asked: Eva has 6 marbles", exact=False)).to_be_visible(
+            timeout=120_000)
         page.screenshot(path=str(SHOTS / "6-export.png"), full_page=True)
         browser.close()
     names = zipfile.ZipFile(target).namelist()
@@ -217,3 +225,56 @@ def test_a_reviewer_stays_logged_in_through_a_refresh_and_a_deep_link(tmp_path):
         page.reload()  # logged out stays logged out
         expect(heading).to_contain_text("Log in to ELAD Studio", timeout=30_000)
         browser.close()
+
+
+SVAMP = REPO.parent / "shared" / "datasets" / "svamp" / "SVAMP.json"
+
+
+@pytest.mark.skipif(not SVAMP.exists(), reason="../shared/datasets/svamp/SVAMP.json is not on this machine")
+def test_an_admin_walks_the_guided_setup_on_svamp(tmp_path):
+    """Issue 17: the guided "New project" setup in a real browser, logged in as an admin, on the published SVAMP."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from elad_engine.accounts import add_user
+
+    ws = tmp_path / "ws"
+    add_user(Store(ws), "ada", "a long admin password", "admin")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_app(ws, ELAD_NO_WORKER="1") as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url)
+        page.get_by_label("User name").fill("ada")
+        page.get_by_label("Password", exact=True).fill("a long admin password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("Step 1 of 4: Dataset")).to_be_visible(timeout=60_000)
+        page.get_by_text("A path on the server").first.click()
+        page.get_by_role("textbox", name="Path on the server").first.fill(str(SVAMP))
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Columns found: ID, Body, Question, Equation, Answer, Type")).to_be_visible(
+            timeout=30_000)
+        expect(page.get_by_text("1000 rows parse cleanly", exact=False)).to_be_visible(timeout=30_000)
+        page.get_by_label("Project name").first.fill("svamp")
+        page.keyboard.press("Enter")
+        page.screenshot(path=str(SHOTS / "7-setup-dataset.png"), full_page=True)
+        page.get_by_role("button", name="Next: student").click()
+        expect(page.get_by_text("Step 2 of 4: Student")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("GPT2LMHeadModel")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "8-setup-student.png"), full_page=True)
+        page.get_by_role("button", name="Next: teacher").click()
+        expect(page.get_by_text("Step 3 of 4: Teacher")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Next: strategy and budgets").click()
+        expect(page.get_by_text("Step 4 of 4: Strategy and budgets")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Typical: a quarter of the longest reply", exact=False)).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "9-setup-budgets.png"), full_page=True)
+        page.get_by_role("button", name="Create the project 'svamp'").click()
+        expect(page.get_by_text("Created 'svamp' with 1000 rows.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Settings · svamp")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "10-settings-tabs.png"), full_page=True)
+        page.get_by_role("link", name="Accounts").click()
+        expect(page.get_by_text("Change a user")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "11-accounts.png"), full_page=True)
+        browser.close()
+    store = Store(ws)
+    pid = store.projects.id_of("svamp")
+    assert sum(store.examples.counts(pid).values()) == 1000 and store.projects.config(pid).task.dataset == "svamp"

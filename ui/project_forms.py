@@ -1,5 +1,6 @@
-"""The Projects page's two forms: a dataset import with column mapping and preview, and a project's settings
-(widgets built from the config fields' own documentation, ranges and choices)."""
+"""The Projects page's two forms: a dataset import with column mapping and preview, and a project's settings in
+tabs (widgets built from the config fields' own documentation, ranges and choices; labels in words, the config key
+in the help)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ import streamlit as st
 from elad_engine.service import PRESETS, EladError
 from ui.engine import select_project, show_error, studio
 
-SETTINGS = ["student.path", "student.adapter", "student.prompt_style", "student.few_shot", "teacher.kind",
-            "teacher.model", "teacher.base_url", "teacher.api_key_env", "teacher.annotation", "teacher.show_gold",
-            "teacher.max_tokens", "teacher.price_as",
-            "teacher.concurrency", "selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
-            "rounds.budget_tokens", "rounds.budget_dollars", "review.policy", "training.epochs",
-            "training.learning_rate", "compute.processes", "compute.accelerate_config"]
+SETTINGS = {  # the settings form's tabs and their fields, in order
+    "Student": ["student.path", "student.adapter", "student.prompt_style", "student.few_shot"],
+    "Teacher": ["teacher.kind", "teacher.model", "teacher.base_url", "teacher.api_key_env", "teacher.annotation",
+                "teacher.show_gold", "teacher.max_tokens", "teacher.price_as", "teacher.concurrency"],
+    "Selection and budgets": ["selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
+                              "rounds.budget_tokens", "rounds.budget_dollars"],
+    "Review": ["review.policy"],
+    "Training": ["training.method", "training.epochs", "training.learning_rate", "training.batch_size",
+                 "training.lora_r", "training.lora_alpha", "training.lora_dropout", "training.target_modules",
+                 "training.precision", "training.max_length"],
+    "Compute": ["compute.processes", "compute.accelerate_config"],
+}
 
 
-def _source(key: str):
+def file_source(key: str):
     """The file to import: an upload saved under the workspace, or a path on the server."""
     how = st.radio("Source", ["Upload a file", "A path on the server"], horizontal=True, key=f"{key}-how")
     if how == "Upload a file":
@@ -64,7 +71,7 @@ def _mapping_fields(key: str, preset: str | None) -> dict:
 
 
 def import_form(key: str = "imp") -> None:
-    path = _source(key)
+    path = file_source(key)
     c1, c2, c3, c4 = st.columns(4)
     project = c1.text_input("Project name", key=f"{key}-name", placeholder="gsm8k")
     picked = c2.selectbox("Preset", ["(column mapping)", *PRESETS], key=f"{key}-preset",
@@ -134,7 +141,11 @@ LABELS = {"student.path": "Student model", "student.adapter": "Starting adapter 
           "rounds.budget_tokens": "Teacher token budget (0: no limit)",
           "rounds.budget_dollars": "Teacher dollar budget (0: no limit)", "review.policy": "Who decides revisions",
           "training.epochs": "Training epochs per round", "training.learning_rate": "Learning rate",
-          "compute.processes": "Processes (GPUs) per round", "compute.accelerate_config": "accelerate config file"}
+          "compute.processes": "Processes (GPUs) per round", "compute.accelerate_config": "accelerate config file",
+          "training.method": "Fine-tuning method", "training.batch_size": "Samples per optimiser step",
+          "training.lora_r": "LoRA rank", "training.lora_alpha": "LoRA alpha", "training.lora_dropout": "LoRA dropout",
+          "training.target_modules": "Modules that get LoRA adapters", "training.precision": "Precision",
+          "training.max_length": "Longest training sample (tokens)"}
 
 
 def _student_widget(value: str, doc: str, key: str) -> str:
@@ -149,7 +160,7 @@ def _student_widget(value: str, doc: str, key: str) -> str:
     return st.text_input("Student folder or .gguf file", "" if value in choices else value, help=doc, key=key)
 
 
-def _widget(section, name: str, dotted: str, key: str):
+def config_widget(section, name: str, dotted: str, key: str):
     f = next(f for f in dataclasses.fields(section) if f.name == name)
     value, m = getattr(section, name), f.metadata
     label, doc = LABELS.get(dotted, dotted), f"{m['doc']} (config key `{dotted}`)"
@@ -172,17 +183,21 @@ def _widget(section, name: str, dotted: str, key: str):
 def settings_form(project_id: int, editable: bool = True) -> None:
     cfg = studio().projects.config(project_id)
     values = {}
-    cols = st.columns(3)
-    for n, dotted in enumerate(SETTINGS):
-        sec, name = dotted.split(".")
-        with cols[n % 3]:
-            values[dotted] = _widget(getattr(cfg, sec), name, dotted, key=f"cfg-{project_id}-{dotted}")
-    prices = pd.DataFrame([{"model": k, "prompt $/M": v[0], "completion $/M": v[1]}
-                           for k, v in cfg.teacher.prices.items()])
-    edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{project_id}-prices")
-    values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0), float(r["completion $/M"] or 0)]
-                                for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
-    st.caption(cfg.teacher.price_source())
+    for tab, (title, fields) in zip(st.tabs(list(SETTINGS)), SETTINGS.items()):
+        with tab:
+            cols = st.columns(3)
+            for n, dotted in enumerate(fields):
+                sec, name = dotted.split(".")
+                with cols[n % 3]:
+                    values[dotted] = config_widget(getattr(cfg, sec), name, dotted, key=f"cfg-{project_id}-{dotted}")
+            if title == "Teacher":
+                prices = pd.DataFrame([{"model": k, "prompt $/M": v[0], "completion $/M": v[1]}
+                                       for k, v in cfg.teacher.prices.items()])
+                edited = st.data_editor(prices, num_rows="dynamic", hide_index=True, key=f"cfg-{project_id}-prices")
+                values["teacher.prices"] = {str(r["model"]): [float(r["prompt $/M"] or 0),
+                                                              float(r["completion $/M"] or 0)]
+                                            for r in edited.to_dict("records") if str(r.get("model") or "").strip()}
+                st.caption(cfg.teacher.price_source())
     b1, b2 = st.columns(2)
     if b1.button("Save settings", type="primary", key=f"cfg-{project_id}-save", disabled=not editable):
         try:

@@ -41,3 +41,25 @@ def estimate_next_round(store: Store, project_id: int) -> Estimate:
             "usd": dollars(n * prompt, n * completion, price), "worst_completion_tokens": n * cfg.teacher.max_tokens,
             "worst_usd": dollars(n * prompt, n * cfg.teacher.max_tokens, price),
             "from_history": mean_prompt is not None}
+
+
+def estimate_for(examples: list, cfg) -> dict:
+    """What one round of `cfg` should cost on these examples, before the project exists (the guided setup): the
+    round's calls at the mean prompt of an empty revision of these questions and a quarter of teacher.max_tokens
+    per reply, and the worst case at teacher.max_tokens; the warm-up's full annotations likewise."""
+    pool = [e for e in examples if e.split == "pool"] or list(examples)
+    sample = pool[:200]
+    prompt = (sum(count_message_tokens(revision_messages(e, [], None, False, cfg.task.answer_type)) for e in sample)
+              // max(1, len(sample)))
+    price = cfg.teacher.price()
+    out = {}
+    for name, n in (("warm-up", min(cfg.rounds.warmup, len(pool))), ("round", min(cfg.selection.round_budget,
+                                                                                   len(pool)))):
+        typical, worst = cfg.teacher.max_tokens // 4, cfg.teacher.max_tokens
+        out[name] = {"calls": n, "prompt_tokens": n * prompt, "completion_tokens": n * typical,
+                     "usd": dollars(n * prompt, n * typical, price), "worst_usd": dollars(n * prompt, n * worst, price)}
+    rounds = cfg.rounds.rounds
+    out["all"] = {"calls": out["warm-up"]["calls"] + rounds * out["round"]["calls"],
+                  "usd": out["warm-up"]["usd"] + rounds * out["round"]["usd"],
+                  "worst_usd": out["warm-up"]["worst_usd"] + rounds * out["round"]["worst_usd"]}
+    return out

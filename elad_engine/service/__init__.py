@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..accounts import ROLES, SESSION_SECONDS, AccessDenied, Permission, Role, User, UserKind
+from ..config import ProjectConfig
 from ..errors import ConfigError, EladError
 from ..jobs.spawn import STALE_S, ensure_worker
 from ..review.queue import QueueFilter
@@ -35,7 +36,7 @@ Workspace = Store  # what a page holds on to between script runs: the open works
 __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Permission", "AccessDenied", "EladError",
            "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE",
            "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace",
-           "open_workspace", "ensure_worker", "live_workers", "STALE_S"]
+           "open_workspace", "ensure_worker", "live_workers", "STALE_S", "ProjectConfig"]
 
 
 class Studio:

@@ -70,6 +70,24 @@ class ProjectsArea(Area):
         return preview_file(path, **options)
 
     @action(Permission.CONFIGURE)
+    def peek_file(self, path: str | Path, file_format: str | None = None) -> tuple[list[str], list[dict], list[str]]:
+        """(columns, first rows, problems) of a dataset file, before any mapping (the guided setup's preview)."""
+        from ..tasks.detect import peek
+        return peek(path, file_format)
+
+    @action(Permission.CONFIGURE)
+    def suggest_layout(self, columns: list[str]) -> dict:
+        """{"preset", "mapping"} that these columns suggest: a guess for the user to check."""
+        from ..tasks.detect import suggest
+        return suggest(columns)
+
+    @action(Permission.CONFIGURE)
+    def estimate_cost(self, examples: list[Example], config: ProjectConfig) -> dict:
+        """What the warm-up, one round and all rounds of `config` should cost on these examples (typical, worst)."""
+        from ..rounds.estimate import estimate_for
+        return estimate_for(examples, config.validate())
+
+    @action(Permission.CONFIGURE)
     def parse_label_map(self, text: str) -> dict[str, str]:
         """`true=yes,false=no` as the mapping's label map (ConfigError names a bad pair)."""
         return parse_label_map(text)

@@ -23,6 +23,12 @@ class StudentsArea(Area):
     def list(self) -> list[StudentRow]:
         return self.store.students.list()
 
+    @action(Permission.READ)
+    def describe(self, path: str) -> dict:
+        """Architecture, parameters, size on disk and the device a round would use, without loading the model."""
+        from ..student.describe import describe_student
+        return describe_student(self.store, path)
+
     @action(Permission.CONFIGURE)
     def add_gguf(self, name: str, path: str | Path, label: str | None = None) -> StudentRow:
         """Convert the GGUF file into the workspace (once per file) and register it as `student:NAME`."""
