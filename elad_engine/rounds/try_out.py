@@ -4,7 +4,7 @@ job): the student after that round's training, in the project's prompt style, gr
 from __future__ import annotations
 
 from ..errors import EladError
-from ..method.reasoning import split_steps
+from ..method.reasoning import short_answer, split_steps
 from ..method.records import Example
 from ..store import Store
 from .context import RoundContext
@@ -33,4 +33,5 @@ def answer_question(store: Store, project_id: int, rnd: int, question: str) -> d
     (text,), = student.generate(style.prompts(student.tokenizer, [ctx.task.student_text(example)]),
                                 max_new_tokens=ctx.cfg.student.max_new_tokens)
     steps, answer = split_steps(text)
-    return {"round": rnd, "question": question, "steps": steps, "answer": answer, "text": text}
+    return {"round": rnd, "question": question, "steps": steps, "answer": short_answer(answer) if answer else None,
+            "text": text}
