@@ -10,6 +10,7 @@ printed as one message (no traceback) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import getpass
 import os
 import sys
@@ -338,8 +339,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def configure_logging() -> None:
+    """The engine logs under the `elad_engine` logger (one per module below it); the CLI prints WARNING and up to
+    stderr with a time stamp. Done here, never at import, so a program that imports the engine keeps its own."""
+    logger = logging.getLogger("elad_engine")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get("ELAD_LOG_LEVEL", "WARNING").upper())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    configure_logging()
     try:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in ("score", "train"):
             raise EladError(f"`{args.command}` must not run under `accelerate launch` (every rank would do all of it, "

@@ -38,3 +38,9 @@ class BudgetExceeded(EladError):
 
 class StoreError(EladError):
     """The workspace database refused an operation (unknown project, bad state, ...)."""
+
+
+class LeaseLost(BaseException):
+    """A worker's write for a job whose lease another worker holds now (this one stalled past the lease): refused.
+    A BaseException, so no `except Exception` on the way can swallow it and carry on writing; the worker catches
+    it, writes nothing more for that job, and goes on with the next."""

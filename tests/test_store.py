@@ -144,9 +144,9 @@ def test_metrics_training_runs_and_jobs(store):
     m = store.metrics.list(pid)[0]
     assert (m["accuracy"], m["by_difficulty"], m["phase_seconds"]) == (0.5, {"1": {"accuracy": 0.5, "n": 2}}, {"a": 1})
     jid = store.jobs.enqueue(pid, "rounds", {"max_rounds": 1})
-    job = store.jobs.claim(os.getpid())
+    job = store.jobs.claim(os.getpid(), lease_s=15)
     assert (job["id"], job["status"], job["args"]) == (jid, "running", {"max_rounds": 1})
-    assert store.jobs.claim(os.getpid()) is None
+    assert store.jobs.claim(os.getpid(), lease_s=15) is None
     store.jobs.update(jid, status="done", progress=3, total=3)
     assert store.jobs.get(jid)["status"] == "done"
 

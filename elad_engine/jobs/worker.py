@@ -6,6 +6,7 @@ resumed by the next one (spawn.py starts workers).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -13,18 +14,22 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import EladError, StoreError
+from ..errors import EladError, LeaseLost
 from ..states import STOP_WORDS, STOPPED_AS, JobKind, JobStatus, StopReason
 from ..store import Store
 from ..store.jobs import JobRow
-from .spawn import HEARTBEAT_S, STALE_S
+from .heartbeat import Heartbeat
+from .spawn import STALE_S
+
+log = logging.getLogger(__name__)
 
 
 class JobContext:
     """What a running job reports through: throttled progress, the log, and the stop check."""
 
-    def __init__(self, store: Store, job: JobRow):
+    def __init__(self, store: Store, job: JobRow, lost: threading.Event | None = None):
         self.store, self.job = store, job
+        self.lost = lost or threading.Event()  # set by the heartbeat when the job's lease is gone
         self._last = 0.0
         self._phase = None
 
@@ -43,7 +48,7 @@ class JobContext:
         self.store.jobs.log(self.job["id"], line)
 
     def stop_requested(self) -> bool:
-        return self.store.jobs.get(self.job["id"])["status"] == JobStatus.STOPPING
+        return self.lost.is_set() or self.store.jobs.get(self.job["id"])["status"] == JobStatus.STOPPING
 
     def stop_as(self) -> JobStatus:
         """What a stop request asked the job to become (paused unless it said cancelled)."""
@@ -100,11 +105,24 @@ JOB_KINDS: dict[JobKind, Callable[[object, JobContext], str]] = {
     JobKind.TRY: run_try_job}
 
 
-def run_job(store: Store, job: JobRow) -> None:
+def run_job(store: Store, job: JobRow, lost: threading.Event | None = None) -> None:
+    """Run one claimed job under its lease: every write it makes is fenced by (job id, lease), so once another
+    worker holds the job (this one stalled past the lease) nothing more is written for it from here."""
+    store.database.fence, refused = (job["id"], job["lease"]), store.database.refused
+    try:
+        _run_job(store, JobContext(store, job, lost))
+    except LeaseLost as e:
+        log.error("%s; %d write(s) of this worker refused for job %s, which it stops now", e,
+                  store.database.refused - refused, job["id"])
+    finally:
+        store.database.fence = None
+
+
+def _run_job(store: Store, ctx: JobContext) -> None:
     from ..accounts import User
     from ..service import Studio
 
-    ctx = JobContext(store, job)
+    job = ctx.job
     studio = Studio(store, User.system("worker"))  # the job was authorised when it was queued
     try:
         message = JOB_KINDS[job["kind"]](studio, ctx)
@@ -119,6 +137,12 @@ def run_job(store: Store, job: JobRow) -> None:
         ctx.log(traceback.format_exc())
         store.jobs.update(job["id"], status=JobStatus.FAILED, error=f"{type(e).__name__}: {e}", finished_at=time.time())
         return
+    if ctx.lost.is_set():  # the heartbeat could not renew the lease: stopped at a safe point, back to the queue
+        ctx.log("the worker's heartbeat could not renew the job's lease; it stopped at a safe point and is queued "
+                "again")
+        store.jobs.update(job["id"], status=JobStatus.QUEUED, worker_pid=None, message="queued again: the "
+                          "worker lost its lease")
+        return
     status = JobStatus.DONE
     current = store.jobs.get(job["id"])
     if current["status"] == JobStatus.STOPPING:
@@ -131,33 +155,27 @@ def run_worker(workspace: str | Path, once: bool = False, poll_s: float = 0.5, i
     """Run jobs until stopped (or, with once=True, until the queue is empty). Returns the jobs run."""
     store = Store(workspace)
     worker_pid = os.getpid()
-    stop = threading.Event()
-
-    def beat() -> None:  # its own thread and connection: a long training step must not look like a death
-        beat_store = Store(workspace)
-        while not stop.wait(HEARTBEAT_S):
-            try:
-                beat_store.workers.beat(worker_pid)
-            except StoreError:
-                pass
-        beat_store.close()
-
+    heartbeat = Heartbeat(workspace, worker_pid, lease_s=stale_s)
     store.workers.beat(worker_pid)
     store.jobs.requeue_stale(stale_s)
-    threading.Thread(target=beat, daemon=True).start()
+    heartbeat.start()
     ran, idle_since = 0, time.time()
     try:
         while True:
-            job = store.jobs.claim(worker_pid)
+            job = store.jobs.claim(worker_pid, lease_s=stale_s)
             if job is None:
                 if once or (idle_exit_s is not None and time.time() - idle_since > idle_exit_s):
                     return ran
                 time.sleep(poll_s)
                 store.jobs.requeue_stale(stale_s)
                 continue
-            run_job(store, job)
+            heartbeat.hold(job["id"], job["lease"])
+            try:
+                run_job(store, job, heartbeat.lost)
+            finally:
+                heartbeat.release()
             ran += 1
             idle_since = time.time()
     finally:
-        stop.set()
+        heartbeat.close()
         store.workers.forget(worker_pid)

@@ -37,8 +37,8 @@ __all__ = ["Store", "SCHEMA_VERSION", "PROJECT_NAME", "check_project_name", "sta
 class Store:
     """One workspace: its database, its repositories and its artifacts folder."""
 
-    def __init__(self, workspace: str | Path):
-        self.database = Database(workspace)
+    def __init__(self, workspace: str | Path, busy_timeout_s: float = 60.0):
+        self.database = Database(workspace, busy_timeout_s)
         self.workspace, self.path, self.db = self.database.workspace, self.database.path, self.database.db
         self.projects = Projects(self.database)
         self.examples = Examples(self.database, self.projects)

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..errors import StoreError
+from ..errors import LeaseLost, StoreError
 from .migrations import MIGRATIONS
 
 SCHEMA_VERSION = 9
@@ -51,14 +51,16 @@ def statements(script: str) -> list[str]:
 class Database:
     """One workspace database. Every multi-row write is one transaction, so a crash leaves nothing half-done."""
 
-    def __init__(self, workspace: str | Path):
+    def __init__(self, workspace: str | Path, busy_timeout_s: float = 60.0):
         self.workspace = Path(workspace).resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self.fence: tuple[int, int] | None = None  # (job id, lease) a worker writes under; see _check_fence
+        self.refused = 0  # writes refused because the fence's lease was lost
         self.path = self.workspace / "elad.db"
-        conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
+        conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA busy_timeout = 60000")
+        self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         self.db.enable_wal()
         # In WAL mode NORMAL still survives a killed process (only a power cut can lose the last commits), and
         # it makes each commit an append instead of an fsync: the teacher ledger commits once per call.
@@ -86,11 +88,27 @@ class Database:
                 return
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                if self.fence is not None:
+                    self._check_fence()
                 yield self.db
+            except LeaseLost:
+                raise  # rolled back already
             except BaseException:
                 self.db.rollback()
                 raise
             self.db.execute("COMMIT")
+
+    def _check_fence(self) -> None:
+        """Under the write lock: the job's lease is still this worker's, or the write is refused (LeaseLost). A
+        worker that stalled past its lease (a paused process, a database it could not reach) and was replaced can
+        therefore never write again for that job."""
+        job_id, lease = self.fence
+        row = self.db.execute("SELECT lease, status FROM jobs WHERE id = ?", [job_id]).fetchone()
+        if row is None or row[0] != lease or row[1] not in ("running", "stopping"):
+            self.refused += 1
+            self.db.rollback()
+            raise LeaseLost(f"job {job_id}: this worker's lease {lease} is gone (the job now has lease "
+                            f"{row[0] if row else '-'}, status {row[1] if row else '-'}): write refused")
 
     def copy_to(self, target: Path) -> None:
         """A consistent copy of the live database in the new file `target`, through SQLite's online backup API

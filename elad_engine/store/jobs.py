@@ -29,6 +29,8 @@ class JobRow(TypedDict):
     phase: str | None
     phase_started: float | None
     phase_start_done: int | None
+    lease: int  # the generation of the current worker's hold (fencing: every write of the job checks it)
+    lease_expires: float | None
     result: Any  # what the job handed back (JSON), e.g. the answer of a try-out; None for most kinds
 
 
@@ -53,14 +55,15 @@ class Jobs:
             return db["jobs"].insert({"project_id": project_id, "kind": kind, "args": to_json(args or {}),
                                       "status": JobStatus.QUEUED, "created_at": time.time()}).last_pk
 
-    def claim(self, worker_pid: int) -> JobRow | None:
-        """Atomically take the oldest queued job for the worker process `worker_pid`."""
+    def claim(self, worker_pid: int, lease_s: float) -> JobRow | None:
+        """Atomically take the oldest queued job for the worker process `worker_pid`, under a new lease (the job's
+        lease generation + 1, valid `lease_s` seconds unless renewed): the returned row's `lease`."""
         now = time.time()
         with self.database.transaction():
             row = self.database.execute(
-                "UPDATE jobs SET status=?, worker_pid=?, started_at=?, heartbeat=? WHERE id="
-                "(SELECT id FROM jobs WHERE status=? ORDER BY id LIMIT 1) RETURNING id",
-                [JobStatus.RUNNING, worker_pid, now, now, JobStatus.QUEUED]).fetchone()
+                "UPDATE jobs SET status=?, worker_pid=?, started_at=?, heartbeat=?, lease=lease+1, lease_expires=? "
+                "WHERE id=(SELECT id FROM jobs WHERE status=? ORDER BY id LIMIT 1) RETURNING id",
+                [JobStatus.RUNNING, worker_pid, now, now, now + lease_s, JobStatus.QUEUED]).fetchone()
         return self.get(row[0]) if row else None
 
     def get(self, job_id: int) -> JobRow:
@@ -94,13 +97,16 @@ class Jobs:
                                    "ORDER BY id", [job_id, last])
 
     def requeue_stale(self, older_than_s: float) -> list[int]:
-        """Running jobs whose worker stopped beating (killed): back to the queue, to be resumed."""
-        cutoff = time.time() - older_than_s
+        """Running jobs whose lease ran out (the worker was killed, or stalled past it): back to the queue, to be
+        resumed under a new lease; a stalled worker's writes for them are refused from then on (fencing)."""
+        now = time.time()
+        expired = "COALESCE(lease_expires, heartbeat + ?) < ?"  # rows from before leases: by their heartbeat
         with self.database.transaction():
-            self.database.execute("UPDATE jobs SET status=?, finished_at=? WHERE status=? AND heartbeat < ?",
-                                  [JobStatus.PAUSED, time.time(), JobStatus.STOPPING, cutoff])  # asked to stop anyway
-            rows = self.database.execute("UPDATE jobs SET status=?, worker_pid=NULL WHERE status=? AND heartbeat < ? "
-                                         "RETURNING id", [JobStatus.QUEUED, JobStatus.RUNNING, cutoff]).fetchall()
+            self.database.execute(f"UPDATE jobs SET status=?, finished_at=? WHERE status=? AND {expired}",
+                                  [JobStatus.PAUSED, now, JobStatus.STOPPING, older_than_s, now])  # asked to stop
+            rows = self.database.execute(f"UPDATE jobs SET status=?, worker_pid=NULL WHERE status=? AND {expired} "
+                                         "RETURNING id", [JobStatus.QUEUED, JobStatus.RUNNING, older_than_s,
+                                                          now]).fetchall()
         return [r[0] for r in rows]
 
 
@@ -110,14 +116,18 @@ class Workers:
     def __init__(self, database: Database):
         self.database = database
 
-    def beat(self, worker_pid: int) -> None:
-        """The worker's heartbeat, and that of the jobs it runs."""
+    def beat(self, worker_pid: int, held: tuple[int, int] | None = None, lease_s: float = 0.0) -> bool:
+        """The worker's heartbeat; with `held` (job id, lease), the job's lease renewed for `lease_s` more seconds.
+        False when that lease is no longer the job's (another worker took the job over)."""
         now = time.time()
         with self.database.transaction():
             self.database.execute("INSERT INTO workers VALUES (?, ?, ?) ON CONFLICT(pid) DO UPDATE SET heartbeat="
                                   "excluded.heartbeat", [worker_pid, now, now])
-            self.database.execute("UPDATE jobs SET heartbeat=? WHERE worker_pid=? AND status IN (?, ?)",
-                                  [now, worker_pid, JobStatus.RUNNING, JobStatus.STOPPING])
+            if held is None:
+                return True
+            return self.database.execute(
+                "UPDATE jobs SET heartbeat=?, lease_expires=? WHERE id=? AND lease=? AND status IN (?, ?)",
+                [now, now + lease_s, *held, JobStatus.RUNNING, JobStatus.STOPPING]).rowcount == 1
 
     def forget(self, worker_pid: int) -> None:
         with self.database.transaction():

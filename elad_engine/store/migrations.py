@@ -113,7 +113,8 @@ CREATE TABLE IF NOT EXISTS training_losses (
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
-  phase_start_done INTEGER DEFAULT 0, result TEXT)""",
+  phase_start_done INTEGER DEFAULT 0, result TEXT,
+  lease INTEGER NOT NULL DEFAULT 0, lease_expires REAL)""",
     }),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
     # a project's review guidelines (markdown an admin writes); the loss of every step while training runs
 }

@@ -75,7 +75,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
-  phase_start_done INTEGER DEFAULT 0, result TEXT);  -- result: what a job hands back (JSON), e.g. a try-out answer
+  phase_start_done INTEGER DEFAULT 0, result TEXT,  -- result: what a job hands back (JSON), e.g. a try-out answer
+  -- lease: the generation of the worker's hold on a running job; every write the job makes checks it (fencing)
+  lease INTEGER NOT NULL DEFAULT 0, lease_expires REAL);
 CREATE TABLE IF NOT EXISTS job_log (
   id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, created_at REAL NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log(job_id);

@@ -5,7 +5,9 @@ The loss covers the explanation tokens only (the prompt is masked). Entry point:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -209,10 +211,24 @@ def _checkpointing(model, on: bool) -> None:
         inner.activation_checkpointing_disable()
 
 
+def _remove_dead_tmp(out_dir: Path) -> None:
+    """Half-written checkpoint folders of processes that died (killed while saving) next to `out_dir`."""
+    import shutil
+
+    for tmp in out_dir.parent.glob(f"{out_dir.name}.tmp-*"):
+        try:
+            os.kill(int(tmp.name.rsplit("-", 1)[1]), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def train_student(student, prompts: list[str], completions: list[str], cfg: TrainingConfig, out_dir: Path,
                   init_adapter: str | None = None, seed: int = 0,
                   on_step: Callable[[int, int, float], None] | None = None, processes=None,
-                  prompt_style=None) -> TrainResult:
+                  prompt_style=None, publish: Callable[[], contextlib.AbstractContextManager] | None = None
+                  ) -> TrainResult:
     """Fine-tune a loaded base `Student` (see model.py) and save the result to `out_dir`.
 
     LoRA: wraps the base model in a fresh adapter (or `init_adapter`, to continue the previous round)
@@ -246,17 +262,19 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
     if processes is not None and not processes.is_main:
         processes.barrier()  # wait until the main rank has written the checkpoint
         return result
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")  # this process's own: a stalled worker and the
+    tmp.mkdir(parents=True, exist_ok=True)                         # one that took over never share a folder
     model.save_pretrained(tmp)
     if cfg.method == "full":
         student.tokenizer.save_pretrained(tmp)
     if prompt_style is not None:
         prompt_style.save(tmp)
-    if out_dir.exists():
-        import shutil
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)  # atomic: a crash never leaves a half-written checkpoint under the final name
+    with (publish or contextlib.nullcontext)():  # e.g. the job's fenced transaction: a worker that lost its lease
+        if out_dir.exists():                    # never replaces the checkpoint of the worker that holds it now
+            import shutil
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)  # atomic: a crash never leaves a half-written checkpoint under the final name
+    _remove_dead_tmp(out_dir)
     if processes is not None:
         processes.barrier()
     return result

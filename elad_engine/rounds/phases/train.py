@@ -75,7 +75,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
 
     result = train_student(student, style.prompts(student.tokenizer, [ctx.task.student_text(e) for e, _ in samples]),
                            [txt for _, txt in samples], t, out, init_adapter=init, seed=ctx.cfg.rounds.seed + rnd,
-                           processes=procs, prompt_style=style, on_step=on_step)
+                           processes=procs, prompt_style=style, on_step=on_step, publish=store.transaction)
     if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
