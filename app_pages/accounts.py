@@ -5,22 +5,14 @@ password, deactivate or reactivate an account. Passwords are hashed with scrypt 
 import streamlit as st
 
 from elad_engine.service import ROLES, EladError, Permission, UserKind
-from ui.browser_session import create_first_admin, login_form
+from ui.browser_session import first_admin_form, login_form
 from ui.engine import accounts_exist, can, show_error, studio, user
 
 if not accounts_exist():
     st.title("Accounts")
     st.info("This workspace has no accounts: anyone who reaches the app may do everything. Create the first "
             "admin account to require a login (or run `elad user add NAME --role admin`).")
-    with st.form("first-admin"):
-        name = st.text_input("Admin user name")
-        pw = st.text_input("Password (10 characters or more)", type="password")
-        if st.form_submit_button("Create the admin account"):
-            try:
-                create_first_admin(studio(), name, pw)
-                st.rerun()
-            except EladError as e:
-                show_error(str(e))
+    first_admin_form(studio())
     st.stop()
 if user().kind == UserKind.VISITOR:  # the app shows the login form itself; this is for the page run alone
     login_form(studio())

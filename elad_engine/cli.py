@@ -10,7 +10,6 @@ printed as one message (no traceback) with exit status 2.
 from __future__ import annotations
 
 import argparse
-import logging
 import getpass
 import os
 import sys
@@ -22,6 +21,7 @@ from .accounts import User
 from .cli_import import add_import_command
 from .config import ProjectConfig
 from .errors import EladError
+from .logs import configure_logging
 from .resources import TINY_STUDENT, installed_file
 from .service import Studio
 from .states import StopReason
@@ -337,17 +337,6 @@ def parser() -> argparse.ArgumentParser:
     add_round_commands(add)
     add_admin_commands(add)
     return p
-
-
-def configure_logging() -> None:
-    """The engine logs under the `elad_engine` logger (one per module below it); the CLI prints WARNING and up to
-    stderr with a time stamp. Done here, never at import, so a program that imports the engine keeps its own."""
-    logger = logging.getLogger("elad_engine")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(os.environ.get("ELAD_LOG_LEVEL", "WARNING").upper())
 
 
 def main(argv: list[str] | None = None) -> int:

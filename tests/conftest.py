@@ -147,3 +147,13 @@ def streamlit_app(ws: Path, **env: str):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def app_served_on_loopback():
+    """AppTest runs the app with no server: say it is served on 127.0.0.1, as `make run` and .streamlit/config.toml
+    do, so the open-door gate (only the first-admin form when served beyond loopback) stays out of page tests."""
+    from streamlit import config
+
+    config.set_option("server.address", "127.0.0.1")
+    yield

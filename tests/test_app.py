@@ -621,3 +621,44 @@ def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_
     assert sum(store.examples.counts(pid).values()) == len(__import__("json").load(open(
         REPO / "tests/data/presets/SVAMP.json")))
     assert "Created 'svamp' with" in at.success[0].value
+
+
+def test_two_sessions_have_their_own_connections_and_never_read_each_others_open_transaction(tmp_path, monkeypatch):
+    """Issue 18: every browser session shared one cached connection, with reads outside its lock, so one session
+    could read another's uncommitted write."""
+    import threading
+
+    from elad_engine.config import ProjectConfig
+    from ui import engine
+
+    monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "ws"))
+    Store(tmp_path / "ws")
+    opened, seen = threading.Event(), {}
+    commit, done = threading.Event(), threading.Event()
+
+    def writer():
+        ws = engine.workspace()
+        seen["writer"] = ws
+        with ws.transaction():
+            ws.projects.create("half-done", ProjectConfig())
+            opened.set()
+            commit.wait(10)
+        done.set()
+
+    def reader():
+        ws = engine.workspace()
+        seen["reader"] = ws
+        opened.wait(10)
+        seen["during"] = [p["name"] for p in ws.projects.list()]
+        commit.set()
+        done.wait(10)
+        seen["after"] = [p["name"] for p in ws.projects.list()]
+        seen["same-thread-reuses"] = engine.workspace() is ws
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen["writer"] is not seen["reader"]
+    assert seen["during"] == [] and seen["after"] == ["half-done"] and seen["same-thread-reuses"]

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 
+from test_worker import wait_for
+
 from conftest import REPO, tiny_project
 from elad_engine.jobs.queue import enqueue_rounds
 from elad_engine.jobs.worker import run_worker
 from elad_engine.store import Store
-from test_worker import wait_for
 
 SETTINGS = {"rounds.rounds": 2}
 

@@ -9,7 +9,7 @@ import json
 
 import streamlit as st
 
-from elad_engine.service import SESSION_SECONDS, AccessDenied, Studio, User, UserKind
+from elad_engine.service import SESSION_SECONDS, AccessDenied, EladError, Studio, User, UserKind
 
 SESSION_COOKIE = "elad_session"
 REVIEWER_COOKIE = "elad_reviewer"
@@ -99,6 +99,38 @@ def login_form(studio: Studio) -> None:
             except AccessDenied as e:
                 st.error(str(e))
     st.caption("You stay logged in in this browser for a week, or until you log out.")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def served_beyond_loopback() -> bool:
+    """Whether the server listens on an address other machines may reach (unset: every interface)."""
+    address = (st.get_option("server.address") or "").strip()
+    return not (address in LOOPBACK or address.startswith("127."))
+
+
+def first_admin_form(studio: Studio) -> None:
+    """The first admin account of a workspace without accounts (after it, everyone logs in)."""
+    with st.form("first-admin"):
+        name = st.text_input("Admin user name")
+        pw = st.text_input("Password (10 characters or more)", type="password")
+        if st.form_submit_button("Create the admin account"):
+            try:
+                create_first_admin(studio, name, pw)
+                st.rerun()
+            except EladError as e:
+                st.error("That did not work; the reason is below.")
+                st.code(str(e), language=None, wrap_lines=True)
+
+
+def open_door_gate(studio: Studio) -> None:
+    """Served beyond this machine with no account yet: nothing but the first-admin form, whatever the URL."""
+    st.title("Create the first admin account")
+    st.warning("This ELAD Studio is served on an address other machines can reach, and its workspace has no "
+               "accounts yet, so nothing else is shown until an admin exists. Serve it on 127.0.0.1 (`make run` "
+               "does) for a single-user laptop setup without accounts.")
+    first_admin_form(studio)
 
 
 def is_visitor(user: User) -> bool:

@@ -1,15 +1,18 @@
-"""The web app's handle on the engine: the workspace (opened once per server process), the acting user of this
+"""The web app's handle on the engine: the workspace (one connection per script thread), the acting user of this
 browser session, and the `Studio` each page calls (elad_engine.service: it checks the user's role on every
 action); the background worker; the sidebar's project picker and reviewer. Session state holds only the user's
 choices."""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
 from elad_engine.service import Permission, Studio, User, UserKind, Workspace, live_workers, open_workspace
 from elad_engine.service import ensure_worker as _ensure_worker
@@ -20,13 +23,20 @@ def workspace_dir() -> Path:
     return Path(os.environ.get("ELAD_WORKSPACE") or "workspace").resolve()
 
 
-@st.cache_resource
-def _workspace(path: str) -> Workspace:
-    return open_workspace(path)
+log = logging.getLogger("elad_engine.app")
+_THREAD = threading.local()  # each script thread (a browser session's run) has its own connection
 
 
 def workspace() -> Workspace:
-    return _workspace(str(workspace_dir()))
+    """This thread's handle on the workspace: one SQLite connection per script thread, never shared between browser
+    sessions, so a session reads only what others committed (WAL snapshots) and never their open transaction."""
+    path = str(workspace_dir())
+    opened = getattr(_THREAD, "workspaces", None)
+    if opened is None:
+        opened = _THREAD.workspaces = {}
+    if path not in opened:
+        opened[path] = open_workspace(path)
+    return opened[path]
 
 
 @st.cache_resource
@@ -60,7 +70,11 @@ def secrets_into_environment() -> None:
     they are handed to the worker through its environment, never to the store, a log or a page."""
     try:
         items = dict(st.secrets)
-    except Exception:  # no secrets file: keys come from the environment
+    except StreamlitSecretNotFoundError:  # no secrets file: keys come from the environment
+        return
+    except Exception as e:  # a secrets file that cannot be read: say so in the log, and go on without it
+        log.error("cannot read .streamlit/secrets.toml (%s: %s); API keys come from the environment only",
+                  type(e).__name__, e)
         return
     for key, value in items.items():
         if isinstance(value, str) and key.isidentifier() and key.upper() == key and key not in os.environ:

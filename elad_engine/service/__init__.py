@@ -17,6 +17,7 @@ from ..accounts import ROLES, SESSION_SECONDS, AccessDenied, Permission, Role, U
 from ..config import ProjectConfig
 from ..errors import ConfigError, EladError
 from ..jobs.spawn import STALE_S, ensure_worker
+from ..logs import configure_logging
 from ..review.queue import QueueFilter
 from ..review.sample_view import SampleView
 from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, ReviewAction, RevisionStatus
@@ -36,7 +37,8 @@ Workspace = Store  # what a page holds on to between script runs: the open works
 __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Permission", "AccessDenied", "EladError",
            "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE",
            "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace",
-           "open_workspace", "ensure_worker", "live_workers", "STALE_S", "ProjectConfig"]
+           "open_workspace", "ensure_worker", "live_workers", "STALE_S", "ProjectConfig",
+           "configure_logging"]
 
 
 class Studio:

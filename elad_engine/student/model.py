@@ -4,6 +4,7 @@ per-prefix answer probes and teacher-forced token statistics. CUDA is used when 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,8 @@ from .batching import pad_right
 
 
 def quiet_transformers() -> None:
-    """Keep library progress bars and advisory warnings out of the engine's own progress output."""
+    """Keep library progress bars and advisory warnings out of the engine's own progress output (called where a
+    model is loaded or converted)."""
     import warnings
 
     from transformers.utils import logging
@@ -28,7 +30,14 @@ def quiet_transformers() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 
-quiet_transformers()
+@contextlib.contextmanager
+def seeded(seed: int):
+    """torch's global RNG seeded for this block only (generate() sampling and peft's adapter init draw from it);
+    the caller's RNG state comes back after, so loading or using a student never reseeds the program."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -73,6 +82,7 @@ class Student:
              trainable: bool = False) -> Student:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        quiet_transformers()  # where the engine loads a model, not at import: an importing program keeps its own
         folder = resolve(path)
         if not (folder / "config.json").is_file():
             raise StudentError(f"student.path = {path!r} is not a model folder: it has no config.json. Point it "
@@ -155,12 +165,12 @@ class Student:
         kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                       eos_token_id=self.tokenizer.eos_token_id)
         if sample:
-            torch.manual_seed(seed)
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
                           num_return_sequences=num_samples)
         else:
             kwargs.update(do_sample=False, num_beams=1)
-        return self.model.generate(**enc, **kwargs), enc["input_ids"].shape[1]
+        with seeded(seed) if sample else contextlib.nullcontext():
+            return self.model.generate(**enc, **kwargs), enc["input_ids"].shape[1]
 
     def probe_answers(self, prefixes: list[str], max_new_tokens: int = 8, batch_size: int = 64) -> list[str]:
         """Greedy short answers after each prefix (each ends with `The answer is`)."""

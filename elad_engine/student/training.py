@@ -19,9 +19,7 @@ import torch
 from ..config import TrainingConfig
 from ..errors import StudentError
 from .batching import BATCHING, IGNORE, collate, collate_packed, encode_pairs, length_grouped_batches, micro_batches
-from .model import quiet_transformers
-
-quiet_transformers()
+from .model import seeded
 
 
 @dataclass
@@ -140,7 +138,13 @@ def _step_with_backoff(model, tokenizer, encoded, idx, loss_tokens, make, budget
             budget = max(longest, (budget or longest * len(idx)) // 2)
 
 
-def fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
+def fit(model, tokenizer, prompts: list[str], completions: list[str], *, seed: int = 0, **options) -> TrainResult:
+    """`_fit` with torch's global RNG seeded by `seed` for the run only (dropout masks), restored after."""
+    with seeded(seed):
+        return _fit(model, tokenizer, prompts, completions, seed=seed, **options)
+
+
+def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
         on_step: Callable[[int, int, float], None] | None = None, processes=None, micro_batch_tokens: int = 0,
         gradient_checkpointing: bool = False) -> TrainResult:
@@ -224,6 +228,25 @@ def _remove_dead_tmp(out_dir: Path) -> None:
             pass
 
 
+def _with_adapter(model, cfg: TrainingConfig, init_adapter: str | None):
+    """LoRA: the base wrapped in a fresh adapter (or `init_adapter`, to continue the previous round); full: every
+    weight trainable."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if cfg.method != "lora":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    if init_adapter:
+        return PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=lora_targets(model, cfg.target_modules), task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as e:
+        raise StudentError(f"training.target_modules = {cfg.target_modules!r} does not fit the student: {e}") from None
+
+
 def train_student(student, prompts: list[str], completions: list[str], cfg: TrainingConfig, out_dir: Path,
                   init_adapter: str | None = None, seed: int = 0,
                   on_step: Callable[[int, int, float], None] | None = None, processes=None,
@@ -236,25 +259,9 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
     prompts were rendered in is saved beside the weights (prompt_style.json). In a launched group (`processes`)
     every rank trains its share and only the main rank writes the checkpoint.
     """
-    from peft import LoraConfig, PeftModel, get_peft_model
-
     out_dir = Path(out_dir)
-    model = student.model
-    torch.manual_seed(seed)  # LoRA's initial weights come from the global RNG: same seed, same adapter
-    if cfg.method == "lora":
-        if init_adapter:
-            model = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
-        else:
-            lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                              target_modules=lora_targets(model, cfg.target_modules), task_type="CAUSAL_LM")
-            try:
-                model = get_peft_model(model, lora)
-            except ValueError as e:
-                raise StudentError(f"training.target_modules = {cfg.target_modules!r} does not fit the "
-                                   f"student: {e}") from None
-    else:
-        for p in model.parameters():
-            p.requires_grad_(True)
+    with seeded(seed):  # LoRA's initial weights come from the global RNG: same seed, same adapter
+        model = _with_adapter(student.model, cfg, init_adapter)
     result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
                  batching=cfg.batching, precision=cfg.precision, on_step=on_step, processes=processes,

@@ -120,7 +120,15 @@ def _load_jsonl(text: str, probs: Problems, records: str | None = None) -> list[
 
 
 def _load_csv(text: str, probs: Problems, max_chars: int) -> list[tuple[int, dict]]:
-    csv.field_size_limit(max(csv.field_size_limit(), max_chars + 1))
+    limit = csv.field_size_limit()  # a process-wide setting: raised for this file only, put back after
+    csv.field_size_limit(max(limit, max_chars + 1))
+    try:
+        return _read_csv(text, probs)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _read_csv(text: str, probs: Problems) -> list[tuple[int, dict]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows, last = [], 0
