@@ -13,6 +13,7 @@ from .errors import StoreError
 from .method.accuracy import multi_step_accuracy
 from .method.reasoning import build_prompt
 from .store import Store
+from .student.checkpoint import check_checkpoint
 from .student.prompt_style import STYLE_FILE, PromptStyle
 from .tasks.registry import task_for
 from .teachers.prompts import PROMPT_VERSION
@@ -170,6 +171,8 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     if run is None or not run["checkpoint"] or not Path(run["checkpoint"]).exists():
         raise StoreError(f"Round {rnd} of project {store.projects.name_of(project_id)!r} has no checkpoint to "
                          "export.")
+    check_checkpoint(run["checkpoint"], run["checkpoint_sha256"],
+                     f"round {rnd} of {store.projects.name_of(project_id)!r}")
     cfg = store.projects.config(project_id)
     out = (Path(out_dir) if out_dir else store.project_dir(project_id) / "exports" / f"round-{rnd}").resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():

@@ -138,7 +138,7 @@ def test_metrics_training_runs_and_jobs(store):
     assert store.training_runs.get(pid, 0)["losses"] == [1.0, 0.5]
     # stored relative to the workspace, so a moved workspace still finds its checkpoints
     assert store.db.execute("SELECT checkpoint FROM training_runs").fetchone()[0] == "artifacts/p/round-0/adapter"
-    assert store.training_runs.latest_checkpoint(pid, 1) == (str(ckpt), "lora")
+    assert store.training_runs.latest_checkpoint(pid, 1) == (str(ckpt), "lora", None, 0)  # no sha256 recorded here
     assert store.training_runs.latest_checkpoint(pid, 0) is None
     store.metrics.save(pid, 0, accuracy=0.5, by_difficulty={"1": {"accuracy": 0.5, "n": 2}}, phase_seconds={"a": 1})
     m = store.metrics.list(pid)[0]

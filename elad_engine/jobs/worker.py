@@ -44,6 +44,11 @@ class JobContext:
             self.store.jobs.update(self.job["id"], progress=done, total=total)
             self._last = now
 
+    @property
+    def phase(self) -> str | None:
+        """The phase the job last reported (known here even when the store could not record it)."""
+        return self._phase
+
     def log(self, line: str) -> None:
         self.store.jobs.log(self.job["id"], line)
 
@@ -130,6 +135,8 @@ def _run_job(store: Store, ctx: JobContext) -> None:
         store.jobs.update(job["id"], status=JobStatus.PAUSED, message=str(e), finished_at=time.time())
         return
     except EladError as e:  # a problem the user can fix: the message says what
+        log.error("job %s failed in phase %s: %s", job["id"], ctx.phase or "-", e)  # in the worker's log even
+        #                                                                    when the store cannot take it
         ctx.log(f"error: {e}")
         store.jobs.update(job["id"], status=JobStatus.FAILED, error=str(e), finished_at=time.time())
         return

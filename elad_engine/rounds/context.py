@@ -130,6 +130,9 @@ class RoundContext:
 
         latest = self.store.training_runs.latest_checkpoint(self.project_id, rnd + 1 if after_training else rnd)
         s = self.cfg.student
+        if latest is not None and (self._student is None or latest[0] not in self._student[0]):
+            from ..student.checkpoint import check_checkpoint
+            check_checkpoint(latest[0], latest[2], f"round {latest[3]}'s student")  # never a half-written one
         if latest is None:
             key = (self.base_path, s.adapter or None)
         elif latest[1] == "full":  # the checkpoint's own method says how to load it, whatever the config says now

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -18,7 +19,10 @@ import sqlite_utils
 from ..errors import LeaseLost, StoreError
 from .migrations import MIGRATIONS
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 9
+DISK_ERRORS = ("disk I/O error", "disk is full", "database or disk is full")  # SQLite's words for ENOSPC / EFBIG
 SCHEMA = (resources.files(__package__) / "schema.sql").read_text(encoding="utf-8")  # version SCHEMA_VERSION
 
 
@@ -60,12 +64,18 @@ class Database:
         self.path = self.workspace / "elad.db"
         conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
-        self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        self.db.enable_wal()
-        # In WAL mode NORMAL still survives a killed process (only a power cut can lose the last commits), and
-        # it makes each commit an append instead of an fsync: the teacher ledger commits once per call.
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
+        try:
+            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self.db.enable_wal()
+            # In WAL mode NORMAL still survives a killed process (only a power cut can lose the last commits), and
+            # it makes each commit an append instead of an fsync: the teacher ledger commits once per call.
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.OperationalError as e:
+            if not any(sign in str(e) for sign in DISK_ERRORS):
+                raise
+            raise StoreError(f"cannot open the workspace database {self.path} ({e}): is the disk full, or a file "
+                             "size limit reached? Free some space and try again.") from None
         self._migrate()
 
     def close(self) -> None:
@@ -86,17 +96,34 @@ class Database:
                 with self.db.atomic():  # a savepoint inside the open transaction
                     yield self.db
                 return
-            self.db.execute("BEGIN IMMEDIATE")
             try:
-                if self.fence is not None:
-                    self._check_fence()
-                yield self.db
-            except LeaseLost:
-                raise  # rolled back already
-            except BaseException:
-                self.db.rollback()
-                raise
-            self.db.execute("COMMIT")
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    if self.fence is not None:
+                        self._check_fence()
+                    yield self.db
+                except LeaseLost:
+                    raise  # rolled back already
+                except BaseException:
+                    self._rollback()
+                    raise
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.OperationalError:
+                    self._rollback()
+                    raise
+            except sqlite3.OperationalError as e:
+                if not any(sign in str(e) for sign in DISK_ERRORS):
+                    raise
+                raise StoreError(f"could not write the workspace database {self.path} ({e}): is the disk full, or "
+                                 "a file size limit reached? Nothing of this write was kept; free some space and "
+                                 "resume.") from None
+
+    def _rollback(self) -> None:
+        try:
+            self.db.rollback()
+        except sqlite3.Error as e:  # a failed write can leave no transaction to roll back; the first error counts
+            log.warning("rollback after a failed write of %s: %s", self.path, e)
 
     def _check_fence(self) -> None:
         """Under the write lock: the job's lease is still this worker's, or the write is refused (LeaseLost). A

@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
 ALTER TABLE reviews ADD COLUMN undoes INTEGER REFERENCES reviews(id);
 ALTER TABLE projects ADD COLUMN guidelines TEXT;
+ALTER TABLE training_runs ADD COLUMN checkpoint_sha256 TEXT;
 CREATE TABLE IF NOT EXISTS training_losses (
   project_id INTEGER NOT NULL REFERENCES projects(id), round INTEGER NOT NULL, step INTEGER NOT NULL,
   loss REAL NOT NULL, PRIMARY KEY (project_id, round, step));

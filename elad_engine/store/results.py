@@ -22,6 +22,7 @@ class TrainingRunRow(TypedDict):
     final_loss: float | None
     losses: list[float] | None
     checkpoint: str | None  # absolute, as read back
+    checkpoint_sha256: str | None  # of the folder as published (student/checkpoint.py); None before checksums
 
 
 class MetricsRow(TypedDict, total=False):
@@ -86,12 +87,13 @@ class TrainingRuns:
         return self.database.query(f"SELECT round, step, loss FROM training_losses WHERE project_id=? {where} "
                                    "ORDER BY round, step", args)
 
-    def latest_checkpoint(self, project_id: int, before_round: int) -> tuple[str, str] | None:
-        """(checkpoint folder, training method) of the latest trained round before `before_round`."""
+    def latest_checkpoint(self, project_id: int, before_round: int) -> tuple[str, str, str | None, int] | None:
+        """(checkpoint folder, training method, its recorded sha256, round) of the latest trained round before
+        `before_round`."""
         row = self.database.execute(
-            "SELECT checkpoint, method FROM training_runs WHERE project_id=? AND round<? AND checkpoint IS NOT NULL "
-            "ORDER BY round DESC LIMIT 1", [project_id, before_round]).fetchone()
-        return (str(self.database.workspace / row[0]), row[1]) if row else None
+            "SELECT checkpoint, method, checkpoint_sha256, round FROM training_runs WHERE project_id=? AND round<? "
+            "AND checkpoint IS NOT NULL ORDER BY round DESC LIMIT 1", [project_id, before_round]).fetchone()
+        return (str(self.database.workspace / row[0]), row[1], row[2], row[3]) if row else None
 
 
 class Metrics:

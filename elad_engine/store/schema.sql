@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS training_losses (
 CREATE TABLE IF NOT EXISTS training_runs (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, samples INTEGER NOT NULL,
   steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,
+  checkpoint_sha256 TEXT,  -- of the checkpoint folder as published; checked before it is loaded
   PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS metrics (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,

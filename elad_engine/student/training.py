@@ -270,12 +270,19 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
         processes.barrier()  # wait until the main rank has written the checkpoint
         return result
     tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")  # this process's own: a stalled worker and the
-    tmp.mkdir(parents=True, exist_ok=True)                         # one that took over never share a folder
-    model.save_pretrained(tmp)
-    if cfg.method == "full":
-        student.tokenizer.save_pretrained(tmp)
-    if prompt_style is not None:
-        prompt_style.save(tmp)
+    try:                                                           # one that took over never share a folder
+        tmp.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(tmp)
+        if cfg.method == "full":
+            student.tokenizer.save_pretrained(tmp)
+        if prompt_style is not None:
+            prompt_style.save(tmp)
+    except Exception as e:  # OSError, or safetensors' own error around EFBIG / ENOSPC: the checkpoint is not whole
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StudentError(f"could not write the checkpoint {out_dir} ({type(e).__name__}: {e}): is the disk "
+                           "full, or a file size limit reached? Nothing of it was kept; free some space and "
+                           "resume.") from None
     with (publish or contextlib.nullcontext)():  # e.g. the job's fenced transaction: a worker that lost its lease
         if out_dir.exists():                    # never replaces the checkpoint of the worker that holds it now
             import shutil

@@ -7,10 +7,16 @@ import time
 from pathlib import Path
 
 from ...states import TRAINABLE
+from ...student.checkpoint import check_checkpoint, folder_sha256
 from ...student.model import Student
 from ...student.training import train_student
 from ..context import RoundContext
 from .result import PhaseResult
+
+
+def intact(folder: str, recorded: str | None) -> bool:
+    """Whether a finished run's checkpoint is there and is what was published (else the round trains again)."""
+    return Path(folder).is_dir() and (recorded is None or folder_sha256(folder) == recorded)
 
 
 class LossLog:
@@ -36,7 +42,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
     procs, store, project_id = ctx.procs, ctx.store, ctx.project_id
     approved = bool(store.revisions.count(project_id, rnd, TRAINABLE))
     run = store.training_runs.get(project_id, rnd)
-    kept = bool(run and not again and run["checkpoint"] and Path(run["checkpoint"]).exists())
+    kept = bool(run and not again and run["checkpoint"] and intact(run["checkpoint"], run["checkpoint_sha256"]))
     if ctx.launches() and approved and not kept:
         ctx.launched("train", rnd)
         run = store.training_runs.get(project_id, rnd)
@@ -53,6 +59,8 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
         return PhaseResult.done(f"{run['samples']} samples, {run['steps']} steps, loss {run['final_loss']:.3f} (kept)")
     base = ctx.cfg.student
     prev = latest[0] if latest and latest[1] == t.method else None
+    if prev:  # continue only from a checkpoint that was written whole
+        check_checkpoint(prev, latest[2], f"round {latest[3]}'s student")
     # A fresh load: training mutates the weights, so the cached inference handle is never reused.
     ctx.release_student()
     if t.method == "lora":
@@ -79,7 +87,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
     if procs.is_main:  # the one writer: every rank has the same losses (reduced over ranks)
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
-                                 losses=result.losses, checkpoint=str(out))
+                                 losses=result.losses, checkpoint=str(out), checkpoint_sha256=folder_sha256(out))
     procs.barrier()
     left_out = (f"; {result.left_out} sample(s) left out: their explanation starts past training.max_length = "
                 f"{t.max_length}" if result.left_out else "")
