@@ -1,7 +1,7 @@
 """Export: build the adapter, the merged model, the model card and the approved dataset of a chosen round (a
-worker job), then download each from the browser (roles with the export permission only; a file is read when its
-button is pressed, not on every rerun); the server path is shown to them too. "Try the student" answers a typed
-question with any trained round's student (a worker job)."""
+worker job), then download each from the browser (roles with the export permission only; a file over 64 MB is
+read when its button is pressed, not on every rerun); the server path is shown to them too. "Try the student"
+answers a typed question with any trained round's student (a worker job)."""
 
 import streamlit as st
 
@@ -52,6 +52,16 @@ def status() -> None:
 
 
 status()
+EAGER_BYTES = 64 * 1024 * 1024  # files up to this size are sent with the page; bigger ones only when pressed
+
+
+def download(label: str, path, file_name: str, key: str) -> None:
+    """A download button: a small file's bytes go with the page (a deferred download pressed during a rerun can
+    stay disabled); a big one (a merged model) is read only when its button is pressed, never on every rerun."""
+    data = path.read_bytes() if path.stat().st_size <= EAGER_BYTES else (lambda p=path: p.read_bytes())
+    st.download_button(label, data, file_name=file_name, key=key)
+
+
 may_export = can(Permission.EXPORT)
 if not may_export:
     st.caption("Downloading exports (the model and the approved data) needs the export permission: ask an admin.")
@@ -65,22 +75,18 @@ for e in studio().exports.list(project_id):
             studio().exports.zip(e["folder"])
         whole = e["folder"].with_suffix(".zip")
         if whole.exists():
-            st.download_button(f"Download the whole export ({whole.stat().st_size / 1e6:.1f} MB)",
-                               lambda p=whole: p.read_bytes(),
-                               file_name=f"{name}-round{e['round']}-export.zip", key=f"dl-{e['round']}-all")
+            download(f"Download the whole export ({whole.stat().st_size / 1e6:.1f} MB)", whole,
+                     f"{name}-round{e['round']}-export.zip", f"dl-{e['round']}-all")
         for part, path in e["parts"].items():
             if path.is_dir():
                 if st.button(f"Prepare {part}.zip", key=f"zip-{e['round']}-{part}", disabled=not may_export):
                     studio().exports.zip(path)
                 z = path.with_suffix(".zip")
                 if z.exists():
-                    st.download_button(f"Download {part}.zip ({z.stat().st_size / 1e6:.1f} MB)",
-                                       lambda p=z: p.read_bytes(),
-                                       file_name=f"{name}-round{e['round']}-{part}.zip", key=f"dl-{e['round']}-{part}")
+                    download(f"Download {part}.zip ({z.stat().st_size / 1e6:.1f} MB)", z,
+                             f"{name}-round{e['round']}-{part}.zip", f"dl-{e['round']}-{part}")
             else:
-                st.download_button(f"Download {part}", lambda p=path: p.read_bytes(),
-                                   file_name=f"{name}-round{e['round']}-{part}",
-                                   key=f"dl-{e['round']}-{part}")
+                download(f"Download {part}", path, f"{name}-round{e['round']}-{part}", f"dl-{e['round']}-{part}")
 
 st.divider()
 try_student(project_id, trained, best)

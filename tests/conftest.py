@@ -116,8 +116,9 @@ def old_workspace(ws: Path, version: int, rows: list[tuple[str, list]] = ()) -> 
 
 
 @contextlib.contextmanager
-def streamlit_app(ws: Path, **env: str):
-    """`streamlit run app.py` on a free 127.0.0.1 port for the workspace `ws`; yields (url, process)."""
+def streamlit_app(ws: Path, address: str = "127.0.0.1", **env: str):
+    """`streamlit run app.py` on a free port of `address` (loopback unless a test runs in a network namespace of its
+    own) for the workspace `ws`; yields (url, process)."""
     import os
     import socket
     import subprocess
@@ -126,16 +127,16 @@ def streamlit_app(ws: Path, **env: str):
     import urllib.request
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         port = s.getsockname()[1]
     full_env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=str(ws), **env)
     if env.get("ELAD_NO_WORKER") is None:
         full_env.pop("ELAD_NO_WORKER", None)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.address", address, "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], cwd=REPO, env=full_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{address}:{port}"
     try:
         for _ in range(120):
             try:

@@ -5,40 +5,26 @@ chromium sees at each URL of a workspace without accounts, then after the first 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from test_browser import ARGS, CHROMIUM
+
+from conftest import streamlit_app
+
 ADDRESS = "10.9.9.1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 
 def main(ws: str) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "addr", "add", f"{ADDRESS}/32", "dev", "lo"], check=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO), ELAD_WORKSPACE=ws, ELAD_NO_WORKER="1")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", "8599",
-                               "--server.address", ADDRESS, "--server.headless", "true",
-                               "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{ADDRESS}:8599"
     seen: dict = {}
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with streamlit_app(Path(ws), address=ADDRESS, ELAD_NO_WORKER="1") as (url, _):
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page()
 
             def look(path: str) -> dict:
@@ -59,9 +45,6 @@ def main(ws: str) -> None:
             page.wait_for_timeout(1500)  # the run that writes the session cookie
             seen["after"] = look("/accounts")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
     print(json.dumps(seen))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..store import Store
+from ..store.database import FENCE_ENV
 from ..student.distributed import LaunchCancelled, Processes, launch_command, run_launched, shown
 from ..student.prompt_style import AUTO_SHOTS, PromptStyle, pick_exemplars, shot_count, style_kind
 from ..tasks.registry import task_for
@@ -164,6 +165,8 @@ class RoundContext:
         self.release_student()  # rank 0 shares this process's GPU: leave it the memory
         self.log(f"round {rnd}: {command} on {self.cfg.compute.processes} processes: {shown(cmd)}")
         try:
-            run_launched(cmd, self.progress, self.cancel, f"{command} on {self.cfg.compute.processes} processes")
+            fence = self.store.database.fence  # the ranks write under the job's lease too
+            run_launched(cmd, self.progress, self.cancel, f"{command} on {self.cfg.compute.processes} processes",
+                         {FENCE_ENV: f"{fence[0]}:{fence[1]}"} if fence else None)
         except LaunchCancelled:
             raise Cancelled() from None

@@ -4,10 +4,12 @@ score phases, or of its training; only the main rank writes to the store."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from ..errors import EladError
 from ..store import Store
+from ..store.database import FENCE_ENV
 from ..student.distributed import exit_with_launcher
 from .loop import RoundRunner
 from .phases import explain, score, train
@@ -21,6 +23,9 @@ def run_launched_command(store: Store, project_id: int, rnd: int, command: str,
     if command not in COMMANDS:
         raise EladError(f"{command!r} is not a launched command; use one of {', '.join(COMMANDS)}")
     exit_with_launcher()  # no orphaned rank may keep writing after its worker died
+    if os.environ.get(FENCE_ENV):  # launched by a job: this rank writes under that job's lease
+        job_id, lease = os.environ[FENCE_ENV].split(":")
+        store.database.fence = (int(job_id), int(lease))
     runner = RoundRunner(store, project_id, launch=False)
     nxt = runner.next_round()
     if rnd != nxt:

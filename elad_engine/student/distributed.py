@@ -106,11 +106,12 @@ def shown(cmd: list[str]) -> str:
 
 
 def run_launched(cmd: list[str], progress: Callable[[str, int, int], None], cancelled: Callable[[], bool],
-                 what: str) -> None:
+                 what: str, extra_env: dict[str, str] | None = None) -> None:
     """Run a launch to its end, passing its progress lines to `progress`. Raises LaunchCancelled (after stopping
     the whole process group) when `cancelled()` says stop, and EladError naming the failure on a non-zero exit;
     on any other exception here (Ctrl-C, a store error in `progress`) the group is stopped before it propagates."""
-    env = dict(os.environ, **{PROGRESS_ENV: "1", PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
+    env = dict(os.environ, **{PROGRESS_ENV: "1", PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"},
+               **(extra_env or {}))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                             errors="replace", start_new_session=True)
     lines: queue.Queue = queue.Queue()
