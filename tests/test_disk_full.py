@@ -84,3 +84,39 @@ def test_a_damaged_checkpoint_is_never_loaded(tmp_path, tiny_model_dir):
         RoundContext(store, pid).student_for(1)
     from elad_engine.rounds.phases.train import intact
     assert not intact(run["checkpoint"], run["checkpoint_sha256"])  # a rerun of the round trains it again
+
+
+def mount_namespaces_work() -> bool:
+    return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not mount_namespaces_work(), reason="needs `unshare -rm` (user and mount namespaces) for a tmpfs")
+def test_a_checkpoint_that_cannot_be_written_stops_the_round_and_the_resume_trains_it_again(tmp_path, tiny_model_dir):
+    """The database has room but the round's checkpoint folder does not (a 40 KB tmpfs over round-1/, in a mount
+    namespace of the worker's own; the adapter is about 67 KB): one error names the checkpoint, nothing half-written
+    is kept, and with the space back the resumed round trains again and equals the uninterrupted run."""
+    ref = tmp_path / "ref"
+    tiny_project(Store(ref), tiny_model_dir, **SETTINGS)
+    enqueue_rounds(Store(ref), Store(ref).projects.id_of("p"))
+    run_worker(ref, once=True)
+    ws = tmp_path / "ws"
+    store = Store(ws)
+    pid = tiny_project(store, tiny_model_dir, **SETTINGS)
+    job = enqueue_rounds(store, pid)
+    small = ws / "artifacts" / "p" / "round-1"
+    small.mkdir(parents=True)
+    worker = f"{sys.executable} -m elad_engine worker --workspace {ws} --once --stale-after 1"
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=40k tmpfs {small} && exec {worker}"],
+                         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True,
+                         timeout=600)
+    failed = store.jobs.get(job)
+    assert failed["status"] == "failed" and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert failed["error"].startswith(f"could not write the checkpoint {small / 'adapter'}"), failed["error"]
+    assert "is the disk full, or a file size limit reached?" in failed["error"]
+    assert store.training_runs.get(pid, 1) is None  # nothing registered for round 1
+    assert not list(small.iterdir())  # outside the namespace: nothing half-written under round-1/
+    enqueue_rounds(store, pid)  # the space is back: resume
+    run_worker(ws, once=True, stale_s=1)
+    assert outcome(ws) == outcome(ref)
+    assert not list((ws / "artifacts").rglob("*.tmp-*"))
