@@ -9,7 +9,7 @@ import json
 
 import streamlit as st
 
-from elad_engine.service import SESSION_SECONDS, AccessDenied, EladError, Studio, User, UserKind
+from elad_engine.service import SESSION_SECONDS, AccessDenied, EladError, Studio, User
 
 SESSION_COOKIE = "elad_session"
 REVIEWER_COOKIE = "elad_reviewer"
@@ -131,7 +131,3 @@ def open_door_gate(studio: Studio) -> None:
                "accounts yet, so nothing else is shown until an admin exists. Serve it on 127.0.0.1 (`make run` "
                "does) for a single-user laptop setup without accounts.")
     first_admin_form(studio)
-
-
-def is_visitor(user: User) -> bool:
-    return user.kind == UserKind.VISITOR

@@ -54,9 +54,10 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
     scores = {(s["round"], s["example_id"]): s["score"] for s in store.scores.list(project_id, flt.round)
               if s["strategy"] in (strategy, "random")}
     revs = store.revisions.list(project_id, flt.round, status=flt.statuses or None)
+    reviews = store.reviews.of_project(project_id)  # read once: who decided each row, and what this reviewer did
     if reviewer:  # not what others hold, nor what this reviewer already decided (overlap > 1)
         taken = store.claims.held_by_others(reviewer)
-        mine = {r["revision_id"] for r in store.reviews.of_project(project_id) if r["reviewer"] == reviewer}
+        mine = {r["revision_id"] for r in reviews if r["reviewer"] == reviewer}
         revs = [r for r in revs if r["id"] not in taken
                 and not (r["status"] == RevisionStatus.PENDING and r["id"] in mine)]
     examples = {e.id: e for e in store.examples.list(project_id, ids=[r["example_id"] for r in revs])}
@@ -64,9 +65,7 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
     if words:
         revs = [r for r in revs if all(w in f"{examples[r['example_id']].question} {r['example_id']}".lower()
                                        for w in words)]
-    deciders = {}
-    for review in store.reviews.of_project(project_id):
-        deciders[review["revision_id"]] = review["reviewer"]
+    deciders = {r["revision_id"]: r["reviewer"] for r in reviews}  # in log order: the latest decision wins
     task = task_for(cfg.task)
     rows = []
     for r in revs:
