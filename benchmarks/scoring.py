@@ -1,7 +1,10 @@
 """Pool-scoring benchmark (a benchmark, not a test): the engine's explain work (M sampled explanations + one
-greedy + a probe after every step) against a naive per-question loop, on the shipped tiny student.
+greedy + a probe after every step, and the soft probe p_k) against a naive per-question loop, and against the
+model's raw batched forward throughput measured in the same run.
 
-Run: `python -m benchmarks.scoring` (add `--rss 1000 10000` for peak memory of the streamed explain phase).
+Run: `python -m benchmarks.scoring` on the shipped tiny student; `--student FOLDER --questions 8` on another model
+(`make real-student` puts SmolLM2-135M-Instruct in workspace/artifacts/students/smollm2-135m); `--rss 1000 10000`
+adds the peak memory of the streamed explain phase at those pool sizes, each in a fresh process.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,53 +21,69 @@ import time
 
 import torch
 
-from elad_engine.config import DEFAULT_STUDENT, ProjectConfig
-from elad_engine.method.reasoning import ANSWER_TRIGGER, build_prompt, short_answer, split_steps
+from elad_engine.config import ProjectConfig
+from elad_engine.method.reasoning import ANSWER_TRIGGER, short_answer, split_steps
+from elad_engine.method.selection import get_strategy
+from elad_engine.method.uncertainty import intra_variant
+from elad_engine.states import ExplanationKind
 from elad_engine.student.explain import explain_examples
 from elad_engine.student.model import Student, truncate_after_answer
 from elad_engine.student.probes import naive_token_ids, segments
+from elad_engine.student.prompt_style import PromptStyle, style_kind
+from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import generate
 
-NEEDS = frozenset({"samples", "probes"})
+
+def work(cfg: ProjectConfig) -> tuple[frozenset, bool]:
+    """What one round's explain phase computes for the configured strategy, and whether that includes p_k."""
+    needs = get_strategy(cfg.selection.strategy).needs
+    return needs, "probes" in needs and intra_variant(cfg.uncertainty.intra).needs_probs
 
 
-def naive(student: Student, examples, cfg: ProjectConfig) -> tuple[list, list]:
-    """What a first script does: generate() per question and per sample, every prefix re-encoded."""
+def naive(student: Student, prompts: list[str], cfg: ProjectConfig, soft: bool) -> tuple[list, list]:
+    """What a first script does: generate() per question and per sample, every probe prefix re-encoded and decoded
+    on its own, and (soft) p_k teacher-forced per prefix."""
     tok, model, u = student.tokenizer, student.model, cfg.uncertainty
     kw = dict(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     greedy_texts, greedy_probes = [], []
-    for e in examples:
-        ids = tok(build_prompt(e.question), return_tensors="pt", add_special_tokens=False)["input_ids"]
+    for prompt in prompts:
+        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(student.device)
         texts = []
         for m in range(u.samples + 1):
             with torch.no_grad():
-                if m == 0:
-                    out = model.generate(ids, max_new_tokens=cfg.student.max_new_tokens, do_sample=False, **kw)
-                else:
-                    out = model.generate(ids, max_new_tokens=cfg.student.max_new_tokens, do_sample=True,
-                                         temperature=u.temperature, top_p=u.top_p, top_k=0, **kw)
+                sampling = dict(do_sample=True, temperature=u.temperature, top_p=u.top_p, top_k=0) if m else \
+                    dict(do_sample=False)
+                out = model.generate(ids, max_new_tokens=cfg.student.max_new_tokens, **sampling, **kw)
             texts.append(truncate_after_answer(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)))
         for m, text in enumerate(texts):
             steps = split_steps(text)[0]
             probes = []
             for k in range(len(steps) + 1):
-                p = torch.tensor([naive_token_ids(tok, build_prompt(e.question), steps, k)])
+                p = torch.tensor([naive_token_ids(tok, prompt, steps, k)], device=student.device)
                 with torch.no_grad():
                     g = model.generate(p, max_new_tokens=cfg.student.probe_max_tokens, do_sample=False, **kw)
                 probes.append(short_answer(tok.decode(g[0, p.shape[1]:], skip_special_tokens=True)))
+            target = tok(f" {probes[-1]}.", add_special_tokens=False)["input_ids"]
+            for k in range(len(steps) + 1 if soft else 0):
+                p_ids = naive_token_ids(tok, prompt, steps, k)
+                with torch.no_grad():
+                    model(torch.tensor([p_ids + target], device=student.device))
             if m == 0:
                 greedy_texts.append(text)
                 greedy_probes.append(probes)
     return greedy_texts, greedy_probes
 
 
-def useful_tokens(student: Student, explanations, questions: dict[str, str], probe_tokens: int) -> int:
-    """Token positions the method needs: every explanation with its prompt, plus trigger and answer per probe."""
-    trigger = len(student.tokenizer(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"])
+def useful_tokens(student: Student, explanations, prompt_of: dict[str, str], probe_tokens: int, soft: bool) -> int:
+    """Token positions the method needs: every explanation with its prompt, plus trigger and answer per probe, plus
+    (soft) trigger and target per soft probe."""
+    tok = student.tokenizer
+    trigger = len(tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"])
     total = 0
     for x in explanations:
-        ids, bounds = segments(student.tokenizer, build_prompt(questions[x.example_id]), x.steps)
-        total += len(ids) + len(bounds) * (trigger + probe_tokens)
+        ids, bounds = segments(tok, prompt_of[x.example_id], x.steps)
+        target = len(tok(f" {(x.probe_answers or ['0'])[-1]}.", add_special_tokens=False)["input_ids"])
+        total += len(ids) + len(bounds) * (trigger + probe_tokens + (trigger + target if soft else 0))
     return total
 
 
@@ -98,60 +118,92 @@ def rss_child(size: int) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def compare(student: Student, cfg: ProjectConfig, questions: int) -> dict:
+    """Time the engine and the naive loop on the same questions and check their results against each other."""
+    style = PromptStyle(style_kind("auto", student.tokenizer))
+    examples = generate(questions, 2026)
+    prompts = style.prompts(student.tokenizer, [e.question for e in examples])
+    seed, (needs, soft) = 0, work(cfg)
+    explain_examples(student, examples[:2], cfg, needs, seed=seed, style=style)  # warm-up, both paths
+    naive(student, prompts[:1], cfg, soft)
+    t0 = time.perf_counter()
+    explanations = explain_examples(student, examples, cfg, needs, seed=seed, style=style)
+    engine_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    naive_texts, naive_probes = naive(student, prompts, cfg, soft)
+    naive_s = time.perf_counter() - t0
+
+    greedy = [x for x in explanations if x.kind == ExplanationKind.GREEDY]
+    task, u = task_for(cfg.task), cfg.uncertainty
+    reference = student.generate(prompts, max_new_tokens=cfg.student.max_new_tokens, num_samples=u.samples,
+                                 sample=True, temperature=u.temperature, top_p=u.top_p, seed=seed,
+                                 batch_size=cfg.student.batch_size)
+    mine = {e.id: [x.text for x in explanations if x.example_id == e.id and x.kind == ExplanationKind.SAMPLE]
+            for e in examples}
+    tokens = useful_tokens(student, explanations, dict(zip([e.id for e in examples], prompts)),
+                           cfg.student.probe_max_tokens, soft)
+    mean_len = tokens // max(1, len(explanations))
+    return {"style": style.kind, "soft": soft, "engine_s": engine_s, "naive_s": naive_s, "tokens": tokens,
+            "mean_len": mean_len, "ceilings": [forward_ceiling(student, mean_len) for _ in range(3)],
+            "greedy": len(greedy), "same_texts": sum(x.text == t for x, t in zip(greedy, naive_texts)),
+            "same_probes": sum(x.probe_answers == [task.normalize(a, None) for a in p]
+                               for x, p in zip(greedy, naive_probes)),
+            "samples": sum(len(r) for r in reference),
+            "same_samples": sum(a == b for e, ref in zip(examples, reference) for a, b in zip(mine[e.id], ref))}
+
+
+def report(r: dict, name: str, questions: int, cfg: ProjectConfig, device) -> None:
+    ceiling, tokens, u = statistics.median(r["ceilings"]), r["tokens"], cfg.uncertainty
+    print(f"# Pool scoring on {name}, {questions} questions, M={u.samples} samples + greedy, probes after every "
+          f"step{' and p_k' if r['soft'] else ''} ({cfg.selection.strategy}, intra {u.intra}); "
+          f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"device {device}, prompt style {r['style']}")
+    print("| path | seconds | questions/s | useful tokens/s | vs naive | share of the forward ceiling |")
+    print("|---|---|---|---|---|---|")
+    for label, secs in [("naive (generate per question and sample, every probe prefix re-encoded)", r["naive_s"]),
+                        ("engine (own decode loop: shared prefill, rows leave as they finish, probes branched from "
+                         "the decode cache with the final answer as a draft)", r["engine_s"])]:
+        print(f"| {label} | {secs:.1f} | {questions / secs:.2f} | {tokens / secs:,.0f} | "
+              f"{r['naive_s'] / secs:.1f}x | {100 * tokens / secs / ceiling:.1f}% |")
+    print(f"| raw batched forward ceiling (64 rows x {r['mean_len']} tokens, median of "
+          f"{', '.join(f'{c:,.0f}' for c in r['ceilings'])}) | - | - | {ceiling:,.0f} | - | 100% |")
+    print(f"\nidentical greedy explanations: {r['same_texts']} of {r['greedy']}; identical greedy probe answers: "
+          f"{r['same_probes']} of {r['greedy']}; sampled explanations identical to generate() under the same seed: "
+          f"{r['same_samples']} of {r['samples']}")
+
+
+def rss_table(sizes: list[int]) -> None:
+    print("\n| pool size | explain seconds | explanations | peak RSS (MB) |\n|---|---|---|---|")
+    base = None
+    for size in sizes:
+        out = subprocess.run([sys.executable, "-m", "benchmarks.scoring", "--rss-child", str(size)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        base = base or r["peak_rss_mb"]
+        print(f"| {size:,} | {r['seconds']:.0f} | {r['explanations']:,} | {r['peak_rss_mb']:.0f} "
+              f"({r['peak_rss_mb'] / base:.2f}x) |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--questions", type=int, default=48, help="questions for the naive vs engine comparison")
+    ap.add_argument("--student", help="a model folder (default: the shipped tiny student)")
+    ap.add_argument("--max-new-tokens", type=int, help="student.max_new_tokens (default: the config's, 160)")
     ap.add_argument("--rss", type=int, nargs="*", default=[], help="pool sizes for the peak-memory runs")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         return rss_child(args.rss_child)
-
     torch.manual_seed(0)
-    cfg = ProjectConfig()
-    student = Student.load(DEFAULT_STUDENT)
-    examples = generate(args.questions, 2026)
-    questions = {e.id: e.question for e in examples}
-
-    t0 = time.perf_counter()
-    explanations = explain_examples(student, examples, cfg, NEEDS, seed=0)
-    engine_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    naive_texts, naive_probes = naive(student, examples, cfg)
-    naive_s = time.perf_counter() - t0
-
-    greedy = [x for x in explanations if x.kind == "greedy"]
-    same_texts = [x.text for x in greedy] == naive_texts
-    from elad_engine.student.probes import branched_probe_answers
-    engine_probes = branched_probe_answers(student, [(build_prompt(questions[x.example_id]), x.steps) for x in greedy],
-                                           cfg.student.probe_max_tokens)
-    same_probes = engine_probes == naive_probes
-    tokens = useful_tokens(student, explanations, questions, cfg.student.probe_max_tokens)
-    mean_len = tokens // max(1, len(explanations))
-    ceiling = forward_ceiling(student, mean_len)
-
-    print(f"# Pool scoring, {args.questions} questions, M={cfg.uncertainty.samples} samples + greedy, probes after "
-          f"every step; {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"device {student.device}")
-    print("| path | seconds | questions/s | useful tokens/s | vs naive |")
-    print("|---|---|---|---|---|")
-    print(f"| naive (generate per question, prefixes re-encoded) | {naive_s:.1f} | {args.questions / naive_s:.2f} | "
-          f"{tokens / naive_s:,.0f} | 1.0x |")
-    print(f"| engine (batched, shared prompt cache, branched probes) | {engine_s:.1f} | "
-          f"{args.questions / engine_s:.2f} | {tokens / engine_s:,.0f} | {naive_s / engine_s:.1f}x |")
-    print(f"\nidentical greedy explanations: {same_texts}; identical greedy probe answers: {same_probes}")
-    print(f"raw batched forward ceiling at {mean_len} tokens/sequence: {ceiling:,.0f} tokens/s; engine share: "
-          f"{100 * tokens / engine_s / ceiling:.1f}%")
+    overrides = {"student.path": args.student} if args.student else {}
+    if args.max_new_tokens:
+        overrides["student.max_new_tokens"] = args.max_new_tokens
+    cfg = ProjectConfig().with_overrides(**overrides)
+    student = Student.load(cfg.student.path)
+    report(compare(student, cfg, args.questions), args.student or "the shipped tiny student", args.questions, cfg,
+           student.device)
     if args.rss:
-        print("\n| pool size | explain seconds | explanations | peak RSS (MB) |\n|---|---|---|---|")
-        base = None
-        for size in args.rss:
-            out = subprocess.run([sys.executable, "-m", "benchmarks.scoring", "--rss-child", str(size)],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            base = base or r["peak_rss_mb"]
-            print(f"| {size:,} | {r['seconds']:.0f} | {r['explanations']:,} | {r['peak_rss_mb']:.0f} "
-                  f"({r['peak_rss_mb'] / base:.2f}x) |")
+        rss_table(args.rss)
 
 
 if __name__ == "__main__":

@@ -229,28 +229,29 @@ def test_projects_sharing_a_workspace_report_the_teacher_cost_of_their_method(tm
 def test_a_stop_in_the_explain_phase_waits_for_one_generation_batch_not_the_whole_chunk(tiny_model_dir, workspace,
                                                                                       monkeypatch):
     """Issue 17.4: pause and cancel used to wait for the whole chunk of 64 questions (minutes on a CPU); the stop
-    flag is now read after every generation batch, and the abandoned chunk is explained again on resume."""
-    from elad_engine.student.model import Student
+    flag is now read after every decode group (batch_size questions), and the abandoned chunk is explained again on
+    resume."""
+    from elad_engine.student import explain as explain_module
     store = Store(workspace)
     pid = tiny_project(store, tiny_model_dir, **{"student.batch_size": 2, "compute.chunk_size": 64})
     RoundRunner(store, pid).run(max_rounds=1)  # the warm-up
     flag = {"explaining": False, "stop": False, "batches_after": 0}
-    real = Student._generate_batch
+    real = explain_module.decode
 
-    def counting(self, *a, **kw):
+    def counting(*a, **kw):
         flag["batches_after"] += flag["stop"]
-        out = real(self, *a, **kw)
-        flag["stop"] = flag["stop"] or flag["explaining"]  # the stop is asked for during the chunk's first batch
+        out = real(*a, **kw)
+        flag["stop"] = flag["stop"] or flag["explaining"]  # the stop is asked for during the chunk's first group
         return out
 
-    monkeypatch.setattr(Student, "_generate_batch", counting)
+    monkeypatch.setattr(explain_module, "decode", counting)
 
     def progress(phase, done, total):
         flag["explaining"] = flag["explaining"] or phase == "explain"
 
     outcome = RoundRunner(store, pid, progress=progress, cancel=lambda: flag["stop"]).run()
-    assert outcome.stop_reason == "cancelled" and flag["batches_after"] <= 1, flag  # 20 questions = 10+ batches
+    assert outcome.stop_reason == "cancelled" and flag["batches_after"] == 0, flag  # 20 questions = 10 groups
     assert store.explanations.list(pid, 1) == []  # the unfinished chunk was not saved half-done
-    monkeypatch.setattr(Student, "_generate_batch", real)
+    monkeypatch.setattr(explain_module, "decode", real)
     assert RoundRunner(store, pid).run().stop_reason == "completed"  # and the resumed round explains it whole
     assert len(store.explanations.list(pid, 1)) == 20 * 3

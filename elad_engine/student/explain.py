@@ -1,20 +1,29 @@
 """The student's work on a chunk of questions: greedy and sampled explanations in the project's prompt style, step
-probes (KV-cache branching) and token statistics, as a selection strategy needs them. Used by the explain phase.
+probes branched from each explanation's own KV cache, and token statistics, as a selection strategy needs them.
+Used by the explain phase; `python -m benchmarks.scoring` measures it against a naive loop.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import torch
+
 from ..config import ProjectConfig
-from ..method.reasoning import split_steps
+from ..errors import StudentError
+from ..method.reasoning import ANSWER_TRIGGER, format_steps, split_steps
 from ..method.records import Example, Explanation
 from ..method.uncertainty import intra_variant
 from ..states import ExplanationKind
 from ..tasks.registry import task_for
-from .model import Student
-from .probes import branched_answer_probs, branched_probe_answers
+from . import kv_cache
+from .decode import Sampler, decode
+from .model import Student, truncate_after_answer
+from .probes import Source, branched_probes
 from .prompt_style import PromptStyle
+
+log = logging.getLogger(__name__)
 
 
 def explain_examples(student: Student, examples: list[Example], cfg: ProjectConfig, needs: frozenset,
@@ -22,39 +31,133 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
                      check_stop: Callable[[], None] | None = None) -> list[Explanation]:
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
     answers ("probes"; probe probabilities too when the intra variant reads them, or for "probs") and the greedy
-    explanation's NLL and answer entropy ("stats"). `check_stop` runs after every generation batch (it raises to
-    stop: a pause or cancel then waits for one batch, not the whole chunk)."""
-    tick = (lambda n: check_stop()) if check_stop else None
+    explanation's NLL and answer entropy ("stats"). `check_stop` runs after every decode group (it raises to
+    stop: a pause or cancel then waits for one group, not the whole chunk)."""
     s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
     prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [task.student_text(e) for e in examples])
+    samples = u.samples if "samples" in needs else 0
+    probs = "probes" in needs and (intra_variant(u.intra).needs_probs or "probs" in needs)
+    out: list[Explanation] = []
     prompt_of = {e.id: p for e, p in zip(examples, prompts)}
     choices_of = {e.id: e.choices for e in examples}
+    if not kv_cache.supports(student.model):
+        log.info("the student's cache is not a plain dynamic cache: explaining with generate() and naive probes")
+        return _explain_with_generate(student, examples, prompts, cfg, needs, samples, probs, seed, check_stop)
+    for idx, conts, store in _decode_groups(student, prompts, s.max_new_tokens, samples, u.temperature, u.top_p,
+                                            seed, s.batch_size, keep_kv="probes" in needs):
+        group: list[Explanation] = []
+        sources: list[Source] = []
+        for i, row in zip(idx, conts):
+            e, prompt_ids = examples[i], student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"]
+            for k, c in enumerate(row):
+                text = truncate_after_answer(student.tokenizer.decode(c.tokens, skip_special_tokens=True))
+                steps, raw = split_steps(text)
+                group.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text,
+                                         steps, task.normalize(raw, e.choices)))
+                if store is not None:
+                    sources.append(Source(prompt_ids + c.tokens[:-1], c.kv_row, prompt_ids + c.tokens if k == 0
+                                          else None))
+        if "probes" in needs:
+            items = [(prompt_of[x.example_id], x.steps) for x in group]
+            answers, p = branched_probes(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8,
+                                         sources=sources, store=store, probs=probs)
+            for n, x in enumerate(group):
+                x.probe_answers = [task.normalize(a, choices_of[x.example_id]) for a in answers[n]]
+                if p is not None:
+                    x.probe_probs = p[n]
+        out.extend(group)
+        if check_stop:
+            check_stop()
+    order = {e.id: n for n, e in enumerate(examples)}
+    out.sort(key=lambda x: (order[x.example_id], x.sample_idx))
+    if "stats" in needs:
+        _stats(student, out, prompt_of, s.batch_size)
+    return out
+
+
+def _decode_groups(student: Student, prompts: list[str], max_new_tokens: int, samples: int, temperature: float,
+                   top_p: float, seed: int, batch_size: int, keep_kv: bool):
+    """Yield (prompt indices, their continuations, their KVStore or None) group by group.
+
+    The prompts are sorted by length and cut into generate()'s batches for the same batch_size (batch_size // M
+    prompts when sampling), each with a generator seeded with seed + its start, so the sampled rows draw what
+    generate() draws. A decode group holds up to batch_size questions of those batches (all their rows), fewer
+    where the keys and values would pass the device's decode budget; a group that runs out of memory is halved."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    per = max(1, min(batch_size, student.max_rows or batch_size) // samples) if samples else batch_size
+    runs = [(s, order[s:s + per]) for s in range(0, len(order), per)]
+    ids = {i: student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in order}
+    per_row = kv_cache.bytes_per_position(student.model) * (max(map(len, ids.values()), default=0) + max_new_tokens)
+    rows_fit = max(1, kv_cache.decode_budget(student.device) // (per_row * (2 if keep_kv else 1)))
+    questions = max(1, min(batch_size, rows_fit // (1 + samples)))
+    pending = []
+    for run in runs:
+        if pending and sum(len(r[1]) for r in pending[-1]) + len(run[1]) <= questions:
+            pending[-1].append(run)
+        else:
+            pending.append([run])
+    sampler = Sampler(temperature, top_p)
+    while pending:
+        group = pending.pop(0)
+        idx = [i for _, run in group for i in run]
+        gens = [(len(run), torch.Generator(device=student.device).manual_seed(seed + start)) for start, run in group]
+        try:
+            conts, store = decode(student.model, student.tokenizer, [ids[i] for i in idx],
+                                  max_new_tokens=max_new_tokens, stop=student.stop_rule("explanation"),
+                                  samples=samples, sampler=sampler, generators=gens, keep_kv=keep_kv,
+                                  device=student.device)
+        except torch.OutOfMemoryError:
+            if student.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(group) > 1:  # fewer of generate()'s batches at a time: the same draws
+                pending[:0] = [group[:len(group) // 2], group[len(group) // 2:]]
+                continue
+            (start, run), = group
+            if len(run) == 1:
+                raise StudentError("One question's explanations do not fit in the device's memory: lower "
+                                   "student.max_new_tokens or uncertainty.samples, or use a smaller student.") from None
+            half = len(run) // 2  # as generate() does: the halves are seeded by their own starts
+            student.max_rows = half * max(1, samples)
+            pending[:0] = [[(start, run[:half])], [(start + half, run[half:])]]
+            continue
+        student.generated_tokens += sum(len(c.tokens) for row in conts for c in row)
+        yield idx, conts, store
+
+
+def _stats(student: Student, out: list[Explanation], prompt_of: dict[str, str], batch_size: int) -> None:
+    greedy = [x for x in out if x.kind == ExplanationKind.GREEDY]
+    stats = student.explanation_stats([prompt_of[x.example_id] for x in greedy], [x.text for x in greedy],
+                                      batch_size=batch_size)
+    for x, (nll, ent) in zip(greedy, stats):
+        x.mean_nll, x.answer_entropy = nll, ent
+
+
+def _explain_with_generate(student: Student, examples, prompts, cfg, needs, samples, probs, seed, check_stop):
+    """For caches the decode loop cannot drive (sliding windows, recurrent layers): generate() and one probe per
+    prefix, re-encoded as one string (so a prefix may tokenize unlike the segment-wise branches)."""
+    s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
+    tick = (lambda n: check_stop()) if check_stop else None
     texts = [[t] for (t,) in student.generate(prompts, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size,
                                               on_batch=tick)]
-    if "samples" in needs:
-        sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
+    if samples:
+        sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=samples, sample=True,
                                    temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size,
                                    on_batch=tick)
         texts = [g + smp for g, smp in zip(texts, sampled)]
     out = []
-    for e, group in zip(examples, texts):
+    for e, p, group in zip(examples, prompts, texts):
         for k, text in enumerate(group):
             steps, raw = split_steps(text)
-            out.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text, steps,
-                                   task.normalize(raw, e.choices)))
-    if "probes" in needs:
-        items = [(prompt_of[x.example_id], x.steps) for x in out]
-        raw = branched_probe_answers(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8)
-        for x, answers in zip(out, raw):
-            x.probe_answers = [task.normalize(a, choices_of[x.example_id]) for a in answers]
-        if intra_variant(u.intra).needs_probs or "probs" in needs:  # p_k of the final probe answer â_K
-            probs = branched_answer_probs(student, items, [a[-1] for a in raw], batch_size=s.batch_size * 8)
-            for x, p in zip(out, probs):
-                x.probe_probs = p
+            x = Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text, steps,
+                            task.normalize(raw, e.choices))
+            if "probes" in needs:
+                prefixes = [p + format_steps(steps[:j]) + ANSWER_TRIGGER for j in range(len(steps) + 1)]
+                answers = student.probe_answers(prefixes, s.probe_max_tokens)
+                x.probe_answers = [task.normalize(a, e.choices) for a in answers]
+                if probs:
+                    x.probe_probs = student.answer_probs(prefixes, [answers[-1]] * len(prefixes))
+            out.append(x)
     if "stats" in needs:
-        greedy = [x for x in out if x.kind == ExplanationKind.GREEDY]
-        stats = student.explanation_stats([prompt_of[x.example_id] for x in greedy],
-                                          [x.text for x in greedy], batch_size=s.batch_size)
-        for x, (nll, ent) in zip(greedy, stats):
-            x.mean_nll, x.answer_entropy = nll, ent
+        _stats(student, out, {e.id: p for e, p in zip(examples, prompts)}, s.batch_size)
     return out
+

@@ -15,6 +15,7 @@ from ..errors import StudentError
 from ..method.reasoning import ANSWER_TRIGGER, short_answer
 from ..resources import resolve
 from .batching import pad_right
+from .decode import STOP_RULES, StopRule
 
 
 def quiet_transformers() -> None:
@@ -75,6 +76,7 @@ class Student:
         self.path, self.adapter = path, adapter
         self.max_rows: int | None = None  # generation rows that fit in memory, learnt from the first OOM
         self.generated_tokens = 0  # new tokens generated so far, up to each row's end (a phase's speed)
+        self._stop_rules: dict[str, StopRule] = {}
         self.model.eval()
 
     @classmethod
@@ -111,6 +113,13 @@ class Student:
                 model = model.merge_and_unload()
         model.to(dev)
         return cls(model, tokenizer, dev, path, adapter)
+
+    def stop_rule(self, kind: str) -> StopRule:
+        """The decode loop's stop rule for "explanation" or "probe" rows, built once (it decodes the vocabulary)."""
+        if kind not in self._stop_rules:
+            done, marks = STOP_RULES[kind]
+            self._stop_rules[kind] = StopRule(self.tokenizer, done, marks)
+        return self._stop_rules[kind]
 
     # --- generation --------------------------------------------------------------------------------
 

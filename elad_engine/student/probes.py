@@ -1,17 +1,31 @@
-"""Step probes by KV-cache branching: one forward pass per explanation, then the answer trigger is decoded
-on a branch of that cache at every step boundary, batched across boundaries and explanations.
+"""Step probes on branches of a KV cache: the answer trigger is decoded after every step boundary of an explanation,
+on a copy of the explanation's cache up to that boundary, batched across boundaries and explanations.
 
-Token ids are built segment by segment (prompt, each step line, the trigger), so the branched result is
-the naive one (each prefix re-encoded from scratch: `naive_token_ids` + generate) token for token.
+The cache comes from the decode loop that wrote the explanation (no second prefill), or from one prefill when
+there is none. Token ids are built segment by segment (prompt, each step line, the trigger), so a branch equals the
+naive probe (each prefix re-encoded from scratch: `naive_token_ids` + generate) token for token; where the written
+tokens differ from the re-encoded ones, only the differing tail is fed on the branch.
+
+The last probe runs first (a greedy explanation wrote it itself: its own answer line); its answer is then a draft
+for the other probes of the explanation, fed with their trigger and checked against the model's greedy choice in
+the same forward pass (speculative decoding: a probe that agrees with the final answer costs one pass, a probe
+that disagrees goes on decoding from the first disagreement), and the same pass teacher-forces ` â_K.` for p_k.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 import torch
-from transformers import DynamicCache
 
 from ..method.reasoning import ANSWER_TRIGGER, short_answer
-from .batching import pad_right
+from . import kv_cache
+from .decode import Batch, StopRule, prefill
+from .kv_cache import KVStore
+
+BRANCH_BYTES = 256 * 2**20  # keys and values of one batch of branches at most (its rows shrink for long ones)
+PREFILL_ROWS = 64  # explanations prefilled together when no decode cache is at hand
 
 
 def segments(tokenizer, prompt: str, steps: list[str]) -> tuple[list[int], list[int]]:
@@ -30,110 +44,206 @@ def naive_token_ids(tokenizer, prompt: str, steps: list[str], k: int) -> list[in
     return ids[:bounds[k]] + tokenizer(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
 
 
-def _prefill(model, rows: list[list[int]], pad_id: int, device) -> DynamicCache:
-    """One right-padded forward pass; keys and values at real positions are those of each row alone."""
-    with torch.no_grad():
-        out = model(**pad_right(rows, pad_id, device=device), use_cache=True)
-    return out.cache
+@dataclass
+class Source:
+    """A row of a KVStore to branch from: the token ids whose keys and values it holds (position j is ids[j]), and,
+    for a greedy explanation, every token it wrote (its own answer line is then the last probe's answer)."""
+    ids: list[int]
+    row: int
+    written: list[int] | None = None
 
 
-def _branch(cache: DynamicCache, owners: list[int], lengths: list[int]) -> tuple[DynamicCache, torch.Tensor]:
-    """A new cache with one row per probe: row r holds the first lengths[r] positions of explanation
-    owners[r], left-padded to a common width, plus its attention mask."""
-    width = max(lengths)
-    layers = []
-    for layer in cache.layers:
-        k, v = layer.keys, layer.values  # [B, heads, L, dim]
-        nk = k.new_zeros((len(owners), k.shape[1], width, k.shape[3]))
-        nv = v.new_zeros((len(owners), v.shape[1], width, v.shape[3]))
-        for r, (e, n) in enumerate(zip(owners, lengths)):
-            nk[r, :, width - n:] = k[e, :, :n]
-            nv[r, :, width - n:] = v[e, :, :n]
-        layers.append((nk, nv))
-    mask = torch.zeros((len(owners), width), dtype=torch.long, device=cache.layers[0].keys.device)
-    for r, n in enumerate(lengths):
-        mask[r, width - n:] = 1
-    return DynamicCache(layers), mask
+@dataclass
+class _Lane:
+    """One probe on its branch: `reuse` positions of its source, then `feed` (the re-encoded tail the source lacks
+    and the trigger), then `draft` (a guess of its greedy answer, the first `scored` tokens of which are the target
+    whose probability is wanted)."""
+    source: int
+    reuse: int
+    feed: list[int]
+    draft: list[int] = field(default_factory=list)
+    scored: int = 0
+    decode: bool = True  # False: only the target's probability is wanted
+    written: list[int] = field(default_factory=list)
+    logp: float = 0.0
 
 
-def _step(model, cache, mask, tokens, positions):
-    """Feed `tokens` [N, T] at `positions` [N, T] on top of the cache; returns logits and the longer mask."""
-    mask = torch.cat([mask, torch.ones_like(tokens)], dim=1)
-    with torch.no_grad():
-        out = model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=cache,
-                    use_cache=True)
-    return out.logits, mask
+def _common(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
 
 
-def _branched_batches(student, items: list[tuple[str, list[str]]], batch_size: int):
-    """Group explanations by length (batch_size counts probe rows), prefill each group once, and yield
-    (explanation indices, owner of each probe row, prefix length of each row, branched cache, its mask)."""
+def _prefilled(student, rows: list[list[int]]) -> tuple[KVStore, list[Source]]:
+    """One prefill of every explanation when no decode cache is at hand (stored or hand-made explanations)."""
+    batch, _ = prefill(student.model, rows, student.tokenizer.pad_token_id, student.device, 0)
+    store = KVStore.of(batch.cache, [batch.first_column(r) for r in range(len(rows))])
+    return store, [Source(ids, r) for r, ids in enumerate(rows)]
+
+
+def _batches(lanes: list[_Lane], per_position: int, rows: int, extra: int):
+    """Lanes in batches of at most `rows` rows and BRANCH_BYTES of branched keys and values, similar widths together."""
+    batch: list[_Lane] = []
+    for lane in sorted(lanes, key=lambda x: x.reuse + len(x.feed) + len(x.draft)):
+        width = lane.reuse + len(lane.feed) + len(lane.draft) + extra  # the widest so far: sorted by width
+        if batch and (len(batch) >= rows or (len(batch) + 1) * width * per_position > BRANCH_BYTES):
+            yield batch
+            batch = []
+        batch.append(lane)
+    if batch:
+        yield batch
+
+
+def _run(student, store: KVStore, lanes: list[_Lane], max_new_tokens: int, batch_size: int) -> None:
+    """Decode every lane greedily (up to max_new_tokens, or until its short answer is complete) and score its target;
+    results go into each lane's `written` and `logp`."""
+    tok, dev = student.tokenizer, student.device
+    stop = student.stop_rule("probe")
+    for batch in _batches(lanes, store.bytes_per_position(), batch_size, max_new_tokens):
+        cache, mask = kv_cache.branches(store, [x.source for x in batch], [x.reuse for x in batch],
+                                        max(len(x.feed) + len(x.draft) for x in batch) + max_new_tokens, student.model)
+        branch = Batch(student.model, cache, mask, torch.tensor([x.reuse for x in batch], device=dev))
+        width = max(len(x.feed) + len(x.draft) for x in batch)
+        tokens = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+        fed = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, x in enumerate(batch):
+            tokens[r, :len(x.feed) + len(x.draft)] = torch.tensor(x.feed + x.draft)
+            fed[r, :len(x.feed) + len(x.draft)] = 1
+        logits = branch.feed(tokens.to(dev), fed.to(dev), keep_all_logits=True).float()
+        greedy = logits.argmax(-1).tolist()
+        active, last = [], []
+        for r, x in enumerate(batch):
+            base = len(x.feed) - 1  # logits at position j predict token j + 1
+            if x.scored:
+                rows = torch.log_softmax(logits[r, base:base + x.scored], dim=-1)
+                x.logp = float(rows[torch.arange(x.scored, device=dev), torch.tensor(x.draft[:x.scored], device=dev)]
+                               .sum())
+            if not x.decode:
+                continue
+            for j in range(len(x.draft) + 1):  # accept the draft while the model's greedy choice agrees
+                x.written.append(greedy[r][base + j])
+                if len(x.written) == max_new_tokens or stop.finished(x.written):
+                    break
+                if j == len(x.draft) or x.written[-1] != x.draft[j]:
+                    active.append(r)
+                    last.append(x.written[-1])
+                    # The rest of the draft is not this branch's text: mask it out, continue after the accepted part.
+                    branch.mask[r, branch.mask.shape[1] - width + len(x.feed) + j:] = 0
+                    branch.lengths[r] = x.reuse + len(x.feed) + j
+                    break
+        if active:
+            branch.keep(active, room=max_new_tokens)
+        while active:
+            logits = branch.feed(torch.tensor([[t] for t in last], device=dev))[:, -1]
+            chosen = logits.argmax(-1).tolist()
+            keep, last = [], []
+            for i, (r, t) in enumerate(zip(active, chosen)):
+                batch[r].written.append(t)
+                if len(batch[r].written) < max_new_tokens and not stop.finished(batch[r].written):
+                    keep.append(i)
+                    last.append(t)
+            if keep and len(keep) < len(active):
+                branch.keep(keep, room=max_new_tokens)
+            active = [active[i] for i in keep]
+
+
+def _plan(student, items, sources, store):
+    plans = [segments(student.tokenizer, p, s) for p, s in items]
+    if store is None:
+        store, sources = _prefilled(student, [ids[:bounds[-1]] for ids, bounds in plans])
+    reuse = [_common(ids[:bounds[-1]], src.ids) for (ids, bounds), src in zip(plans, sources)]
+    return plans, sources, store, reuse
+
+
+def _written_answer(stop: StopRule, trigger: list[int], ids, bounds, src: Source, max_new_tokens: int):
+    """The last probe's continuation when a greedy explanation wrote it itself: its own tokens are the re-encoded
+    steps followed by the trigger, so greedy decoding from there is what it already did."""
+    if src.written is None or _common(ids[:bounds[-1]], src.written) < bounds[-1]:
+        return None
+    at = bounds[-1] + len(trigger)
+    if src.written[bounds[-1]:at] != trigger:
+        return None
+    tail = src.written[at:at + max_new_tokens]
+    for j in range(1, len(tail) + 1):
+        if j == max_new_tokens or stop.finished(tail[:j]):
+            return tail[:j]
+    return None
+
+
+@torch.no_grad()
+def branched_probes(student, items: list[tuple[str, list[str]]], max_new_tokens: int = 8, batch_size: int = 256,
+                    sources: list[Source] | None = None, store: KVStore | None = None,
+                    probs: bool = False) -> tuple[list[list[str]], list[list[float]] | None]:
+    """For each (prompt, steps): the greedy short answers â_0..â_K after each step boundary, and with `probs` the
+    soft probe p_k = P(` â_K.` | prefix k + trigger) for k = 0..K. Without a store, each explanation is prefilled."""
+    if not items:
+        return [], [] if probs else None
+    if store is None and len(items) > PREFILL_ROWS:  # hand-made items: a bounded prefill at a time
+        parts = [branched_probes(student, items[i:i + PREFILL_ROWS], max_new_tokens, batch_size, probs=probs)
+                 for i in range(0, len(items), PREFILL_ROWS)]
+        return [a for p in parts for a in p[0]], ([q for p in parts for q in p[1]] if probs else None)
     tok = student.tokenizer
-    enc = [segments(tok, p, s) for p, s in items]
-    order = sorted(range(len(items)), key=lambda i: len(enc[i][0]))
-    groups, batch, rows = [], [], 0
-    for i in order:
-        batch.append(i)
-        rows += len(enc[i][1])
-        if rows >= batch_size:
-            groups.append(batch)
-            batch, rows = [], 0
-    groups += [batch] if batch else []
-    for idx in groups:
-        cache = _prefill(student.model, [enc[j][0] for j in idx], tok.pad_token_id, student.device)
-        owners = [e for e, j in enumerate(idx) for _ in enc[j][1]]
-        lengths = [n for j in idx for n in enc[j][1]]
-        branch, mask = _branch(cache, owners, lengths)
-        yield idx, owners, lengths, branch, mask
+    trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
+    stop = student.stop_rule("probe")
+    plans, sources, store, reuse = _plan(student, items, sources, store)
+
+    def lane(e: int, k: int, **kw) -> _Lane:
+        ids, bounds = plans[e]
+        c = min(reuse[e], bounds[k])
+        return _Lane(sources[e].row, c, ids[c:bounds[k]] + trigger, **kw)
+
+    # The last probe: written by a greedy explanation itself, or decoded.
+    last = [_written_answer(stop, trigger, *plans[e], sources[e], max_new_tokens) for e in range(len(items))]
+    lanes = {e: lane(e, len(plans[e][1]) - 1) for e in range(len(items)) if last[e] is None}
+    _run(student, store, list(lanes.values()), max_new_tokens, batch_size)
+    for e, x in lanes.items():
+        last[e] = x.written
+    finals = [short_answer(tok.decode(w, skip_special_tokens=True)) for w in last]
+    # Every other probe (and, for p_K, the last one again), drafted with the final answer.
+    others = {}
+    for e, (ids, bounds) in enumerate(plans):
+        target = tok(f" {finals[e]}.", add_special_tokens=False)["input_ids"]
+        rest = last[e][len(target):max_new_tokens] if last[e][:len(target)] == target else []
+        draft = target + rest  # the target whole (p_k needs it), then what the last probe wrote after it
+        for k in range(len(bounds) - (0 if probs else 1)):
+            others[e, k] = lane(e, k, draft=draft, scored=len(target) if probs else 0, decode=k < len(bounds) - 1)
+    _run(student, store, list(others.values()), max_new_tokens, batch_size)
+    answers = [[short_answer(tok.decode(others[e, k].written, skip_special_tokens=True))
+                for k in range(len(bounds) - 1)] + [finals[e]] for e, (_, bounds) in enumerate(plans)]
+    if not probs:
+        return answers, None
+    return answers, [[math.exp(others[e, k].logp) for k in range(len(bounds))]
+                     for e, (_, bounds) in enumerate(plans)]
 
 
 def branched_probe_answers(student, items: list[tuple[str, list[str]]], max_new_tokens: int = 8,
                            batch_size: int = 256) -> list[list[str]]:
     """For each (prompt, steps): the greedy short answers â_0..â_K after each step boundary."""
-    tok, model, dev = student.tokenizer, student.model, student.device
-    trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
-    out: list[list[str]] = [[] for _ in items]
-    for idx, owners, lengths, branch, mask in _branched_batches(student, items, batch_size):
-        n = len(owners)
-        pos = torch.tensor(lengths, device=dev)[:, None] + torch.arange(len(trigger), device=dev)[None, :]
-        tokens = torch.tensor([trigger] * n, device=dev)
-        logits, mask = _step(model, branch, mask, tokens, pos)
-        pos = pos[:, -1:]
-        generated = torch.full((n, max_new_tokens), tok.pad_token_id, dtype=torch.long, device=dev)
-        done = torch.zeros(n, dtype=torch.bool, device=dev)
-        for t in range(max_new_tokens):
-            nxt = logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, tok.pad_token_id), nxt)
-            generated[:, t] = nxt
-            done |= nxt == tok.eos_token_id
-            if bool(done.all()) or t == max_new_tokens - 1:
-                break
-            pos = pos + 1
-            logits, mask = _step(model, branch, mask, nxt[:, None], pos)
-        texts = tok.batch_decode(generated.tolist(), skip_special_tokens=True)
-        for r, e in enumerate(owners):
-            out[idx[e]].append(short_answer(texts[r]))
-    return out
+    return branched_probes(student, items, max_new_tokens, batch_size)[0]
 
 
+@torch.no_grad()
 def branched_answer_probs(student, items: list[tuple[str, list[str]]], answers: list[str],
                           batch_size: int = 256) -> list[list[float]]:
-    """For each (prompt, steps) and its final answer â_K: p_k = P(` â_K.` | prefix k + trigger), k = 0..K,
-    all boundaries teacher-forced in one batched pass on branches of the explanation's cache."""
-    tok, model, dev = student.tokenizer, student.model, student.device
+    """For each (prompt, steps) and a given answer: P(` answer.` | prefix k + trigger), k = 0..K, teacher-forced."""
+    if not items:
+        return []
+    if len(items) > PREFILL_ROWS:
+        return [row for i in range(0, len(items), PREFILL_ROWS) for row in
+                branched_answer_probs(student, items[i:i + PREFILL_ROWS], answers[i:i + PREFILL_ROWS], batch_size)]
+    tok = student.tokenizer
     trigger = tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"]
-    out: list[list[float]] = [[] for _ in items]
-    for idx, owners, lengths, branch, mask in _branched_batches(student, items, batch_size):
-        targets = [tok(f" {answers[idx[e]]}.", add_special_tokens=False)["input_ids"] for e in owners]
-        width = len(trigger) + max(len(t) for t in targets)
-        tokens = torch.full((len(owners), width), tok.pad_token_id, dtype=torch.long)
-        for r, t in enumerate(targets):
-            tokens[r, :len(trigger) + len(t)] = torch.tensor(trigger + t)
-        pos = torch.tensor(lengths)[:, None] + torch.arange(width)[None, :]
-        # Right padding after the target only pads positions no real token attends to.
-        logits, _ = _step(model, branch, mask, tokens.to(dev), pos.to(dev))
-        for r, t in enumerate(targets):
-            rows = logits[r, len(trigger) - 1:len(trigger) - 1 + len(t)].float()
-            logp = torch.log_softmax(rows, dim=-1)[torch.arange(len(t)), torch.tensor(t, device=dev)]
-            out[idx[owners[r]]].append(float(logp.sum().exp()))
+    plans, sources, store, reuse = _plan(student, items, None, None)
+    lanes = []
+    for e, (ids, bounds) in enumerate(plans):
+        target = tok(f" {answers[e]}.", add_special_tokens=False)["input_ids"]
+        for b in bounds:
+            c = min(reuse[e], b)
+            lanes.append(_Lane(sources[e].row, c, ids[c:b] + trigger, draft=target, scored=len(target), decode=False))
+    _run(student, store, lanes, 0, batch_size)
+    out, it = [], iter(lanes)
+    for _, bounds in plans:
+        out.append([math.exp(next(it).logp) for _ in bounds])
     return out

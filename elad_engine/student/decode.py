@@ -1,0 +1,197 @@
+"""The engine's own decode loop (explain and probes): one prefill per prompt shared by its greedy and M sampled
+continuations, rows dropped from the batch as they finish, stop rules checked inside the loop, and each finished
+row's KV cache kept on request so its probes branch from it without a second prefill.
+
+Greedy rows are argmax like `generate()`. Sampled rows draw exactly what `generate(do_sample=True,
+num_return_sequences=M)` draws for the same prompts under the same seed: its warpers (temperature, top-p), then
+one Exp(1) noise tensor over all its sample rows per step (torch.multinomial's own method), so dropping a finished
+row does not shift the others' random numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+from ..method.reasoning import ANSWER_TRIGGER
+from . import kv_cache
+from .kv_cache import KVStore
+
+
+@dataclass
+class Continuation:
+    """One decoded row: its new tokens (up to and including the one that stopped it), and, when kept, its row in the
+    decode's KVStore: the keys and values of its prompt and of every new token but the last (those it was fed)."""
+    tokens: list[int]
+    kv_row: int | None = None
+
+
+class StopRule:
+    """When a row is finished: at the end-of-sequence token, or when `done(text)` holds for its decoded text. The
+    text is decoded only after a token whose own text contains one of `marks` (a newline, say), so a 160-token
+    explanation is decoded a handful of times, not 160."""
+
+    def __init__(self, tokenizer, done: Callable[[str], bool], marks: tuple[str, ...]):
+        self.tokenizer, self.done, self.eos = tokenizer, done, tokenizer.eos_token_id
+        pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        self.marked = {i for i, p in enumerate(pieces) if any(m in p for m in marks)}
+
+    def finished(self, tokens: list[int]) -> bool:
+        last = tokens[-1]
+        if last == self.eos:
+            return True
+        return last in self.marked and self.done(self.tokenizer.decode(tokens, skip_special_tokens=True))
+
+
+def answer_line_done(text: str) -> bool:
+    """The explanation has its answer line and the line has ended (what truncate_after_answer keeps is final)."""
+    at = text.find(ANSWER_TRIGGER)
+    return at >= 0 and text.find("\n", at) >= 0
+
+
+_SENTENCE_END = re.compile(r"\.\s|\n")
+
+
+def short_answer_done(text: str) -> bool:
+    """A probe's short answer is final: a line break, or a full stop followed by white space (see short_answer)."""
+    return _SENTENCE_END.search(text) is not None
+
+
+# What ends a row of each kind, and the token texts after which that is checked.
+STOP_RULES = {"explanation": (answer_line_done, ("\n",)), "probe": (short_answer_done, ("\n", ".", " ", "\t"))}
+
+
+COMPACT_SHARE = 4  # finished rows are dropped once they are an eighth of the batch (or its last row)
+
+
+class Sampler:
+    """generate()'s sampling: its warpers in its order, then softmax and the exponential race of torch.multinomial."""
+
+    def __init__(self, temperature: float, top_p: float):
+        warpers = []
+        if temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(temperature))
+        if top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+        self.warpers = LogitsProcessorList(warpers)
+
+    def pick(self, scores: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.warpers(None, scores), dim=-1)
+        return (probs / noise).argmax(-1)
+
+
+class Batch:
+    """Rows decoding together on one cache: left-padded, each row at its own position; rows leave as they finish."""
+
+    def __init__(self, model, cache, mask: torch.Tensor, lengths: torch.Tensor):
+        self.model, self.cache, self.mask, self.lengths = model, cache, mask, lengths
+
+    @torch.no_grad()
+    def feed(self, tokens: torch.Tensor, input_mask: torch.Tensor | None = None,
+             keep_all_logits: bool = False) -> torch.Tensor:
+        """Feed tokens [rows, T] (right-padded where input_mask is 0) at each row's next positions; logits [rows, T,
+        V] or [rows, 1, V]."""
+        input_mask = torch.ones_like(tokens) if input_mask is None else input_mask
+        positions = self.lengths[:, None] + torch.arange(tokens.shape[1], device=tokens.device)[None, :]
+        self.mask = torch.cat([self.mask, input_mask], dim=1)
+        out = self.model(input_ids=tokens, attention_mask=self.mask, position_ids=positions, cache=self.cache,
+                         use_cache=True, logits_to_keep=0 if keep_all_logits else 1)
+        self.lengths = self.lengths + input_mask.sum(1)
+        return out.logits
+
+    def keep(self, rows: list[int], room: int | None = None) -> None:
+        """Keep only `rows` (indices into the current batch) with `room` positions to grow into, then trim padding
+        columns no kept row needs."""
+        idx = torch.tensor(rows, device=self.mask.device)
+        kv_cache.select_rows(self.cache, idx, room)
+        self.mask, self.lengths = self.mask[idx], self.lengths[idx]
+        lead = int(self.mask.argmax(1).min())  # the first real column of the row that starts earliest
+        kv_cache.trim_left(self.cache, lead)
+        self.mask = self.mask[:, lead:]
+
+    def first_column(self, row: int) -> int:
+        return int(self.mask[row].argmax())
+
+
+def prefill(model, prompt_ids: list[list[int]], pad_id: int, device, reserve: int) -> tuple[Batch, torch.Tensor]:
+    """Left-padded prompts through the model once; the batch and each prompt's next-token logits [n, V]."""
+    width = max(len(p) for p in prompt_ids)
+    tokens = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
+    for r, p in enumerate(prompt_ids):
+        tokens[r, width - len(p):] = torch.tensor(p)
+        mask[r, width - len(p):] = 1
+    tokens, mask = tokens.to(device), mask.to(device)
+    batch = Batch(model, kv_cache.new_cache(model, reserve), mask[:, :0], torch.zeros(len(prompt_ids),
+                  dtype=torch.long, device=device))
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    batch.mask = mask
+    with torch.no_grad():
+        out = model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=batch.cache, use_cache=True,
+                    logits_to_keep=1)
+    batch.lengths = mask.sum(1)
+    return batch, out.logits[:, -1]
+
+
+def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int, stop: StopRule, samples: int = 0,
+           sampler: Sampler | None = None, generators: list[tuple[int, torch.Generator]] = (),
+           keep_kv: bool = False, device=None) -> tuple[list[list[Continuation]], KVStore | None]:
+    """For each prompt: a greedy continuation, then `samples` sampled ones, all from one prefill of the prompt; and,
+    with keep_kv, the store of every row's keys and values.
+
+    `generators` cut the prompts into consecutive runs (count, generator): the sample rows of a run draw exactly
+    what generate(num_return_sequences=samples) draws for those prompts as one batch from that generator's state."""
+    device = device or next(model.parameters()).device
+    n = len(prompt_ids)
+    batch, first = prefill(model, prompt_ids, tokenizer.pad_token_id, device, reserve=max_new_tokens)
+    # Row order: the n greedy rows, then each prompt's samples together (generate's repeat_interleave order).
+    owner = list(range(n)) + [p for p in range(n) for _ in range(samples)]
+    runs, at = [], 0  # (first sample row, sample rows, generator) per run
+    for count, gen in generators if samples else ():
+        runs.append((n + at * samples, count * samples, gen))
+        at += count
+    if samples:
+        batch.keep(owner)
+    logits = first[torch.tensor(owner, device=device)].float()
+    out = [Continuation([]) for _ in owner]
+    store = KVStore.empty(batch.cache, len(owner), batch.mask.shape[1] + max_new_tokens) if keep_kv else None
+    slots: list[int | None] = list(range(len(owner)))  # batch row -> output row; None: finished, not yet dropped
+    for step in range(max_new_tokens):
+        nxt = logits.argmax(-1)
+        if samples:
+            _sample(nxt, logits, slots, runs, sampler, device)
+        chosen = nxt.tolist()
+        for i, r in enumerate(slots):
+            if r is None:
+                continue
+            out[r].tokens.append(chosen[i])
+            if step == max_new_tokens - 1 or stop.finished(out[r].tokens):
+                if store is not None:
+                    store.put(r, batch.cache, i, batch.first_column(i))
+                    out[r].kv_row = r
+                slots[i] = None
+        live = [i for i, r in enumerate(slots) if r is not None]
+        if not live:
+            break
+        if len(slots) - len(live) >= max(1, len(slots) // COMPACT_SHARE):
+            # Finished rows leave in bulk: copying the cache for every single one would cost more than they do.
+            batch.keep(live, room=max_new_tokens - step)
+            slots, chosen = [slots[i] for i in live], [chosen[i] for i in live]
+        tokens = torch.tensor([[t if r is not None else tokenizer.pad_token_id] for t, r in zip(chosen, slots)],
+                              device=device)
+        logits = batch.feed(tokens)[:, -1].float()
+    return [[out[p]] + [out[n + p * samples + s] for s in range(samples)] for p in range(n)], store
+
+
+def _sample(nxt: torch.Tensor, logits: torch.Tensor, slots: list[int | None], runs, sampler: Sampler, device) -> None:
+    """Overwrite the sample rows of `nxt` with their draws; each run with a live row draws its whole noise tensor."""
+    for first, count, gen in runs:
+        rows = [i for i, r in enumerate(slots) if r is not None and first <= r < first + count]
+        if rows:
+            noise = torch.empty((count, logits.shape[-1]), device=device).exponential_(1, generator=gen)
+            at = torch.tensor(rows, device=device)
+            nxt[at] = sampler.pick(logits[at], noise[torch.tensor([slots[i] - first for i in rows], device=device)])

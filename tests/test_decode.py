@@ -1,0 +1,147 @@
+"""The engine's decode loop (explain and probes) gives what the naive path gives: greedy explanations and greedy
+probe answers token for token, sampled explanations draw for draw as generate() under the same seed, on a tiny
+random GPT-2, a tiny random Llama and the shipped student; with one prefill per decode group, rows that leave the
+batch as they finish, and probes that never re-encode an explanation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_probes import naive_answers, naive_probs
+
+from conftest import REPO
+from elad_engine.config import ProjectConfig
+from elad_engine.method.reasoning import build_prompt, short_answer, split_steps
+from elad_engine.states import ExplanationKind
+from elad_engine.student import explain as explain_module
+from elad_engine.student import kv_cache
+from elad_engine.student.decode import answer_line_done, short_answer_done
+from elad_engine.student.explain import explain_examples
+from elad_engine.student.model import Student, truncate_after_answer
+from elad_engine.tasks.registry import task_for
+from elad_engine.tasks.synthetic import generate
+
+SHIPPED = REPO / "data" / "tiny-student"
+NEEDS = frozenset({"samples", "probes", "probs"})
+
+
+def config(path, **overrides) -> ProjectConfig:
+    settings = {"student.path": str(path), "student.max_new_tokens": 24, "student.probe_max_tokens": 4,
+                "uncertainty.samples": 2, "student.batch_size": 4}
+    settings.update(overrides)
+    return ProjectConfig().with_overrides(**settings)
+
+
+def naive_greedy(student: Student, prompt: str, max_new_tokens: int) -> str:
+    ids = torch.tensor([student.tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+    tok = student.tokenizer
+    out = student.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id)
+    return truncate_after_answer(student.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+
+
+def check_against_naive(student: Student, cfg: ProjectConfig, examples, seed: int = 5) -> list:
+    got = explain_examples(student, examples, cfg, NEEDS, seed=seed)
+    prompts = [build_prompt(e.question) for e in examples]
+    u, s, task = cfg.uncertainty, cfg.student, task_for(cfg.task)
+    sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
+                               temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
+    for e, prompt, samples in zip(examples, prompts, sampled):
+        mine = [x for x in got if x.example_id == e.id]
+        assert [x.kind for x in mine] == [ExplanationKind.GREEDY] + [ExplanationKind.SAMPLE] * u.samples
+        assert mine[0].text == naive_greedy(student, prompt, s.max_new_tokens)
+        assert [x.text for x in mine[1:]] == samples  # the same draws as generate() under the same seed
+        for x in mine:
+            assert x.steps == split_steps(x.text)[0]
+            raw = naive_answers(student, prompt, x.steps, s.probe_max_tokens)
+            assert x.probe_answers == [task.normalize(a, e.choices) for a in raw]
+            assert x.probe_probs == pytest.approx(naive_probs(student, prompt, x.steps, raw[-1]), abs=1e-4)
+    return got
+
+
+def test_gpt2_decode_loop_equals_naive_greedy_generate_samples_and_probes(tiny_model_dir):
+    student = Student.load(str(tiny_model_dir))
+    got = check_against_naive(student, config(tiny_model_dir), generate(6, 3))
+    assert len(got) == 18 and any(x.steps for x in got)
+
+
+def test_llama_decode_loop_equals_naive_greedy_generate_samples_and_probes(tiny_chat_model_dir):
+    student = Student.load(str(tiny_chat_model_dir))
+    assert kv_cache.supports(student.model)
+    got = check_against_naive(student, config(tiny_chat_model_dir, **{"student.batch_size": 6}), generate(5, 4))
+    assert any(x.steps for x in got)
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")
+def test_the_shipped_student_equals_naive_and_its_probes_branch_from_the_decode_cache():
+    student = Student.load(str(SHIPPED))
+    cfg = config(SHIPPED, **{"student.max_new_tokens": 160, "student.probe_max_tokens": 8,
+                             "uncertainty.samples": 4, "student.batch_size": 8})
+    calls: list[tuple[int, int]] = []
+    hook = student.model.register_forward_pre_hook(
+        lambda m, a, kw: calls.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        got = explain_examples(student, generate(10, 12), cfg, NEEDS, seed=2)
+    finally:
+        hook.remove()
+    # One prefill per decode group (8 questions, then 2); every other forward feeds at most a probe's few tokens.
+    long = [c for c in calls if c[1] > 12]
+    assert len(long) == 2, long
+    # Rows leave as they finish: the decode batch shrinks (40 rows at first, 5 per question).
+    decode_rows = [r for r, t in calls if t == 1]
+    assert decode_rows[0] == 40 and min(decode_rows) < 40
+    # Every explanation stops at the end of its answer line (or its end-of-sequence token), not at 160 tokens.
+    assert all(x.text.rstrip().endswith(".") for x in got if x.answer is not None)
+    assert any(len(set(x.probe_answers)) > 1 for x in got)  # real flips, so the comparison below means something
+    check_against_naive(student, cfg, generate(10, 12), seed=2)
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")
+def test_samples_do_not_depend_on_how_many_questions_decode_together(monkeypatch):
+    """Decode groups hold several of generate()'s batches, each with its own seed: a smaller memory budget (or an
+    out-of-memory retry) makes smaller groups and the same draws."""
+    student = Student.load(str(SHIPPED))
+    cfg = config(SHIPPED, **{"student.max_new_tokens": 80, "student.batch_size": 8})
+    examples = generate(12, 31)
+    whole = explain_examples(student, examples, cfg, NEEDS, seed=9)
+    monkeypatch.setattr(kv_cache, "decode_budget", lambda device: 1)  # one question's rows per group
+    one_at_a_time = explain_examples(student, examples, cfg, NEEDS, seed=9)
+    assert [(x.text, x.probe_answers) for x in one_at_a_time] == [(x.text, x.probe_answers) for x in whole]
+
+    monkeypatch.undo()
+    real_decode, seen = explain_module.decode, []
+
+    def tight_memory(model, tokenizer, prompt_ids, **kw):
+        seen.append(len(prompt_ids))
+        if len(prompt_ids) > 4:
+            raise torch.OutOfMemoryError("simulated")
+        return real_decode(model, tokenizer, prompt_ids, **kw)
+
+    monkeypatch.setattr(explain_module, "decode", tight_memory)
+    retried = explain_examples(student, examples, cfg, NEEDS, seed=9)
+    assert seen[0] == 8 and max(seen[1:]) <= 4
+    assert [x.text for x in retried] == [x.text for x in whole]
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")
+def test_the_generate_fallback_for_other_caches_gives_the_same_results(monkeypatch):
+    student = Student.load(str(SHIPPED))
+    cfg = config(SHIPPED, **{"student.max_new_tokens": 160, "student.probe_max_tokens": 8})
+    examples = generate(6, 41)
+    engine = explain_examples(student, examples, cfg, NEEDS, seed=1)
+    monkeypatch.setattr(kv_cache, "supports", lambda model: False)
+    fallback = explain_examples(student, examples, cfg, NEEDS, seed=1)
+    assert [(x.text, x.probe_answers) for x in fallback] == [(x.text, x.probe_answers) for x in engine]
+    for a, b in zip(fallback, engine):
+        assert a.probe_probs == pytest.approx(b.probe_probs, abs=1e-4)
+
+
+def test_stop_rules_stop_where_the_cut_text_is_final():
+    assert not answer_line_done("1. 3 + 4 = 7\nThe answer is 7")
+    assert answer_line_done("1. 3 + 4 = 7\nThe answer is 7.\n")
+    assert not answer_line_done("1. a\n2. b\n")
+    for full in [" 18.\nThe", " 3.5 apples. Then", " 7", " twelve\n", "  4.", " 1.25.5. x"]:
+        for cut in range(1, len(full) + 1):
+            if short_answer_done(full[:cut]):  # stopping here gives what the whole text gives
+                assert short_answer(full[:cut]) == short_answer(full), (full, cut)
+                break
