@@ -80,14 +80,15 @@ else:
             title="Training loss by round", height=260), width="stretch")
 
 st.subheader(f"Selection scores · {name}")
-scores = pd.DataFrame(studio().metrics.scores(project_id))
+scores = pd.DataFrame(studio().metrics.score_histogram(project_id))  # bars counted in SQL, not every sample
 if scores.empty:
     st.caption("No scores yet.")
 else:
     st.altair_chart(alt.Chart(scores).mark_bar(opacity=0.7).encode(
-        x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="uncertainty score"), y=alt.Y("count():Q", title="samples"),
-        color=alt.Color("selected:N"), facet=alt.Facet("round:O", columns=3, title="round")).properties(
-        width=360, height=220))
+        x=alt.X("start:Q", title="uncertainty score"), x2="end:Q", y=alt.Y("samples:Q", title="samples",
+                                                                            stack=True),
+        color=alt.Color("selected:N"), tooltip=["round", "selected", "samples"],
+        facet=alt.Facet("round:O", columns=3, title="round")).properties(width=360, height=220))
 
 st.subheader(f"Reviewers · {name}")
 stats = pd.DataFrame(studio().metrics.reviewers(project_id))
@@ -105,6 +106,6 @@ positions = pd.DataFrame(studio().metrics.first_errors(project_id))
 if not positions.empty:
     st.altair_chart(alt.Chart(positions).mark_bar().encode(
         x=alt.X("position:O", title="first wrong step (relative position in the student's chain)"),
-        y=alt.Y("count():Q", title="revisions")).properties(title="Where the teacher's first error falls"),
+        y=alt.Y("sum(revisions):Q", title="revisions")).properties(title="Where the teacher's first error falls"),
         width="stretch")
 

@@ -90,19 +90,23 @@ def _f3(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def score_frame(store: Store, project_id: int) -> list[dict]:
-    """Every scored pool sample of every round, and whether it was selected."""
+def score_histogram(store: Store, project_id: int, bins: int = 30) -> list[dict]:
+    """Selection scores of every round after the warm-up as histogram bars, counted in SQL (a 50,000-question pool
+    is 30 bars a round, not 50,000 points sent to the browser): {round, selected, start, end, samples}, the bins
+    equal-width over the project's score range."""
     strategy = store.projects.config(project_id).selection.strategy
-    selected = {}
-    rows = []
-    for s in store.scores.list(project_id):
-        if s["strategy"] not in (strategy, "random") or s["round"] == 0:
-            continue
-        if s["round"] not in selected:
-            selected[s["round"]] = {r["example_id"] for r in store.selections.list(project_id, s["round"])}
-        rows.append({"round": s["round"], "example_id": s["example_id"], "score": s["score"],
-                     "selected": "selected" if s["example_id"] in selected[s["round"]] else "not selected"})
-    return rows
+    # Counting 200,000 scores takes a few hundred ms, and they change only when a phase ends: the bars are kept per
+    # project and phase/selection version, so a page that redraws every second counts them once per change.
+    key = (str(store.workspace), project_id, strategy, bins, store.phases.version(project_id),
+           store.selections.total(project_id))
+    if key not in _HISTOGRAMS:
+        if len(_HISTOGRAMS) > 64:
+            _HISTOGRAMS.clear()
+        _HISTOGRAMS[key] = store.scores.histogram(project_id, strategy, bins)
+    return [dict(bar) for bar in _HISTOGRAMS[key]]
+
+
+_HISTOGRAMS: dict[tuple, list[dict]] = {}
 
 
 def reviewer_stats(store: Store, project_id: int) -> list[dict]:
@@ -133,15 +137,10 @@ def agreement(store: Store, project_id: int) -> dict:
 
 
 def first_error_positions(store: Store, project_id: int) -> list[dict]:
-    """For each revision that found an error: its first wrong step, as "k of n" steps of the student's chain."""
-    out = []
-    for r in store.revisions.list(project_id):
-        if r["mode"] != "revision" or r["first_error"] is None or r["status"] == RevisionStatus.TEACHER_FAILED:
-            continue
-        n = len(r["verdicts"] or [])
-        k = r["first_error"]
-        out.append({"round": r["round"], "position": "after the last step" if k > n else f"step {k} of {n}"})
-    return out
+    """Where the revisions that found an error place it, as "step k of n" of the student's chain: {round, position,
+    revisions} (counted in SQL)."""
+    return [{"round": rnd, "position": "after the last step" if k > n else f"step {k} of {n}", "revisions": count}
+            for rnd, k, n, count in store.revisions.first_errors(project_id)]
 
 
 BENCHMARK_COLUMNS = ("strategy", "annotation", "seed", "round", "accuracy", "prompt_tokens", "completion_tokens")

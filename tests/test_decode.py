@@ -9,11 +9,11 @@ import pytest
 import torch
 from test_probes import naive_answers, naive_probs
 
+import elad_engine.student.decode as decode_module
 from conftest import REPO
 from elad_engine.config import ProjectConfig
 from elad_engine.method.reasoning import build_prompt, short_answer, split_steps
 from elad_engine.states import ExplanationKind
-from elad_engine.student import explain as explain_module
 from elad_engine.student import kv_cache
 from elad_engine.student.decode import answer_line_done, short_answer_done
 from elad_engine.student.explain import explain_examples
@@ -109,7 +109,7 @@ def test_samples_do_not_depend_on_how_many_questions_decode_together(monkeypatch
     assert [(x.text, x.probe_answers) for x in one_at_a_time] == [(x.text, x.probe_answers) for x in whole]
 
     monkeypatch.undo()
-    real_decode, seen = explain_module.decode, []
+    real_decode, seen = decode_module.decode, []
 
     def tight_memory(model, tokenizer, prompt_ids, **kw):
         seen.append(len(prompt_ids))
@@ -117,19 +117,19 @@ def test_samples_do_not_depend_on_how_many_questions_decode_together(monkeypatch
             raise torch.OutOfMemoryError("simulated")
         return real_decode(model, tokenizer, prompt_ids, **kw)
 
-    monkeypatch.setattr(explain_module, "decode", tight_memory)
+    monkeypatch.setattr(decode_module, "decode", tight_memory)
     retried = explain_examples(student, examples, cfg, NEEDS, seed=9)
     assert seen[0] == 8 and max(seen[1:]) <= 4
     assert [x.text for x in retried] == [x.text for x in whole]
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")
-def test_the_generate_fallback_for_other_caches_gives_the_same_results(monkeypatch):
+def test_the_generate_fallback_for_other_caches_gives_the_same_results():
     student = Student.load(str(SHIPPED))
     cfg = config(SHIPPED, **{"student.max_new_tokens": 160, "student.probe_max_tokens": 8})
     examples = generate(6, 41)
     engine = explain_examples(student, examples, cfg, NEEDS, seed=1)
-    monkeypatch.setattr(kv_cache, "supports", lambda model: False)
+    student.own_decode = False  # as for a model with a sliding-window or recurrent cache
     fallback = explain_examples(student, examples, cfg, NEEDS, seed=1)
     assert [(x.text, x.probe_answers) for x in fallback] == [(x.text, x.probe_answers) for x in engine]
     for a, b in zip(fallback, engine):
@@ -145,3 +145,20 @@ def test_stop_rules_stop_where_the_cut_text_is_final():
             if short_answer_done(full[:cut]):  # stopping here gives what the whole text gives
                 assert short_answer(full[:cut]) == short_answer(full), (full, cut)
                 break
+
+
+def test_greedy_generate_runs_on_the_decode_loop_and_equals_hf_generate(tiny_model_dir, tiny_chat_model_dir):
+    for path in (tiny_model_dir, tiny_chat_model_dir):
+        student = Student.load(str(path))
+        assert student.own_decode
+        prompts = [build_prompt(e.question) for e in generate(7, 8)]
+        got = student.generate(prompts, max_new_tokens=20, batch_size=3)
+        assert [t for (t,) in got] == [naive_greedy(student, p, 20) for p in prompts]
+
+
+def test_a_sliding_window_cache_is_left_to_generate():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    model = MistralForCausalLM(MistralConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                             num_attention_heads=2, num_key_value_heads=1, sliding_window=4))
+    assert not kv_cache.supports(model)

@@ -231,12 +231,12 @@ def test_a_stop_in_the_explain_phase_waits_for_one_generation_batch_not_the_whol
     """Issue 17.4: pause and cancel used to wait for the whole chunk of 64 questions (minutes on a CPU); the stop
     flag is now read after every decode group (batch_size questions), and the abandoned chunk is explained again on
     resume."""
-    from elad_engine.student import explain as explain_module
+    import elad_engine.student.decode as decode_module
     store = Store(workspace)
     pid = tiny_project(store, tiny_model_dir, **{"student.batch_size": 2, "compute.chunk_size": 64})
     RoundRunner(store, pid).run(max_rounds=1)  # the warm-up
     flag = {"explaining": False, "stop": False, "batches_after": 0}
-    real = explain_module.decode
+    real = decode_module.decode
 
     def counting(*a, **kw):
         flag["batches_after"] += flag["stop"]
@@ -244,7 +244,7 @@ def test_a_stop_in_the_explain_phase_waits_for_one_generation_batch_not_the_whol
         flag["stop"] = flag["stop"] or flag["explaining"]  # the stop is asked for during the chunk's first group
         return out
 
-    monkeypatch.setattr(explain_module, "decode", counting)
+    monkeypatch.setattr(decode_module, "decode", counting)
 
     def progress(phase, done, total):
         flag["explaining"] = flag["explaining"] or phase == "explain"
@@ -252,6 +252,6 @@ def test_a_stop_in_the_explain_phase_waits_for_one_generation_batch_not_the_whol
     outcome = RoundRunner(store, pid, progress=progress, cancel=lambda: flag["stop"]).run()
     assert outcome.stop_reason == "cancelled" and flag["batches_after"] == 0, flag  # 20 questions = 10 groups
     assert store.explanations.list(pid, 1) == []  # the unfinished chunk was not saved half-done
-    monkeypatch.setattr(explain_module, "decode", real)
+    monkeypatch.setattr(decode_module, "decode", real)
     assert RoundRunner(store, pid).run().stop_reason == "completed"  # and the resumed round explains it whole
     assert len(store.explanations.list(pid, 1)) == 20 * 3

@@ -51,10 +51,9 @@ def queue(store: Store, project_id: int, flt: QueueFilter, reviewer: str | None 
     reviewer, samples another reviewer has claimed (and not yet decided) are left out."""
     cfg = store.projects.config(project_id)
     strategy = cfg.selection.strategy
-    scores = {(s["round"], s["example_id"]): s["score"] for s in store.scores.list(project_id, flt.round)
-              if s["strategy"] in (strategy, "random")}
+    scores = store.scores.of_revisions(project_id, flt.round, (strategy, "random"))  # the revised samples' only
     revs = store.revisions.list(project_id, flt.round, status=flt.statuses or None)
-    reviews = store.reviews.of_project(project_id)  # read once: who decided each row, and what this reviewer did
+    reviews = store.reviews.of_project(project_id, flt.round)  # once: who decided each row, what this reviewer did
     if reviewer:  # not what others hold, nor what this reviewer already decided (overlap > 1)
         taken = store.claims.held_by_others(reviewer)
         mine = {r["revision_id"] for r in reviews if r["reviewer"] == reviewer}

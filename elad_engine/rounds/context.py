@@ -16,6 +16,7 @@ from ..student.prompt_style import AUTO_SHOTS, PromptStyle, pick_exemplars, shot
 from ..tasks.registry import task_for
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+_EXEMPLAR_DRAWS: dict[tuple, frozenset[str]] = {}  # (workspace, project, examples version, seed, k, task) -> ids
 
 
 class Cancelled(Exception):
@@ -74,7 +75,7 @@ class RoundContext:
         """Pool example ids no round has selected yet (those the budget stopped go back to the pool), without the
         prompt style's exemplars."""
         labelled = self.store.selections.labelled_ids(self.project_id) | self.exemplar_ids()
-        ids = [e.id for e in self.store.examples.list(self.project_id, split="pool")]
+        ids = self.store.examples.ids(self.project_id, "pool")
         if self.cfg.rounds.pool_limit:
             ids = ids[:self.cfg.rounds.pool_limit]
         return [i for i in ids if i not in labelled]
@@ -97,11 +98,18 @@ class RoundContext:
         k = self.cfg.student.few_shot if self.cfg.student.few_shot >= 0 else max(AUTO_SHOTS.values())
         if not k:  # before the style is resolved: the exemplars it would draw (auto: as if chat)
             return set()
-        pool = self.store.examples.list(self.project_id, split="pool")
-        try:
-            return {e.example_id for e in pick_exemplars(pool, k, self.cfg.rounds.seed, self.task)}
-        except ConfigError:  # too few rationales: the style's resolution will say so
-            return set()
+        # Drawing them reads the whole pool; the draw depends only on the pool, the seed, k and the task, so it is
+        # kept per workspace and examples version (a page that estimates the next round reads it once).
+        key = (str(self.store.workspace), self.project_id, self.store.examples.version(self.project_id),
+               self.cfg.rounds.seed, k, self.cfg.task.answer_type)
+        if key not in _EXEMPLAR_DRAWS:
+            pool = self.store.examples.list(self.project_id, split="pool")
+            try:
+                _EXEMPLAR_DRAWS[key] = frozenset(e.example_id for e in pick_exemplars(pool, k, self.cfg.rounds.seed,
+                                                                                      self.task))
+            except ConfigError:  # too few rationales: the style's resolution will say so
+                _EXEMPLAR_DRAWS[key] = frozenset()
+        return set(_EXEMPLAR_DRAWS[key])
 
     def _requested_style(self) -> dict:
         return {"prompt_style": self.cfg.student.prompt_style, "few_shot": self.cfg.student.few_shot}

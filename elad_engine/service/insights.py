@@ -39,8 +39,8 @@ class MetricsArea(Area):
         return metrics.metrics_text(self.store, project_id)
 
     @action(Permission.READ)
-    def scores(self, project_id: int) -> list[dict]:
-        return metrics.score_frame(self.store, project_id)
+    def score_histogram(self, project_id: int) -> list[dict]:
+        return metrics.score_histogram(self.store, project_id)
 
     @action(Permission.READ)
     def reviewers(self, project_id: int) -> list[dict]:

@@ -81,6 +81,37 @@ class Scores:
         return [dict(r, components=from_json(r["components"])) for r in self.database.query(sql, args)]
 
 
+    def histogram(self, project_id: int, strategy: str, bins: int) -> list[dict]:
+        """Counts of the strategy's scores (rounds after 0) per round, selected or not, and equal-width bin."""
+        lo, hi = self.database.execute("SELECT min(score), max(score) FROM scores WHERE project_id=? AND strategy=? "
+                                       "AND round > 0", [project_id, strategy]).fetchone()
+        if lo is None:
+            return []
+        width = (hi - lo) / bins or 1.0
+        rows = self.database.query(
+            "SELECT s.round AS round, CASE WHEN c.example_id IS NULL THEN 'not selected' ELSE 'selected' END AS "
+            "selected, min(CAST((s.score - ?) / ? AS INTEGER), ?) AS bin, count(*) AS samples FROM scores s "
+            "LEFT JOIN selections c ON c.project_id = s.project_id AND c.round = s.round AND c.example_id = "
+            "s.example_id WHERE s.project_id = ? AND s.strategy = ? AND s.round > 0 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            [lo, width, bins - 1, project_id, strategy])
+        return [{"round": r["round"], "selected": r["selected"], "start": lo + r["bin"] * width,
+                 "end": lo + (r["bin"] + 1) * width, "samples": r["samples"]} for r in rows]
+
+    def of_revisions(self, project_id: int, rnd: int | None,
+                     strategies: tuple[str, ...]) -> dict[tuple[int, str], float]:
+        """{(round, example id): score} of the revised samples only (the review queue's uncertainty column)."""
+        where, args = ("AND v.round = ?", [rnd]) if rnd is not None else ("", [])
+        rows = self.database.execute(
+            "SELECT s.round, s.example_id, s.score, s.strategy FROM revisions v JOIN scores s ON s.project_id = "
+            "v.project_id AND s.round = v.round AND s.example_id = v.example_id WHERE v.project_id = ? "
+            f"{where} AND s.strategy IN (SELECT value FROM json_each(?))", [project_id, *args, id_list(strategies)])
+        out: dict[tuple[int, str], float] = {}
+        for r, example_id, score, strategy in rows:  # the first strategy listed wins where both exist
+            if (r, example_id) not in out or strategy == strategies[0]:
+                out[r, example_id] = score
+        return out
+
+
 class Selections:
     def __init__(self, database: Database):
         self.database = database
@@ -103,6 +134,9 @@ class Selections:
     def count(self, project_id: int, rnd: int, status: SelectionStatus) -> int:
         return self.database.execute("SELECT count(*) FROM selections WHERE project_id=? AND round=? AND status=?",
                                      [project_id, rnd, status]).fetchone()[0]
+
+    def total(self, project_id: int) -> int:
+        return self.database.execute("SELECT count(*) FROM selections WHERE project_id = ?", [project_id]).fetchone()[0]
 
     def labelled_ids(self, project_id: int) -> set[str]:
         """Pool examples selected in any round leave the unlabeled pool, except those the budget stopped

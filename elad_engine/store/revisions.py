@@ -104,6 +104,13 @@ class Revisions:
             sql, args = sql + " AND id IN (SELECT value FROM json_each(?))", [*args, id_list(ids)]
         return [self._row(r) for r in self.database.query(sql + " ORDER BY id", args)]
 
+    def first_errors(self, project_id: int) -> list[tuple[int, int, int, int]]:
+        """(round, first wrong step, steps judged, revisions) of the revisions (not failed) that found an error."""
+        return self.database.execute(
+            "SELECT round, first_error, coalesce(json_array_length(verdicts), 0), count(*) FROM revisions WHERE "
+            "project_id = ? AND mode = 'revision' AND first_error IS NOT NULL AND status != ? GROUP BY 1, 2, 3 "
+            "ORDER BY 1, 2, 3", [project_id, RevisionStatus.TEACHER_FAILED]).fetchall()
+
     def get(self, revision_id: int) -> RevisionRow:
         rows = self.database.query("SELECT * FROM revisions WHERE id = ?", [revision_id])
         if not rows:
@@ -173,10 +180,12 @@ class Reviews:
         return self.database.query(f"SELECT * FROM reviews r WHERE revision_id = ? {EFFECTIVE if effective else ''} "
                                    "ORDER BY id", [revision_id])
 
-    def of_project(self, project_id: int, effective: bool = True) -> list[ReviewRow]:
+    def of_project(self, project_id: int, rnd: int | None = None, effective: bool = True) -> list[ReviewRow]:
+        """The project's decisions (of one round) in log order."""
+        where, args = ("AND v.round = ?", [rnd]) if rnd is not None else ("", [])
         return self.database.query("SELECT r.* FROM reviews r JOIN revisions v ON v.id = r.revision_id "
-                                   f"WHERE v.project_id = ? {EFFECTIVE if effective else ''} ORDER BY r.id",
-                                   [project_id])
+                                   f"WHERE v.project_id = ? {where} {EFFECTIVE if effective else ''} ORDER BY r.id",
+                                   [project_id, *args])
 
     def last_by(self, project_id: int, rnd: int, reviewer: str) -> ReviewRow | None:
         """`reviewer`'s latest effective decision in the round."""

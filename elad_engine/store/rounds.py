@@ -73,6 +73,11 @@ class Phases:
                                   "finished_at, tokens) VALUES (?,?,?,?,?,?,?,?)",
                                   [project_id, rnd, phase, status, seconds, detail, time.time(), tokens])
 
+    def version(self, project_id: int) -> float:
+        """When the project's latest phase ended: changes whenever a phase's results are in."""
+        return self.database.execute("SELECT coalesce(max(finished_at), 0) FROM phases WHERE project_id = ?",
+                                     [project_id]).fetchone()[0]
+
     def list(self, project_id: int, rnd: int | None = None) -> list[PhaseRow]:
         sql, args = "SELECT * FROM phases WHERE project_id = ?", [project_id]
         if rnd is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
+from ..errors import StudentError
 from ..method.reasoning import ANSWER_TRIGGER
 from . import kv_cache
 from .kv_cache import KVStore
@@ -195,3 +196,52 @@ def _sample(nxt: torch.Tensor, logits: torch.Tensor, slots: list[int | None], ru
             noise = torch.empty((count, logits.shape[-1]), device=device).exponential_(1, generator=gen)
             at = torch.tensor(rows, device=device)
             nxt[at] = sampler.pick(logits[at], noise[torch.tensor([slots[i] - first for i in rows], device=device)])
+
+
+def decode_prompts(student, prompts: list[str], max_new_tokens: int, samples: int, temperature: float,
+                   top_p: float, seed: int, batch_size: int, keep_kv: bool):
+    """Yield (prompt indices, their continuations, their KVStore or None) group by group.
+
+    The prompts are sorted by length and cut into generate()'s batches for the same batch_size (batch_size // M
+    prompts when sampling), each with a generator seeded with seed + its start, so the sampled rows draw what
+    generate() draws. A decode group holds up to batch_size questions of those batches (all their rows), fewer
+    where the keys and values would pass the device's decode budget; a group that runs out of memory is halved."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    per = max(1, min(batch_size, student.max_rows or batch_size) // samples) if samples else batch_size
+    runs = [(s, order[s:s + per]) for s in range(0, len(order), per)]
+    ids = {i: student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in order}
+    per_row = kv_cache.bytes_per_position(student.model) * (max(map(len, ids.values()), default=0) + max_new_tokens)
+    rows_fit = max(1, kv_cache.decode_budget(student.device) // (per_row * (2 if keep_kv else 1)))
+    questions = max(1, min(batch_size, rows_fit // (1 + samples)))
+    pending = []
+    for run in runs:
+        if pending and sum(len(r[1]) for r in pending[-1]) + len(run[1]) <= questions:
+            pending[-1].append(run)
+        else:
+            pending.append([run])
+    sampler = Sampler(temperature, top_p)
+    while pending:
+        group = pending.pop(0)
+        idx = [i for _, run in group for i in run]
+        gens = [(len(run), torch.Generator(device=student.device).manual_seed(seed + start)) for start, run in group]
+        try:
+            conts, store = decode(student.model, student.tokenizer, [ids[i] for i in idx],
+                                  max_new_tokens=max_new_tokens, stop=student.stop_rule("explanation"),
+                                  samples=samples, sampler=sampler, generators=gens, keep_kv=keep_kv,
+                                  device=student.device)
+        except torch.OutOfMemoryError:
+            if student.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(group) > 1:  # fewer of generate()'s batches at a time: the same draws
+                pending[:0] = [group[:len(group) // 2], group[len(group) // 2:]]
+                continue
+            (start, run), = group
+            if len(run) == 1:
+                raise StudentError("One question's explanations do not fit in the device's memory: lower "
+                                   "student.max_new_tokens or uncertainty.samples, or use a smaller student.") from None
+            half = len(run) // 2  # as generate() does: the halves are seeded by their own starts
+            student.max_rows = half * max(1, samples)
+            pending[:0] = [[(start, run[:half])], [(start + half, run[half:])]]
+            continue
+        student.generated_tokens += sum(len(c.tokens) for row in conts for c in row)
+        yield idx, conts, store

@@ -8,17 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import torch
-
 from ..config import ProjectConfig
-from ..errors import StudentError
 from ..method.reasoning import ANSWER_TRIGGER, format_steps, split_steps
 from ..method.records import Example, Explanation
 from ..method.uncertainty import intra_variant
 from ..states import ExplanationKind
 from ..tasks.registry import task_for
-from . import kv_cache
-from .decode import Sampler, decode
+from .decode import decode_prompts
 from .model import Student, truncate_after_answer
 from .probes import Source, branched_probes
 from .prompt_style import PromptStyle
@@ -40,10 +36,10 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
     out: list[Explanation] = []
     prompt_of = {e.id: p for e, p in zip(examples, prompts)}
     choices_of = {e.id: e.choices for e in examples}
-    if not kv_cache.supports(student.model):
+    if not student.own_decode:
         log.info("the student's cache is not a plain dynamic cache: explaining with generate() and naive probes")
         return _explain_with_generate(student, examples, prompts, cfg, needs, samples, probs, seed, check_stop)
-    for idx, conts, store in _decode_groups(student, prompts, s.max_new_tokens, samples, u.temperature, u.top_p,
+    for idx, conts, store in decode_prompts(student, prompts, s.max_new_tokens, samples, u.temperature, u.top_p,
                                             seed, s.batch_size, keep_kv="probes" in needs):
         group: list[Explanation] = []
         sources: list[Source] = []
@@ -73,55 +69,6 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
     if "stats" in needs:
         _stats(student, out, prompt_of, s.batch_size)
     return out
-
-
-def _decode_groups(student: Student, prompts: list[str], max_new_tokens: int, samples: int, temperature: float,
-                   top_p: float, seed: int, batch_size: int, keep_kv: bool):
-    """Yield (prompt indices, their continuations, their KVStore or None) group by group.
-
-    The prompts are sorted by length and cut into generate()'s batches for the same batch_size (batch_size // M
-    prompts when sampling), each with a generator seeded with seed + its start, so the sampled rows draw what
-    generate() draws. A decode group holds up to batch_size questions of those batches (all their rows), fewer
-    where the keys and values would pass the device's decode budget; a group that runs out of memory is halved."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    per = max(1, min(batch_size, student.max_rows or batch_size) // samples) if samples else batch_size
-    runs = [(s, order[s:s + per]) for s in range(0, len(order), per)]
-    ids = {i: student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in order}
-    per_row = kv_cache.bytes_per_position(student.model) * (max(map(len, ids.values()), default=0) + max_new_tokens)
-    rows_fit = max(1, kv_cache.decode_budget(student.device) // (per_row * (2 if keep_kv else 1)))
-    questions = max(1, min(batch_size, rows_fit // (1 + samples)))
-    pending = []
-    for run in runs:
-        if pending and sum(len(r[1]) for r in pending[-1]) + len(run[1]) <= questions:
-            pending[-1].append(run)
-        else:
-            pending.append([run])
-    sampler = Sampler(temperature, top_p)
-    while pending:
-        group = pending.pop(0)
-        idx = [i for _, run in group for i in run]
-        gens = [(len(run), torch.Generator(device=student.device).manual_seed(seed + start)) for start, run in group]
-        try:
-            conts, store = decode(student.model, student.tokenizer, [ids[i] for i in idx],
-                                  max_new_tokens=max_new_tokens, stop=student.stop_rule("explanation"),
-                                  samples=samples, sampler=sampler, generators=gens, keep_kv=keep_kv,
-                                  device=student.device)
-        except torch.OutOfMemoryError:
-            if student.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if len(group) > 1:  # fewer of generate()'s batches at a time: the same draws
-                pending[:0] = [group[:len(group) // 2], group[len(group) // 2:]]
-                continue
-            (start, run), = group
-            if len(run) == 1:
-                raise StudentError("One question's explanations do not fit in the device's memory: lower "
-                                   "student.max_new_tokens or uncertainty.samples, or use a smaller student.") from None
-            half = len(run) // 2  # as generate() does: the halves are seeded by their own starts
-            student.max_rows = half * max(1, samples)
-            pending[:0] = [[(start, run[:half])], [(start + half, run[half:])]]
-            continue
-        student.generated_tokens += sum(len(c.tokens) for row in conts for c in row)
-        yield idx, conts, store
 
 
 def _stats(student: Student, out: list[Explanation], prompt_of: dict[str, str], batch_size: int) -> None:

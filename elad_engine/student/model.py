@@ -14,8 +14,9 @@ import torch
 from ..errors import StudentError
 from ..method.reasoning import ANSWER_TRIGGER, short_answer
 from ..resources import resolve
+from . import kv_cache
 from .batching import pad_right
-from .decode import STOP_RULES, StopRule
+from .decode import STOP_RULES, StopRule, decode_prompts
 
 
 def quiet_transformers() -> None:
@@ -77,6 +78,7 @@ class Student:
         self.max_rows: int | None = None  # generation rows that fit in memory, learnt from the first OOM
         self.generated_tokens = 0  # new tokens generated so far, up to each row's end (a phase's speed)
         self._stop_rules: dict[str, StopRule] = {}
+        self.own_decode = kv_cache.supports(model)  # the engine's decode loop can drive this model's cache
         self.model.eval()
 
     @classmethod
@@ -132,9 +134,18 @@ class Student:
     def generate(self, prompts: list[str], *, max_new_tokens: int, num_samples: int = 1, sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 32,
                  on_batch: Callable[[int], None] | None = None) -> list[list[str]]:
-        """Completions for each prompt: one greedy, or `num_samples` sampled sharing the prompt's cache."""
+        """Completions for each prompt: one greedy, or `num_samples` sampled sharing the prompt's cache. Greedy runs
+        on the engine's decode loop where the model's cache allows (rows leave as they finish), else on generate()."""
+        if not sample and self.own_decode:
+            out: list[list[str]] = [[] for _ in prompts]
+            for idx, conts, _ in decode_prompts(self, prompts, max_new_tokens, 0, 1.0, 1.0, seed, batch_size, False):
+                for i, row in zip(idx, conts):
+                    out[i] = [truncate_after_answer(self.tokenizer.decode(row[0].tokens, skip_special_tokens=True))]
+                if on_batch:
+                    on_batch(len(idx))
+            return out
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
-        out: list[list[str]] = [[] for _ in prompts]
+        out = [[] for _ in prompts]
         per = num_samples if sample else 1
         per_batch = max(1, min(batch_size, self.max_rows or batch_size) // per)
         pending = [(s, order[s:s + per_batch]) for s in range(0, len(order), per_batch)]
