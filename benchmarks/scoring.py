@@ -87,15 +87,18 @@ def useful_tokens(student: Student, explanations, prompt_of: dict[str, str], pro
     return total
 
 
-def forward_ceiling(student: Student, length: int, batch: int = 64, repeats: int = 5) -> float:
-    """Raw batched forward throughput in tokens/s (no generation, no cache bookkeeping)."""
-    ids = torch.randint(5, len(student.tokenizer), (batch, length), device=student.device)
+def forward_ceiling(student: Student, length: int, rows: int = 16, seconds: float = 3.0) -> float:
+    """Raw batched forward throughput in tokens/s: `rows` random sequences of `length` tokens through the model
+    (all positions through the transformer, the LM head on the last: as the engine's prefills run), repeated for at
+    least `seconds` after one warm-up pass (no generation, no cache bookkeeping)."""
+    ids = torch.randint(5, len(student.tokenizer), (rows, length), device=student.device)
     with torch.no_grad():
-        student.model(input_ids=ids)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            student.model(input_ids=ids)
-    return batch * length * repeats / (time.perf_counter() - t0)
+        student.model(input_ids=ids, logits_to_keep=1)
+        done, t0 = 0, time.perf_counter()
+        while done < 2 or time.perf_counter() - t0 < seconds:
+            student.model(input_ids=ids, logits_to_keep=1)
+            done += 1
+    return rows * length * done / (time.perf_counter() - t0)
 
 
 def rss_child(size: int) -> None:
@@ -129,9 +132,11 @@ def compare(student: Student, cfg: ProjectConfig, questions: int) -> dict:
     t0 = time.perf_counter()
     explanations = explain_examples(student, examples, cfg, needs, seed=seed, style=style)
     engine_s = time.perf_counter() - t0
+    print(f"engine: {engine_s:.1f} s", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     naive_texts, naive_probes = naive(student, prompts, cfg, soft)
     naive_s = time.perf_counter() - t0
+    print(f"naive: {naive_s:.1f} s", file=sys.stderr, flush=True)
 
     greedy = [x for x in explanations if x.kind == ExplanationKind.GREEDY]
     task, u = task_for(cfg.task), cfg.uncertainty
@@ -165,7 +170,7 @@ def report(r: dict, name: str, questions: int, cfg: ProjectConfig, device) -> No
                          "the decode cache with the final answer as a draft)", r["engine_s"])]:
         print(f"| {label} | {secs:.1f} | {questions / secs:.2f} | {tokens / secs:,.0f} | "
               f"{r['naive_s'] / secs:.1f}x | {100 * tokens / secs / ceiling:.1f}% |")
-    print(f"| raw batched forward ceiling (64 rows x {r['mean_len']} tokens, median of "
+    print(f"| raw batched forward ceiling (16 rows x {r['mean_len']} tokens, median of "
           f"{', '.join(f'{c:,.0f}' for c in r['ceilings'])}) | - | - | {ceiling:,.0f} | - | 100% |")
     print(f"\nidentical greedy explanations: {r['same_texts']} of {r['greedy']}; identical greedy probe answers: "
           f"{r['same_probes']} of {r['greedy']}; sampled explanations identical to generate() under the same seed: "

@@ -11,6 +11,7 @@ row does not shift the others' random numbers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ def short_answer_done(text: str) -> bool:
 STOP_RULES = {"explanation": (answer_line_done, ("\n",)), "probe": (short_answer_done, ("\n", ".", " ", "\t"))}
 
 
+TICK_S = 0.5
+MAX_GROUP = 256  # questions decoded together at most (their rows: 1 + M each)
 COMPACT_SHARE = 4  # finished rows are dropped once they are an eighth of the batch (or its last row)
 
 
@@ -114,6 +117,26 @@ class Batch:
         kv_cache.trim_left(self.cache, lead)
         self.mask = self.mask[:, lead:]
 
+    def compact(self, live: list[int]) -> list[int]:
+        """Drop every row not in `live`: the live rows past the new end move into the holes before it (only they are
+        copied). Returns the new order: new row j is old row order[j]."""
+        n, alive = len(live), set(live)
+        holes = [i for i in range(n) if i not in alive]
+        movers = [i for i in live if i >= n]
+        order = list(range(n))
+        for h, m in zip(holes, movers):
+            order[h] = m
+        dev = self.mask.device
+        dst, src = torch.tensor(holes, dtype=torch.long, device=dev), torch.tensor(movers, dtype=torch.long, device=dev)
+        for layer in self.cache.layers:
+            layer.fill_holes(dst, src, n)
+        idx = torch.tensor(order, device=dev)
+        self.mask, self.lengths = self.mask[idx], self.lengths[idx]
+        lead = int(self.mask.argmax(1).min())
+        kv_cache.trim_left(self.cache, lead)
+        self.mask = self.mask[:, lead:]
+        return order
+
     def first_column(self, row: int) -> int:
         return int(self.mask[row].argmax())
 
@@ -140,12 +163,14 @@ def prefill(model, prompt_ids: list[list[int]], pad_id: int, device, reserve: in
 
 def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int, stop: StopRule, samples: int = 0,
            sampler: Sampler | None = None, generators: list[tuple[int, torch.Generator]] = (),
-           keep_kv: bool = False, device=None) -> tuple[list[list[Continuation]], KVStore | None]:
+           keep_kv: bool = False, device=None,
+           tick: Callable[[], None] | None = None) -> tuple[list[list[Continuation]], KVStore | None]:
     """For each prompt: a greedy continuation, then `samples` sampled ones, all from one prefill of the prompt; and,
     with keep_kv, the store of every row's keys and values.
 
     `generators` cut the prompts into consecutive runs (count, generator): the sample rows of a run draw exactly
-    what generate(num_return_sequences=samples) draws for those prompts as one batch from that generator's state."""
+    what generate(num_return_sequences=samples) draws for those prompts as one batch from that generator's state.
+    `tick` runs every TICK_S seconds between steps (a pause or cancel check: it raises to stop)."""
     device = device or next(model.parameters()).device
     n = len(prompt_ids)
     batch, first = prefill(model, prompt_ids, tokenizer.pad_token_id, device, reserve=max_new_tokens)
@@ -161,7 +186,11 @@ def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int
     out = [Continuation([]) for _ in owner]
     store = KVStore.empty(batch.cache, len(owner), batch.mask.shape[1] + max_new_tokens) if keep_kv else None
     slots: list[int | None] = list(range(len(owner)))  # batch row -> output row; None: finished, not yet dropped
+    ticked = time.monotonic()
     for step in range(max_new_tokens):
+        if tick and time.monotonic() - ticked > TICK_S:
+            tick()
+            ticked = time.monotonic()
         nxt = logits.argmax(-1)
         if samples:
             _sample(nxt, logits, slots, runs, sampler, device)
@@ -180,8 +209,8 @@ def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int
             break
         if len(slots) - len(live) >= max(1, len(slots) // COMPACT_SHARE):
             # Finished rows leave in bulk: copying the cache for every single one would cost more than they do.
-            batch.keep(live, room=max_new_tokens - step)
-            slots, chosen = [slots[i] for i in live], [chosen[i] for i in live]
+            order = batch.compact(live)
+            slots, chosen = [slots[i] for i in order], [chosen[i] for i in order]
         tokens = torch.tensor([[t if r is not None else tokenizer.pad_token_id] for t, r in zip(chosen, slots)],
                               device=device)
         logits = batch.feed(tokens)[:, -1].float()
@@ -199,20 +228,21 @@ def _sample(nxt: torch.Tensor, logits: torch.Tensor, slots: list[int | None], ru
 
 
 def decode_prompts(student, prompts: list[str], max_new_tokens: int, samples: int, temperature: float,
-                   top_p: float, seed: int, batch_size: int, keep_kv: bool):
+                   top_p: float, seed: int, batch_size: int, keep_kv: bool, tick: Callable[[], None] | None = None):
     """Yield (prompt indices, their continuations, their KVStore or None) group by group.
 
     The prompts are sorted by length and cut into generate()'s batches for the same batch_size (batch_size // M
     prompts when sampling), each with a generator seeded with seed + its start, so the sampled rows draw what
-    generate() draws. A decode group holds up to batch_size questions of those batches (all their rows), fewer
-    where the keys and values would pass the device's decode budget; a group that runs out of memory is halved."""
+    generate() draws. A decode group holds as many of those batches as the device's decode budget for keys and
+    values allows (up to MAX_GROUP questions): more rows per forward pass, the same draws. A group that runs out
+    of memory is halved. `tick` runs about twice a second inside the loop (it raises to stop)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     per = max(1, min(batch_size, student.max_rows or batch_size) // samples) if samples else batch_size
     runs = [(s, order[s:s + per]) for s in range(0, len(order), per)]
     ids = {i: student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"] for i in order}
     per_row = kv_cache.bytes_per_position(student.model) * (max(map(len, ids.values()), default=0) + max_new_tokens)
     rows_fit = max(1, kv_cache.decode_budget(student.device) // (per_row * (2 if keep_kv else 1)))
-    questions = max(1, min(batch_size, rows_fit // (1 + samples)))
+    questions = max(1, min(MAX_GROUP, rows_fit // (1 + samples)))
     pending = []
     for run in runs:
         if pending and sum(len(r[1]) for r in pending[-1]) + len(run[1]) <= questions:
@@ -228,7 +258,7 @@ def decode_prompts(student, prompts: list[str], max_new_tokens: int, samples: in
             conts, store = decode(student.model, student.tokenizer, [ids[i] for i in idx],
                                   max_new_tokens=max_new_tokens, stop=student.stop_rule("explanation"),
                                   samples=samples, sampler=sampler, generators=gens, keep_kv=keep_kv,
-                                  device=student.device)
+                                  device=student.device, tick=tick)
         except torch.OutOfMemoryError:
             if student.device.type == "cuda":
                 torch.cuda.empty_cache()

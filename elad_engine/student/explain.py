@@ -27,8 +27,8 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
                      check_stop: Callable[[], None] | None = None) -> list[Explanation]:
     """Explanations of `examples`: one greedy each, plus M samples ("samples"), with per-step probe
     answers ("probes"; probe probabilities too when the intra variant reads them, or for "probs") and the greedy
-    explanation's NLL and answer entropy ("stats"). `check_stop` runs after every decode group (it raises to
-    stop: a pause or cancel then waits for one group, not the whole chunk)."""
+    explanation's NLL and answer entropy ("stats"). `check_stop` runs about twice a second while decoding and
+    after every group's probes (it raises to stop: a pause or cancel waits a fraction of a second, not the chunk)."""
     s, u, task = cfg.student, cfg.uncertainty, task_for(cfg.task)
     prompts = (style or PromptStyle("completion")).prompts(student.tokenizer, [task.student_text(e) for e in examples])
     samples = u.samples if "samples" in needs else 0
@@ -40,7 +40,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
         log.info("the student's cache is not a plain dynamic cache: explaining with generate() and naive probes")
         return _explain_with_generate(student, examples, prompts, cfg, needs, samples, probs, seed, check_stop)
     for idx, conts, store in decode_prompts(student, prompts, s.max_new_tokens, samples, u.temperature, u.top_p,
-                                            seed, s.batch_size, keep_kv="probes" in needs):
+                                            seed, s.batch_size, keep_kv="probes" in needs, tick=check_stop):
         group: list[Explanation] = []
         sources: list[Source] = []
         for i, row in zip(idx, conts):
@@ -51,8 +51,7 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
                 group.append(Explanation(e.id, ExplanationKind.GREEDY if k == 0 else ExplanationKind.SAMPLE, k, text,
                                          steps, task.normalize(raw, e.choices)))
                 if store is not None:
-                    sources.append(Source(prompt_ids + c.tokens[:-1], c.kv_row, prompt_ids + c.tokens if k == 0
-                                          else None))
+                    sources.append(Source(prompt_ids + c.tokens[:-1], c.kv_row, prompt_ids + c.tokens, k == 0))
         if "probes" in needs:
             items = [(prompt_of[x.example_id], x.steps) for x in group]
             answers, p = branched_probes(student, items, s.probe_max_tokens, batch_size=s.batch_size * 8,

@@ -88,6 +88,15 @@ class GrowingLayer(DynamicLayer):
         self.buf_k, self.buf_v = self.buf_k[indices, :, :end], self.buf_v[indices, :, :end]
         self._view()
 
+    def fill_holes(self, dst: torch.Tensor, src: torch.Tensor, rows: int) -> None:
+        """Move rows `src` into rows `dst`, then keep the first `rows` (a view): dropping finished rows copies only
+        the rows that move, not the whole batch."""
+        if len(dst):
+            self.buf_k[dst] = self.buf_k[src]
+            self.buf_v[dst] = self.buf_v[src]
+        self.buf_k, self.buf_v = self.buf_k[:rows], self.buf_v[:rows]
+        self._view()
+
     def trim_left(self, columns: int) -> None:
         """Drop the first `columns` positions (padding that no remaining row attends to); a view, no copy."""
         self.buf_k, self.buf_v = self.buf_k[:, :, columns:], self.buf_v[:, :, columns:]

@@ -46,11 +46,13 @@ def naive_token_ids(tokenizer, prompt: str, steps: list[str], k: int) -> list[in
 
 @dataclass
 class Source:
-    """A row of a KVStore to branch from: the token ids whose keys and values it holds (position j is ids[j]), and,
-    for a greedy explanation, every token it wrote (its own answer line is then the last probe's answer)."""
+    """A row of a KVStore to branch from: the token ids whose keys and values it holds (position j is ids[j]), and
+    every token its explanation wrote, prompt included. A greedy explanation's own answer line is then the last
+    probe's answer; a sampled one's is a draft for it."""
     ids: list[int]
     row: int
     written: list[int] | None = None
+    greedy: bool = False
 
 
 @dataclass
@@ -64,7 +66,9 @@ class _Lane:
     draft: list[int] = field(default_factory=list)
     scored: int = 0
     decode: bool = True  # False: only the target's probability is wanted
+    keep_logp: bool = False  # record the log-probability of every written token
     written: list[int] = field(default_factory=list)
+    written_logp: list[float] = field(default_factory=list)
     logp: float = 0.0
 
 
@@ -113,7 +117,7 @@ def _run(student, store: KVStore, lanes: list[_Lane], max_new_tokens: int, batch
             fed[r, :len(x.feed) + len(x.draft)] = 1
         logits = branch.feed(tokens.to(dev), fed.to(dev), keep_all_logits=True).float()
         greedy = logits.argmax(-1).tolist()
-        active, last = [], []
+        active = []  # batch rows (lanes) that go on decoding
         for r, x in enumerate(batch):
             base = len(x.feed) - 1  # logits at position j predict token j + 1
             if x.scored:
@@ -128,25 +132,44 @@ def _run(student, store: KVStore, lanes: list[_Lane], max_new_tokens: int, batch
                     break
                 if j == len(x.draft) or x.written[-1] != x.draft[j]:
                     active.append(r)
-                    last.append(x.written[-1])
                     # The rest of the draft is not this branch's text: mask it out, continue after the accepted part.
                     branch.mask[r, branch.mask.shape[1] - width + len(x.feed) + j:] = 0
                     branch.lengths[r] = x.reuse + len(x.feed) + j
                     break
+        _record_logp([(r, len(x.feed) - 1 + j, t) for r, x in enumerate(batch) if x.keep_logp
+                      for j, t in enumerate(x.written)], logits, batch)
+        lanes_of: list[int] = []  # batch row -> lane, once the batch holds only the rows that go on
         if active:
-            branch.keep(active, room=max_new_tokens)
-        while active:
-            logits = branch.feed(torch.tensor([[t] for t in last], device=dev))[:, -1]
+            lanes_of = branch.compact(active)  # the batch's rows were the lanes in order: new row j is lane order[j]
+            last = [batch[r].written[-1] for r in lanes_of]
+        while lanes_of:
+            logits = branch.feed(torch.tensor([[t] for t in last], device=dev))[:, -1].float()
             chosen = logits.argmax(-1).tolist()
-            keep, last = [], []
-            for i, (r, t) in enumerate(zip(active, chosen)):
+            _record_logp([(i, None, t) for i, (r, t) in enumerate(zip(lanes_of, chosen)) if batch[r].keep_logp],
+                         logits, [batch[r] for r in lanes_of])
+            keep = []
+            for i, (r, t) in enumerate(zip(lanes_of, chosen)):
                 batch[r].written.append(t)
                 if len(batch[r].written) < max_new_tokens and not stop.finished(batch[r].written):
                     keep.append(i)
-                    last.append(t)
-            if keep and len(keep) < len(active):
-                branch.keep(keep, room=max_new_tokens)
-            active = [active[i] for i in keep]
+            if len(keep) < len(lanes_of):
+                order = branch.compact(keep) if keep else []
+                lanes_of, chosen = [lanes_of[i] for i in order], [chosen[i] for i in order]
+            last = chosen
+
+
+def _record_logp(picks: list[tuple[int, int | None, int]], logits: torch.Tensor, lanes: list[_Lane]) -> None:
+    """Append log P(token) to each picked lane's written_logp: (row, position or None for [rows, V] logits, token),
+    one log-softmax over the picked rows only."""
+    if not picks:
+        return
+    rows = torch.tensor([r for r, _, _ in picks], device=logits.device)
+    sel = logits[rows] if picks[0][1] is None else logits[rows, torch.tensor([p for _, p, _ in picks],
+                                                                               device=logits.device)]
+    toks = torch.tensor([t for _, _, t in picks], device=logits.device)
+    values = (sel.gather(1, toks[:, None])[:, 0] - torch.logsumexp(sel, dim=-1)).tolist()
+    for (r, _, _), v in zip(picks, values):
+        lanes[r].written_logp.append(v)
 
 
 def _plan(student, items, sources, store):
@@ -157,16 +180,21 @@ def _plan(student, items, sources, store):
     return plans, sources, store, reuse
 
 
-def _written_answer(stop: StopRule, trigger: list[int], ids, bounds, src: Source, max_new_tokens: int):
-    """The last probe's continuation when a greedy explanation wrote it itself: its own tokens are the re-encoded
-    steps followed by the trigger, so greedy decoding from there is what it already did."""
+def _own_answer(trigger: list[int], ids, bounds, src: Source, max_new_tokens: int) -> list[int] | None:
+    """What the explanation wrote after its own `The answer is`, when its tokens are the re-encoded steps followed
+    by the trigger (so the last probe's input is a prefix of what it wrote); None otherwise."""
     if src.written is None or _common(ids[:bounds[-1]], src.written) < bounds[-1]:
         return None
     at = bounds[-1] + len(trigger)
     if src.written[bounds[-1]:at] != trigger:
         return None
-    tail = src.written[at:at + max_new_tokens]
-    for j in range(1, len(tail) + 1):
+    return src.written[at:at + max_new_tokens]
+
+
+def _written_answer(stop: StopRule, tail: list[int] | None, max_new_tokens: int) -> list[int] | None:
+    """The last probe's continuation when a greedy explanation wrote it itself: greedy decoding from its trigger is
+    what it already did (as far as the probe's stop rule reads)."""
+    for j in range(1, len(tail or []) + 1):
         if j == max_new_tokens or stop.finished(tail[:j]):
             return tail[:j]
     return None
@@ -194,27 +222,34 @@ def branched_probes(student, items: list[tuple[str, list[str]]], max_new_tokens:
         c = min(reuse[e], bounds[k])
         return _Lane(sources[e].row, c, ids[c:bounds[k]] + trigger, **kw)
 
-    # The last probe: written by a greedy explanation itself, or decoded.
-    last = [_written_answer(stop, trigger, *plans[e], sources[e], max_new_tokens) for e in range(len(items))]
-    lanes = {e: lane(e, len(plans[e][1]) - 1) for e in range(len(items)) if last[e] is None}
+    # The last probe: written by a greedy explanation itself, or decoded with a sampled one's own answer as a draft.
+    own = [_own_answer(trigger, *plans[e], sources[e], max_new_tokens) for e in range(len(items))]
+    last = [_written_answer(stop, own[e], max_new_tokens) if sources[e].greedy else None for e in range(len(items))]
+    lanes = {e: lane(e, len(plans[e][1]) - 1, draft=own[e] or [], keep_logp=probs) for e in range(len(items))
+             if last[e] is None}
     _run(student, store, list(lanes.values()), max_new_tokens, batch_size)
     for e, x in lanes.items():
         last[e] = x.written
     finals = [short_answer(tok.decode(w, skip_special_tokens=True)) for w in last]
-    # Every other probe (and, for p_K, the last one again), drafted with the final answer.
-    others = {}
+    # Every other probe (and, for p_K, the last one again unless its decoding scored it), drafted with the final
+    # answer.
+    others, p_last = {}, {}
     for e, (ids, bounds) in enumerate(plans):
         target = tok(f" {finals[e]}.", add_special_tokens=False)["input_ids"]
         rest = last[e][len(target):max_new_tokens] if last[e][:len(target)] == target else []
         draft = target + rest  # the target whole (p_k needs it), then what the last probe wrote after it
-        for k in range(len(bounds) - (0 if probs else 1)):
+        known = e in lanes and last[e][:len(target)] == target  # p_K from the last probe's own decoding
+        if known:
+            p_last[e] = sum(lanes[e].written_logp[:len(target)])
+        for k in range(len(bounds) - (0 if probs and not known else 1)):
             others[e, k] = lane(e, k, draft=draft, scored=len(target) if probs else 0, decode=k < len(bounds) - 1)
     _run(student, store, list(others.values()), max_new_tokens, batch_size)
     answers = [[short_answer(tok.decode(others[e, k].written, skip_special_tokens=True))
                 for k in range(len(bounds) - 1)] + [finals[e]] for e, (_, bounds) in enumerate(plans)]
     if not probs:
         return answers, None
-    return answers, [[math.exp(others[e, k].logp) for k in range(len(bounds))]
+    return answers, [[math.exp(others[e, k].logp) for k in range(len(bounds) - 1)]
+                     + [math.exp(p_last[e] if e in p_last else others[e, len(bounds) - 1].logp)]
                      for e, (_, bounds) in enumerate(plans)]
 
 
