@@ -51,6 +51,7 @@ def build(ws: Path, examples: int, rounds: int, revisions: int, samples: int, se
                                                         "few_shot": cfg.student.few_shot},
                                           "style": PromptStyle("completion").to_dict()})
     pool = [e for e in data if e.split == "pool"]
+    by_id = {e.id: e for e in pool}
     per_round = revisions // rounds
     labelled: set[str] = set()
     for rnd in range(rounds):
@@ -64,23 +65,8 @@ def build(ws: Path, examples: int, rounds: int, revisions: int, samples: int, se
         chosen = sorted(scores, key=lambda i: -scores[i][0])[:per_round]
         store.selections.save(pid, rnd, "elad", [(i, scores[i][0]) for i in chosen])
         labelled.update(chosen)
-        by_id = {e.id: e for e in pool}
-        ids = []
-        for example_id in chosen:
-            e = by_id[example_id]
-            steps = split_steps(e.rationale or "")[0] or ["no steps"]
-            result = TeacherResult([], 1 if rng.random() < 0.5 else None, steps, e.answer, 180, 30,
-                                   raw='{"first_wrong": null}', replies=['{"first_wrong": null}'])
-            text = format_explanation(steps, e.answer)
-            ids.append(store.revisions.save(pid, rnd, example_id, "revision", "oracle", result, text, text, 0.0001,
-                                            "revise-v4"))
-            store.teacher_calls.record(pid, rnd, example_id, "revise", "oracle", 180, 30, 0.0001)
-        store.phases.set(pid, rnd, Phase.REVIEW, PhaseStatus.DONE if rnd < rounds - 1 else PhaseStatus.WAITING)
         last = rnd == rounds - 1
-        for n, rev_id in enumerate(ids[:len(ids) // 2] if last else ids):
-            action = rng.choices([ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT], [0.8, 0.12, 0.08])[0]
-            decisions.decide(store, rev_id, action, REVIEWERS[n % len(REVIEWERS)], steps=["an edited step"],
-                             answer="7", reason="wrong arithmetic")
+        _revise_and_review(store, pid, rnd, [by_id[i] for i in chosen], last, rng)
         if not last:
             store.metrics.save(pid, rnd, accuracy=0.6 + 0.05 * rnd, base_accuracy=0.6, test_size=test_n,
                                prompt_tokens=180 * per_round, completion_tokens=30 * per_round, cost_usd=0.1,
@@ -96,6 +82,25 @@ def build(ws: Path, examples: int, rounds: int, revisions: int, samples: int, se
             store.jobs.log(job, f"round {rnd}: step {line} of the explain phase")
         store.jobs.update(job, status=JobStatus.DONE if not last else JobStatus.PAUSED, message="round done")
     return store.table_counts()
+
+
+def _revise_and_review(store: Store, pid: int, rnd: int, chosen: list[Example], last: bool,
+                       rng: random.Random) -> None:
+    """The round's revisions (oracle-shaped, each with its ledger row) and their reviews: all decided, or half in
+    the last round, whose review phase waits."""
+    ids = []
+    for e in chosen:
+        steps = split_steps(e.rationale or "")[0] or ["no steps"]
+        result = TeacherResult([], 1 if rng.random() < 0.5 else None, steps, e.answer, 180, 30,
+                               raw='{"first_wrong": null}', replies=['{"first_wrong": null}'])
+        text = format_explanation(steps, e.answer)
+        ids.append(store.revisions.save(pid, rnd, e.id, "revision", "oracle", result, text, text, 0.0001, "revise-v4"))
+        store.teacher_calls.record(pid, rnd, e.id, "revise", "oracle", 180, 30, 0.0001)
+    store.phases.set(pid, rnd, Phase.REVIEW, PhaseStatus.WAITING if last else PhaseStatus.DONE)
+    for n, rev_id in enumerate(ids[:len(ids) // 2] if last else ids):
+        action = rng.choices([ReviewAction.APPROVE, ReviewAction.EDIT, ReviewAction.REJECT], [0.8, 0.12, 0.08])[0]
+        decisions.decide(store, rev_id, action, REVIEWERS[n % len(REVIEWERS)], steps=["an edited step"], answer="7",
+                         reason="wrong arithmetic")
 
 
 def _explanations(e: Example, samples: int, rng: random.Random) -> list[Explanation]:

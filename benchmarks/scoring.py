@@ -103,7 +103,9 @@ def forward_ceiling(student: Student, length: int, rows: int = 16, seconds: floa
 
 def rss_child(size: int) -> None:
     """Explain a pool of `size` through the real explain phase (chunks streamed to the store); print JSON."""
-    from elad_engine.rounds.loop import RoundRunner
+    from elad_engine.rounds.context import RoundContext
+    from elad_engine.rounds.phases import PHASES
+    from elad_engine.states import Phase
     from elad_engine.store import Store
     from elad_engine.tasks.synthetic import default_dataset
 
@@ -111,10 +113,9 @@ def rss_child(size: int) -> None:
         store = Store(ws)
         pid = store.projects.create("rss", ProjectConfig())
         store.examples.add(pid, default_dataset(size, 10, seed=4321), "benchmark")
-        runner = RoundRunner(store, pid)
         store.rounds.start(pid, 1)
         t0 = time.perf_counter()
-        runner.phase_explain(1)
+        PHASES[Phase.EXPLAIN](RoundContext(store, pid), 1)
         seconds = time.perf_counter() - t0
         rows = store.db["explanations"].count
     print(json.dumps({"size": size, "seconds": seconds, "explanations": rows,

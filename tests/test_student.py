@@ -96,6 +96,7 @@ class _OutOfMemoryAbove:
 
 def test_batch_size_adapts_to_memory(tiny_model_dir):
     student = Student.load(str(tiny_model_dir))
+    student.own_decode = False  # generate()'s path, as for caches the decode loop cannot drive (its own: test_decode)
     prompts = [build_prompt(e.question) for e in generate(10, 8)]
     expected = student.generate(prompts, max_new_tokens=6, batch_size=16)
     real = student.model

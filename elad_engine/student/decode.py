@@ -101,6 +101,8 @@ class Batch:
         V] or [rows, 1, V]."""
         input_mask = torch.ones_like(tokens) if input_mask is None else input_mask
         positions = self.lengths[:, None] + torch.arange(tokens.shape[1], device=tokens.device)[None, :]
+        positions = positions * input_mask  # padding sits at position 0: past a row's end it could pass the model's
+        # last position (GPT-2's 1,024, the tiny student's 256) and it is masked anyway
         self.mask = torch.cat([self.mask, input_mask], dim=1)
         out = self.model(input_ids=tokens, attention_mask=self.mask, position_ids=positions, cache=self.cache,
                          use_cache=True, logits_to_keep=0 if keep_all_logits else 1)

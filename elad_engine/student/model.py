@@ -138,7 +138,9 @@ class Student:
         on the engine's decode loop where the model's cache allows (rows leave as they finish), else on generate()."""
         if not sample and self.own_decode:
             out: list[list[str]] = [[] for _ in prompts]
-            for idx, conts, _ in decode_prompts(self, prompts, max_new_tokens, 0, 1.0, 1.0, seed, batch_size, False):
+            tick = (lambda: on_batch(0)) if on_batch else None  # a pause check about twice a second
+            for idx, conts, _ in decode_prompts(self, prompts, max_new_tokens, 0, 1.0, 1.0, seed, batch_size, False,
+                                                tick=tick):
                 for i, row in zip(idx, conts):
                     out[i] = [truncate_after_answer(self.tokenizer.decode(row[0].tokens, skip_special_tokens=True))]
                 if on_batch:
