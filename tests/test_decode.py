@@ -163,3 +163,18 @@ def test_a_sliding_window_cache_is_left_to_generate():
     model = MistralForCausalLM(MistralConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                              num_attention_heads=2, num_key_value_heads=1, sliding_window=4))
     assert not kv_cache.supports(model)
+
+
+def test_right_padding_is_fed_at_position_zero_not_past_the_models_last_position():
+    """A probe batch right-pads its rows' fed tokens; padding past a long row's end once passed GPT-2's last
+    position (an IndexError in the 10,000-question explain run)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from elad_engine.student.decode import prefill
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=30, n_positions=16, n_embd=16, n_layer=1, n_head=2)).eval()
+    batch, _ = prefill(model, [[3] * 14, [4, 5]], 0, torch.device("cpu"), reserve=8)
+    tokens = torch.tensor([[6, 0, 0], [6, 7, 8]])
+    fed = torch.tensor([[1, 0, 0], [1, 1, 1]])
+    logits = batch.feed(tokens, fed, keep_all_logits=True)  # row 0 would put its padding at 15 and 16
+    assert logits.shape[:2] == (2, 3) and batch.lengths.tolist() == [15, 5]
