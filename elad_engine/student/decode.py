@@ -231,7 +231,7 @@ def _sample(nxt: torch.Tensor, logits: torch.Tensor, slots: list[int | None], ru
 
 def decode_prompts(student, prompts: list[str], max_new_tokens: int, samples: int, temperature: float,
                    top_p: float, seed: int, batch_size: int, keep_kv: bool, tick: Callable[[], None] | None = None):
-    """Yield (prompt indices, their continuations, their KVStore or None) group by group.
+    """Yield (prompt indices, their token ids, their continuations, their KVStore or None) group by group.
 
     The prompts are sorted by length and cut into generate()'s batches for the same batch_size (batch_size // M
     prompts when sampling), each with a generator seeded with seed + its start, so the sampled rows draw what
@@ -276,4 +276,4 @@ def decode_prompts(student, prompts: list[str], max_new_tokens: int, samples: in
             pending[:0] = [[(start, run[:half])], [(start + half, run[half:])]]
             continue
         student.generated_tokens += sum(len(c.tokens) for row in conts for c in row)
-        yield idx, conts, store
+        yield idx, [ids[i] for i in idx], conts, store

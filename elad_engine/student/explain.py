@@ -39,12 +39,13 @@ def explain_examples(student: Student, examples: list[Example], cfg: ProjectConf
     if not student.own_decode:
         log.info("the student's cache is not a plain dynamic cache: explaining with generate() and naive probes")
         return _explain_with_generate(student, examples, prompts, cfg, needs, samples, probs, seed, check_stop)
-    for idx, conts, store in decode_prompts(student, prompts, s.max_new_tokens, samples, u.temperature, u.top_p,
-                                            seed, s.batch_size, keep_kv="probes" in needs, tick=check_stop):
+    for idx, ids, conts, store in decode_prompts(student, prompts, s.max_new_tokens, samples, u.temperature,
+                                                 u.top_p, seed, s.batch_size, keep_kv="probes" in needs,
+                                                 tick=check_stop):
         group: list[Explanation] = []
         sources: list[Source] = []
-        for i, row in zip(idx, conts):
-            e, prompt_ids = examples[i], student.tokenizer(prompts[i], add_special_tokens=False)["input_ids"]
+        for i, prompt_ids, row in zip(idx, ids, conts):
+            e = examples[i]
             for k, c in enumerate(row):
                 text = truncate_after_answer(student.tokenizer.decode(c.tokens, skip_special_tokens=True))
                 steps, raw = split_steps(text)

@@ -139,8 +139,8 @@ class Student:
         if not sample and self.own_decode:
             out: list[list[str]] = [[] for _ in prompts]
             tick = (lambda: on_batch(0)) if on_batch else None  # a pause check about twice a second
-            for idx, conts, _ in decode_prompts(self, prompts, max_new_tokens, 0, 1.0, 1.0, seed, batch_size, False,
-                                                tick=tick):
+            for idx, _, conts, _ in decode_prompts(self, prompts, max_new_tokens, 0, 1.0, 1.0, seed, batch_size, False,
+                                                   tick=tick):
                 for i, row in zip(idx, conts):
                     out[i] = [truncate_after_answer(self.tokenizer.decode(row[0].tokens, skip_special_tokens=True))]
                 if on_batch:
