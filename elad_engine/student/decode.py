@@ -175,7 +175,8 @@ def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int
     `tick` runs every TICK_S seconds between steps (a pause or cancel check: it raises to stop)."""
     device = device or next(model.parameters()).device
     n = len(prompt_ids)
-    batch, first = prefill(model, prompt_ids, tokenizer.pad_token_id, device, reserve=max_new_tokens)
+    # With samples the prompt's cache is copied into 1 + M rows with room to grow: the prefill reserves nothing.
+    batch, first = prefill(model, prompt_ids, tokenizer.pad_token_id, device, reserve=0 if samples else max_new_tokens)
     # Row order: the n greedy rows, then each prompt's samples together (generate's repeat_interleave order).
     owner = list(range(n)) + [p for p in range(n) for _ in range(samples)]
     runs, at = [], 0  # (first sample row, sample rows, generator) per run
@@ -183,7 +184,7 @@ def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int
         runs.append((n + at * samples, count * samples, gen))
         at += count
     if samples:
-        batch.keep(owner)
+        batch.keep(owner, room=max_new_tokens)
     logits = first[torch.tensor(owner, device=device)].float()
     out = [Continuation([]) for _ in owner]
     store = KVStore.empty(batch.cache, len(owner), batch.mask.shape[1] + max_new_tokens) if keep_kv else None
