@@ -4,12 +4,14 @@ model's raw batched forward throughput measured in the same run.
 
 Run: `python -m benchmarks.scoring` on the shipped tiny student; `--student FOLDER --questions 8` on another model
 (`make real-student` puts SmolLM2-135M-Instruct in workspace/artifacts/students/smollm2-135m); `--rss 1000 10000`
-adds the peak memory of the streamed explain phase at those pool sizes, each in a fresh process.
+adds the peak memory of the streamed explain phase at those pool sizes, each in a fresh process; `--parts` times
+each part of the engine's explain phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
 import resource
@@ -191,6 +193,46 @@ def report(r: dict, name: str, questions: int, cfg: ProjectConfig, device) -> No
           f"{r['same_samples']} of {r['samples']}")
 
 
+def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int = 3) -> None:
+    """Seconds per engine run in each part of the explain phase: the decode loop's and the probes' functions are
+    wrapped with timers (time inside a part is charged to the phase that called it)."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from elad_engine.student import decode, kv_cache, probes
+
+    spent, phase = collections.defaultdict(float), ["other"]
+
+    def timed(fn, name, sets_phase=False):
+        def run(*args, **kwargs):
+            outer, t0 = phase[0], time.perf_counter()
+            phase[0] = name if sets_phase else outer
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phase[0] = outer
+                spent[name if sets_phase else f"{outer}: {name}"] += time.perf_counter() - t0
+        return run
+
+    parts = [(decode, "decode", True), (probes, "_run", True), (decode.Batch, "feed", False),
+             (decode, "prefill", False), (decode, "_sample", False), (decode.Batch, "compact", False),
+             (kv_cache.KVStore, "put", False), (kv_cache, "branches", False), (decode.StopRule, "finished", False)]
+    style = PromptStyle(style_kind("auto", student.tokenizer))
+    examples, (needs, _) = generate(questions, 2026), work(cfg)
+    explain_examples(student, examples[:2], cfg, needs, seed=0, style=style)
+    with ExitStack() as stack:
+        for owner, name, sets_phase in parts:
+            stack.enter_context(mock.patch.object(owner, name, timed(getattr(owner, name), name, sets_phase)))
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            explain_examples(student, examples, cfg, needs, seed=0, style=style)
+        total = (time.perf_counter() - t0) / runs
+    print(f"\n| part (seconds per engine run, mean of {runs}; {total:.2f} s in all) | seconds |\n|---|---|")
+    for name, secs in sorted(spent.items()):
+        if secs / runs >= 0.005:
+            print(f"| {name.replace('_run', 'probes')} | {secs / runs:.2f} |")
+
+
 def rss_table(sizes: list[int]) -> None:
     print("\n| pool size | explain seconds | explanations | peak RSS (MB) |\n|---|---|---|---|")
     base = None
@@ -209,6 +251,7 @@ def main() -> None:
     ap.add_argument("--student", help="a model folder (default: the shipped tiny student)")
     ap.add_argument("--max-new-tokens", type=int, help="student.max_new_tokens (default: the config's, 160)")
     ap.add_argument("--engine-runs", type=int, default=3, help="engine runs, each followed by a ceiling measurement")
+    ap.add_argument("--parts", action="store_true", help="also time each part of the engine's explain phase")
     ap.add_argument("--rss", type=int, nargs="*", default=[], help="pool sizes for the peak-memory runs")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -222,6 +265,8 @@ def main() -> None:
     student = Student.load(cfg.student.path)
     report(compare(student, cfg, args.questions, args.engine_runs), args.student or "the shipped tiny student",
            args.questions, cfg, student.device)
+    if args.parts:
+        parts_table(student, cfg, args.questions)
     if args.rss:
         rss_table(args.rss)
 
