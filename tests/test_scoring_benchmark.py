@@ -1,0 +1,23 @@
+"""The pool-scoring benchmark at toy scale: its paired engine/ceiling runs, its identical-results counts and its
+per-part split (python -m pytest tests/test_scoring_benchmark.py)."""
+
+from benchmarks.scoring import compare, parts_table, report
+from elad_engine.config import ProjectConfig
+from elad_engine.student.model import Student
+
+
+def test_the_scoring_benchmark_pairs_each_engine_run_with_a_ceiling_and_checks_identical_results(capsys):
+    cfg = ProjectConfig()
+    student = Student.load(cfg.student.path)
+    r = compare(student, cfg, questions=3, engine_runs=2)
+    assert len(r["engine_s"]) == 2 and len(r["ceilings"]) == 2 and all(c > 0 for c in r["ceilings"])
+    assert r["greedy"] == 3 and r["same_texts"] == 3 and r["same_probes"] == 3
+    assert r["samples"] == 3 * cfg.uncertainty.samples and r["same_samples"] == r["samples"]
+    report(r, "the tiny student", 3, cfg, student.device)
+    parts_table(student, cfg, 3, runs=1)
+    out = capsys.readouterr().out
+    engine_row = next(line for line in out.splitlines() if line.startswith("| engine"))
+    assert "median of" in engine_row and engine_row.count("%") == 1
+    assert "identical greedy explanations: 3 of 3" in out
+    parts = dict(line.strip("|").rsplit("|", 1) for line in out.splitlines()[-20:] if line.startswith("| decode"))
+    assert float(parts[" decode "]) > 0 and float(parts[" decode: feed "]) > 0
