@@ -135,11 +135,11 @@ def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: i
     # The engine and the ceiling alternate, engine_runs times: on a shared machine each share compares the two
     # under the same conditions (a ceiling measured minutes later, after the naive loop, could see another load).
     engine_s, ceilings = [], []
-    for _ in range(engine_runs):
+    for run in range(engine_runs):
         t0 = time.perf_counter()
         explanations = explain_examples(student, examples, cfg, needs, seed=seed, style=style)
         engine_s.append(time.perf_counter() - t0)
-        if not ceilings:
+        if run == 0:
             tokens = useful_tokens(student, explanations, dict(zip([e.id for e in examples], prompts)),
                                    cfg.student.probe_max_tokens, soft)
             mean_len, first = tokens // max(1, len(explanations)), [x.text for x in explanations]
@@ -203,7 +203,7 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
 
     spent, phase = collections.defaultdict(float), ["other"]
 
-    def timed(fn, name, sets_phase=False):
+    def timed(fn, name, sets_phase):
         def run(*args, **kwargs):
             outer, t0 = phase[0], time.perf_counter()
             phase[0] = name if sets_phase else outer
@@ -214,15 +214,17 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
                 spent[name if sets_phase else f"{outer}: {name}"] += time.perf_counter() - t0
         return run
 
-    parts = [(decode, "decode", True), (probes, "_run", True), (decode.Batch, "feed", False),
-             (decode, "prefill", False), (decode, "_sample", False), (decode.Batch, "compact", False),
-             (kv_cache.KVStore, "put", False), (kv_cache, "branches", False), (decode.StopRule, "finished", False)]
+    parts = [(decode, "decode", "decode", True), (probes, "_run", "probes", True),
+             (decode.Batch, "feed", "feed", False), (decode, "prefill", "prefill", False),
+             (decode, "_sample", "sample", False),
+             (decode.Batch, "compact", "compact", False), (kv_cache.KVStore, "put", "put", False),
+             (kv_cache, "branches", "branches", False), (decode.StopRule, "finished", "finished", False)]
     style = PromptStyle(style_kind("auto", student.tokenizer))
     examples, (needs, _) = generate(questions, 2026), work(cfg)
     explain_examples(student, examples[:2], cfg, needs, seed=0, style=style)
     with ExitStack() as stack:
-        for owner, name, sets_phase in parts:
-            stack.enter_context(mock.patch.object(owner, name, timed(getattr(owner, name), name, sets_phase)))
+        for owner, attr, label, sets_phase in parts:
+            stack.enter_context(mock.patch.object(owner, attr, timed(getattr(owner, attr), label, sets_phase)))
         t0 = time.perf_counter()
         for _ in range(runs):
             explain_examples(student, examples, cfg, needs, seed=0, style=style)
@@ -230,7 +232,7 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
     print(f"\n| part (seconds per engine run, mean of {runs}; {total:.2f} s in all) | seconds |\n|---|---|")
     for name, secs in sorted(spent.items()):
         if secs / runs >= 0.005:
-            print(f"| {name.replace('_run', 'probes')} | {secs / runs:.2f} |")
+            print(f"| {name} | {secs / runs:.2f} |")
 
 
 def rss_table(sizes: list[int]) -> None:
