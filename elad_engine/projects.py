@@ -20,6 +20,16 @@ REAL_STUDENT = {"student.prompt_style": "auto", "student.few_shot": -1, "student
                 "training.learning_rate": 2e-4, "training.batch_size": 8, "training.epochs": 2}
 
 
+def student_settings(student: str | None) -> dict:
+    """The settings that suit a student: a pretrained one (not the shipped tiny one) gets REAL_STUDENT."""
+    return {**REAL_STUDENT, "student.path": student} if student and student != TINY_STUDENT else {}
+
+
+def new_config(student: str | None = None, **overrides) -> ProjectConfig:
+    """A new project's config for this student (its suitable settings first, `overrides` on top), validated."""
+    return ProjectConfig().with_overrides(**{**student_settings(student), **overrides})
+
+
 def demo_config(**overrides) -> ProjectConfig:
     """The embedded default: synthetic arithmetic, the shipped tiny student, the oracle teacher."""
     cfg = ProjectConfig()
@@ -35,8 +45,7 @@ def create_demo_project(store: Store, name: str = DEMO_PROJECT, pool: int = 400,
     shipped tiny one) gets the settings that suit it (REAL_STUDENT)."""
     from .tasks.synthetic import default_dataset
 
-    if student and student != TINY_STUDENT:
-        overrides = {**REAL_STUDENT, "student.path": student, **overrides}
+    overrides = {**student_settings(student), **overrides}
 
     project_id = store.projects.find(name)
     if project_id is None:

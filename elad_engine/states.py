@@ -65,6 +65,7 @@ class JobKind(StrEnum):
     EXPORT = "export"
     REASK = "reask"  # ask the teacher again about one teacher_failed sample
     TRY = "try"  # answer one typed question with a round's student (the Export page's "Try the student")
+    STUDENT = "student"  # fetch a student: a Hugging Face download, or a packaged model installed and registered
 
 
 class RoundStatus(StrEnum):

@@ -51,6 +51,39 @@ def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
     return out
 
 
+def build_tiny_pretrained_model(out: Path, seed: int = 0) -> Path:
+    """A tiny random Llama shaped like a pretrained instruct model: a byte-level BPE tokenizer (it reads any text, no
+    unknown token) trained on a little English and arithmetic, and a ChatML chat template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from elad_engine.student.tiny import tokenizer_corpus
+
+    torch.manual_seed(seed)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = tokenizer_corpus() + (REPO / "tests" / "data" / "gsm8k_sample.jsonl").read_text().splitlines()
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<|im_end|>",
+                                  bos_token="<|im_start|>")
+    tok.chat_template = CHATML
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained_dir(tmp_path_factory) -> Path:
+    return build_tiny_pretrained_model(tmp_path_factory.mktemp("tiny-pretrained"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -3,12 +3,15 @@ buttons do what they say in the store (no worker is started here: ELAD_NO_WORKER
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, reviewed_workspace
 from elad_engine.accounts import Role, User
 from elad_engine.store import Store
+from ui.project_forms import OTHER_STUDENT
 
 
 @pytest.fixture(scope="module")
@@ -341,7 +344,8 @@ def test_the_settings_say_what_the_teacher_is_billed_at_and_list_no_dead_oracle_
     prices = next(d.value for d in at.dataframe if "prompt $/M" in d.value.columns)
     assert "oracle" not in list(prices["model"])
     assert ("This teacher is billed at $0.15 per million prompt tokens and $0.6 per million completion tokens: the "
-            "oracle is priced as the table's `gpt-4o-mini` entry (teacher.price_as).") in [c.value for c in at.caption]
+            "simulated oracle teacher is priced as the table's `gpt-4o-mini` entry (teacher.price_as), so its cost "
+            "compares with an LLM's; nothing is paid.") in [c.value for c in at.caption]
 
 
 def test_settings_are_labelled_in_words_with_the_config_key_as_help(env):
@@ -575,14 +579,18 @@ def test_try_the_student_answers_a_typed_question_in_a_worker_job(tiny_model_dir
         Studio(store, User("ada", Role.ADMIN)).exports.try_student(store.projects.id_of("p"), 5, "anything")
 
 
-def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_project(tmp_path, monkeypatch):
+def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_project(tmp_path, monkeypatch,
+                                                                                       tiny_pretrained_dir):
     """Issue 17: the guided "New project" flow: the file's columns as pick lists with the suggested preset, the
     parsed preview, the student's size and device, the teacher, the budgets with what a round costs."""
     monkeypatch.setenv("ELAD_WORKSPACE", str(tmp_path / "fresh"))
     monkeypatch.setenv("ELAD_NO_WORKER", "1")
     at = page("projects")
     at.radio(key="setup-how").set_value("A path on the server").run()
-    at.text_input(key="setup-path").input(str(REPO / "tests/data/presets/SVAMP.json")).run()
+    rows = json.loads((REPO / "tests/data/presets/SVAMP.json").read_text())  # SVAMP's layout, 30 rows
+    svamp = tmp_path / "SVAMP.json"
+    svamp.write_text(json.dumps([{**rows[i % 3], "ID": f"chal-{i}"} for i in range(30)]))
+    at.text_input(key="setup-path").input(str(svamp)).run()
     assert not at.exception
     assert any(c.value.startswith("Columns found: ID, Body, Question, Equation, Answer, Type") for c in at.caption)
     assert at.selectbox(key="setup-preset").value == "svamp"  # suggested by its columns
@@ -597,11 +605,17 @@ def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_
     at.text_input(key="setup-name").input("svamp").run()
     next(b for b in at.button if b.label == "Next: student").click().run()
     assert not at.exception and "Step 2 of 4: Student" in at.get("progress")[0].proto.text
+    options = at.selectbox(key="setup-student").options
+    assert options[0].startswith("SmolLM2-135M-Instruct (real, 135M): install and register it")  # pretrained first
+    assert options[-2].startswith("Tiny demo student: for the embedded arithmetic task only")
+    at.selectbox(key="setup-student").set_value("bundled:tiny-student").run()
     assert [m.label for m in at.metric] == ["Parameters", "On disk", "Architecture"]
     assert at.metric[0].value == "3.3 M" and at.metric[2].value == "GPT2LMHeadModel"
     assert any(c.value.startswith("Rounds run on: cpu") or c.value.startswith("Rounds run on: cuda")
                for c in at.caption)
+    assert any("built for the embedded arithmetic task only" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Next: teacher").click().run()
+    assert at.radio(key="setup-tkind").value == "reference"  # the default for a dataset of one's own
     at.radio(key="setup-tkind").set_value("openai").run()
     assert next(b for b in at.button if b.label == "Next: strategy and budgets").disabled  # no endpoint yet
     at.radio(key="setup-tkind").set_value("oracle").run()
@@ -612,14 +626,31 @@ def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_
     assert list(cost[""]) == ["the warm-up", "one round", "warm-up + 3 rounds"]
     assert 0 < int(cost.loc[1, "teacher calls"]) <= 16  # the round budget, or the whole pool of this small file
     assert float(cost.loc[1, "worst case $"]) >= float(cost.loc[1, "typical $"]) > 0
+    # the demo student and the oracle on SVAMP: refused before anything is created, each misfit named
+    assert any("The fit check refuses this project" in e.value for e in at.error)
+    refusal = next(c.value for c in at.code if "[demo-student]" in c.value)
+    assert "[oracle-without-chains]" in refusal
+    assert next(b for b in at.button if b.label == "Create the project 'svamp'").disabled
+    assert not Store(tmp_path / "fresh").projects.list()
+    # a pretrained student (a model folder on the server) and the reference teacher fit
+    next(b for b in at.button if b.label == "Back").click().run()
+    at.radio(key="setup-tkind").set_value("reference").run()
+    next(b for b in at.button if b.label == "Back").click().run()
+    at.selectbox(key="setup-student").set_value(OTHER_STUDENT).run()
+    at.text_input(key="setup-student-path").input(str(tiny_pretrained_dir)).run()
+    assert at.metric[2].value == "LlamaForCausalLM"
+    next(b for b in at.button if b.label == "Next: teacher").click().run()
+    next(b for b in at.button if b.label == "Next: strategy and budgets").click().run()
+    assert "Fit check: the student, the teacher and the data fit together." in [c.value for c in at.caption]
+    at.number_input(key="setup-selection.round_budget").set_value(16).run()
     next(b for b in at.button if b.label == "Create the project 'svamp'").click().run()
     assert not at.exception
     store = Store(tmp_path / "fresh")
     pid = store.projects.id_of("svamp")
     cfg = store.projects.config(pid)
-    assert cfg.task.dataset == "svamp" and cfg.selection.round_budget == 16 and cfg.teacher.kind == "oracle"
-    assert sum(store.examples.counts(pid).values()) == len(__import__("json").load(open(
-        REPO / "tests/data/presets/SVAMP.json")))
+    assert cfg.task.dataset == "svamp" and cfg.selection.round_budget == 16 and cfg.teacher.kind == "reference"
+    assert cfg.student.path == str(tiny_pretrained_dir) and cfg.training.learning_rate == 2e-4  # a pretrained one's
+    assert sum(store.examples.counts(pid).values()) == 30
     assert "Created 'svamp' with" in at.success[0].value
 
 

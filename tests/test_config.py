@@ -90,7 +90,8 @@ def test_int_for_a_float_field_is_accepted_as_float():
      "training.learning_rate = 2.0 is out of range: must be between 1e-07 and 1.0."),
     ("[rounds]\nbudget_tokens = -1", "rounds.budget_tokens = -1 is out of range: must be >= 0."),
     ("[rounds]\nbudget_dollars = -0.5", "rounds.budget_dollars = -0.5 is out of range: must be >= 0.0."),
-    ("[teacher]\nkind = 'anthropic'", "teacher.kind = 'anthropic' is invalid: allowed values are 'oracle', 'openai'."),
+    ("[teacher]\nkind = 'anthropic'",
+     "teacher.kind = 'anthropic' is invalid: allowed values are 'oracle', 'reference', 'openai'."),
     ("[teacher]\nmax_tokens = 8", "teacher.max_tokens = 8 is out of range: must be between 16 and 32768."),
     ("[review]\npolicy = 'none'",
      "review.policy = 'none' is invalid: allowed values are 'auto-approve', 'approve-if-gold-matches', 'human'."),
@@ -127,8 +128,8 @@ def test_unknown_section_refused():
 
 
 def test_unknown_field_refused():
-    with raises("config: unknown field rounds.roundz; known fields: budget_dollars, budget_tokens, pool_limit, "
-                "rounds, seed, warmup."):
+    with raises("config: unknown field rounds.roundz; known fields: allow_misfit, budget_dollars, budget_tokens, "
+                "pool_limit, rounds, seed, warmup."):
         ProjectConfig.from_toml("[rounds]\nroundz = 2")
 
 

@@ -40,7 +40,9 @@ def test_export_round(tiny_model_dir, workspace):
     lines = [json.loads(x) for x in (folder / "approved.jsonl").read_text().splitlines()]
     assert len(lines) == 8
     # the completion style: prompt and completion records (chat projects write system/user/assistant messages)
-    assert sorted(lines[0]) == ["completion", "id", "prompt"] and lines[0]["prompt"].startswith("Question: ")
+    assert sorted(lines[0]) == ["completion", "id", "prompt", "simulated", "teacher"]
+    assert lines[0]["prompt"].startswith("Question: ") and (lines[0]["teacher"], lines[0]["simulated"]) == (
+        "oracle", True)  # the demo's oracle computed it: marked so
     assert lines[0]["prompt"].endswith("\nAnswer:\n") and lines[0]["completion"].rstrip().endswith(".")
     assert "Completion (a plain text scaffold)" in card
     assert best_round(store, pid) in (0, 1)

@@ -160,7 +160,7 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
         "INSERT INTO teacher_calls (project_id, round, purpose, prompt_tokens, completion_tokens, cost_usd, "
         "created_at) VALUES (1, 0, 'full', 10, 5, 0.1, 0)", [])])
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 9
+    assert store.schema_version() == SCHEMA_VERSION == 10
     spend = store.teacher_calls.spend(1)
     assert spend["calls"] == 1 and spend["cached_calls"] == 0  # old rows count as paid
     assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())

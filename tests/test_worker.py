@@ -55,7 +55,7 @@ def test_a_queued_job_stops_at_once_and_a_failed_job_says_why(tmp_path, tiny_mod
     failed = enqueue_rounds(store, bad)
     run_worker(tmp_path / "ws", once=True)
     job = store.jobs.get(failed)
-    assert job["status"] == "failed" and "has no test examples" in job["error"]
+    assert job["status"] == "failed" and "the project has no test split" in job["error"]
     assert "Traceback" not in job["error"]
 
 

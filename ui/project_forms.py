@@ -17,7 +17,7 @@ SETTINGS = {  # the settings form's tabs and their fields, in order
     "Teacher": ["teacher.kind", "teacher.model", "teacher.base_url", "teacher.api_key_env", "teacher.annotation",
                 "teacher.show_gold", "teacher.max_tokens", "teacher.price_as", "teacher.concurrency"],
     "Selection and budgets": ["selection.strategy", "selection.round_budget", "rounds.rounds", "rounds.warmup",
-                              "rounds.budget_tokens", "rounds.budget_dollars"],
+                              "rounds.budget_tokens", "rounds.budget_dollars", "rounds.allow_misfit"],
     "Review": ["review.policy"],
     "Training": ["training.method", "training.epochs", "training.learning_rate", "training.batch_size",
                  "training.lora_r", "training.lora_alpha", "training.lora_dropout", "training.target_modules",
@@ -126,7 +126,7 @@ def import_form(key: str = "imp") -> None:
         st.rerun()
 
 
-OTHER_STUDENT = "(another folder or .gguf file)"
+OTHER_STUDENT = "(a Hugging Face id, or a folder or .gguf file on the server)"
 
 
 # The settings' labels in words; each widget's help gives the documentation and the config key.
@@ -135,7 +135,7 @@ LABELS = {"student.path": "Student model", "student.adapter": "Starting adapter 
           "teacher.kind": "Teacher", "teacher.model": "Teacher model", "teacher.base_url": "Endpoint URL",
           "teacher.api_key_env": "API key environment variable", "teacher.annotation": "Teacher writes",
           "teacher.show_gold": "Show the gold answer to the teacher", "teacher.max_tokens": "Longest teacher reply "
-          "(tokens)", "teacher.price_as": "Price the oracle as", "teacher.concurrency": "Teacher calls at once",
+          "(tokens)", "teacher.price_as": "Price simulated teachers as", "teacher.concurrency": "Teacher calls at once",
           "selection.strategy": "Selection strategy", "selection.round_budget": "Samples to the teacher per round",
           "rounds.rounds": "Rounds after the warm-up", "rounds.warmup": "Warm-up samples (fully annotated)",
           "rounds.budget_tokens": "Teacher token budget (0: no limit)",
@@ -145,7 +145,8 @@ LABELS = {"student.path": "Student model", "student.adapter": "Starting adapter 
           "training.method": "Fine-tuning method", "training.batch_size": "Samples per optimiser step",
           "training.lora_r": "LoRA rank", "training.lora_alpha": "LoRA alpha", "training.lora_dropout": "LoRA dropout",
           "training.target_modules": "Modules that get LoRA adapters", "training.precision": "Precision",
-          "training.max_length": "Longest training sample (tokens)"}
+          "training.max_length": "Longest training sample (tokens)",
+          "rounds.allow_misfit": "Fit checks to override (experiments only)"}
 
 
 def _student_widget(value: str, doc: str, key: str) -> str:
@@ -157,7 +158,8 @@ def _student_widget(value: str, doc: str, key: str) -> str:
                           format_func=lambda v: choices.get(v, v), help=doc, key=f"{key}-pick")
     if picked != OTHER_STUDENT:
         return picked
-    return st.text_input("Student folder or .gguf file", "" if value in choices else value, help=doc, key=key)
+    return st.text_input("Hugging Face id (org/name), or a folder or .gguf file", "" if value in choices else value,
+                         help=doc, key=key)
 
 
 def config_widget(section, name: str, dotted: str, key: str):
@@ -207,7 +209,7 @@ def settings_form(project_id: int, editable: bool = True) -> None:
         except EladError as e:
             show_error(str(e))
     if b2.button("Test the teacher connection", key=f"cfg-{project_id}-test",
-                 disabled=values["teacher.kind"] == "oracle" or not editable):
+                 disabled=values["teacher.kind"] != "openai" or not editable):
         try:
             st.success(studio().projects.check_teacher(cfg.with_overrides(**values).teacher))
         except EladError as e:

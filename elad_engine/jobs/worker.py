@@ -105,9 +105,18 @@ def run_try_job(studio, ctx: JobContext) -> str:
     return f"round {args['round']}'s student answered: {answer['answer'] or '(no answer line)'}"
 
 
+def run_student_job(studio, ctx: JobContext) -> str:
+    args = ctx.job["args"]
+    what = args.get("hub_id") or args.get("package")
+    ctx.progress("download" if "hub_id" in args else "install", 0, 0)
+    fetched = studio.students.fetch_now(args, lambda done, total: ctx.progress("download", done, total), ctx.log)
+    ctx.store.jobs.update(ctx.job["id"], result=fetched)
+    return f"{what}: {fetched['note']}"
+
+
 JOB_KINDS: dict[JobKind, Callable[[object, JobContext], str]] = {
     JobKind.ROUNDS: run_rounds_job, JobKind.EXPORT: run_export_job, JobKind.REASK: run_reask_job,
-    JobKind.TRY: run_try_job}
+    JobKind.TRY: run_try_job, JobKind.STUDENT: run_student_job}
 
 
 def run_job(store: Store, job: JobRow, lost: threading.Event | None = None) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..method.reasoning import split_steps
 from ..method.revision import step_diff
 from ..method.uncertainty import intra_variant
+from ..modes import TeacherKind
 from ..states import ExplanationKind
 from ..store import Store
 from ..store.revisions import ReviewRow, RevisionRow
@@ -40,6 +41,7 @@ class SampleView:
     revised_matches_gold: bool
     history: list[ReviewRow] = field(default_factory=list)
     signal: str = ""  # what "unstable" means here: the intra variant's description
+    simulated: bool = False  # the revision came from a simulated teacher (the data's reference, the oracle)
 
 
 def step_rows(steps: list[str], probes: list[str | None], verdicts: list[dict],
@@ -74,4 +76,5 @@ def sample(store: Store, revision_id: int) -> SampleView:
                       (score or {}).get("components") or {}, rows, student_answer,
                       step_diff(steps, revised_steps, rev["first_error"] if rev["mode"] == "revision" else 1),
                       revised_steps, answer, task.is_correct(answer, example),
-                      store.reviews.list(revision_id, effective=False), f"{variant.name}: {variant.description}")
+                      store.reviews.list(revision_id, effective=False), f"{variant.name}: {variant.description}",
+                      TeacherKind.simulated_name(rev["teacher"]))

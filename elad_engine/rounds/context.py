@@ -82,14 +82,30 @@ class RoundContext:
 
     @property
     def base_path(self) -> str:
-        """The base student's model folder (a GGUF file or a registered student resolved, converted once)."""
+        """The base student as from_pretrained is given it: a model folder (a GGUF file or a registered student
+        resolved, converted once), or a hub id at the commit the project pinned (downloaded here when missing)."""
         if self._base_path is None:
             from ..student.gguf import model_folder
-            if self.cfg.student.path.lower().endswith(".gguf"):
-                self.log(f"student {self.cfg.student.path}: converting the GGUF file into the workspace (once)")
-            self._base_path = self.procs.share(model_folder(self.store, self.cfg.student.path)
-                                               if self.procs.is_main else None)
+            from ..student.hub import parse_hub_id, project_student
+            path, found = self.cfg.student.path, None
+            if self.procs.is_main:
+                ref = parse_hub_id(path)
+                if ref is not None:
+                    found = project_student(self.store, self.project_id, ref,
+                                            lambda done, total: self.progress("download", done, total))
+                    self.log(f"student {path}: {found} (from the Hugging Face cache)")
+                else:
+                    if path.lower().endswith(".gguf"):
+                        self.log(f"student {path}: converting the GGUF file into the workspace (once)")
+                    found = model_folder(self.store, path)
+            self._base_path = self.procs.share(found)
         return self._base_path
+
+    @property
+    def base_model(self) -> str:
+        """The base student as recorded with a checkpoint: a hub id at its commit, else student.path as given."""
+        from ..student.hub import parse_hub_id
+        return self.base_path if parse_hub_id(self.cfg.student.path) else self.cfg.student.path
 
     def exemplar_ids(self) -> set[str]:
         stored = self.store.projects.prompt_style(self.project_id)

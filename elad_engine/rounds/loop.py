@@ -53,10 +53,8 @@ class RoundRunner:
             raise EladError("the round loop calls the teacher and must run in one process, not under `accelerate "
                             "launch`: run it plainly; with compute.processes > 1 it launches `score` and `train` "
                             "on that many processes itself")
-        if not self.store.examples.counts(self.project_id).get("test"):
-            raise EladError(f"project {self.store.projects.name_of(self.project_id)!r} has no test examples, so "
-                            "rounds cannot be evaluated: import a test split (e.g. `import FILE --split test`, or a "
-                            "test fraction).")
+        from .fit_check import enforce, project_fit
+        enforce(project_fit(self.store, self.project_id, self.cfg), self.cfg, self.context.log)  # before any work
         ran = 0
         while True:
             rnd = self.next_round()

@@ -18,6 +18,8 @@ from ..config import ProjectConfig
 from ..errors import ConfigError, EladError
 from ..jobs.spawn import STALE_S, ensure_worker
 from ..logs import configure_logging
+from ..modes import TeacherKind
+from ..resources import TINY_STUDENT as DEMO_STUDENT
 from ..review.queue import QueueFilter
 from ..review.sample_view import SampleView
 from ..states import ACTIVE_JOB, RESUMABLE, UNDECIDED, JobStatus, Phase, PhaseStatus, ReviewAction, RevisionStatus
@@ -38,7 +40,7 @@ __all__ = ["Studio", "User", "UserKind", "Role", "ROLES", "SESSION_SECONDS", "Pe
            "ConfigError", "QueueFilter", "SampleView", "ColumnMapping", "PRESETS", "ACTIVE_JOB", "RESUMABLE",
            "UNDECIDED", "JobStatus", "Phase", "PhaseStatus", "ReviewAction", "RevisionStatus", "Workspace",
            "open_workspace", "ensure_worker", "live_workers", "STALE_S", "ProjectConfig",
-           "configure_logging"]
+           "configure_logging", "TeacherKind", "DEMO_STUDENT"]
 
 
 class Studio:

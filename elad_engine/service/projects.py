@@ -8,6 +8,7 @@ from pathlib import Path
 from ..accounts import Permission
 from ..config import ProjectConfig, TeacherConfig
 from ..method.records import Example
+from ..modes import TeacherKind
 from ..projects import DEMO_PROJECT, create_demo_project, import_file, preview_file, save_upload
 from ..tasks.datasets import ColumnMapping
 from ..tasks.mapping import parse_label_map
@@ -53,12 +54,23 @@ class ProjectsArea(Area):
                     **overrides) -> int:
         """Create (or reuse, with new settings) the embedded demo project; `student` is a student.path value (e.g.
         student:smollm2-135m for the real pretrained student; default the shipped tiny one)."""
-        return create_demo_project(self.store, name=name, pool=pool, test=test, student=student, **overrides)
+        project_id = create_demo_project(self.store, name=name, pool=pool, test=test, student=student, **overrides)
+        self._pin_student(project_id)
+        return project_id
+
+    @action(Permission.READ)
+    def new_config(self, student: str | None = None, **overrides) -> ProjectConfig:
+        """A new project's settings for this student (a pretrained one gets LoRA and batch settings that suit it),
+        with `overrides` (section.field values) on top."""
+        from ..projects import new_config
+        return new_config(student, **overrides)
 
     @action(Permission.CONFIGURE)
     def create(self, name: str, config: ProjectConfig) -> int:
         """An empty project with these settings (import its data next)."""
-        return self.store.projects.create(name, config)
+        project_id = self.store.projects.create(name, config)
+        self._pin_student(project_id)
+        return project_id
 
     @action(Permission.CONFIGURE)
     def save_upload(self, name: str, data: bytes) -> Path:
@@ -96,23 +108,47 @@ class ProjectsArea(Area):
     def import_file(self, project: str, path: str | Path, mapping: ColumnMapping | dict | None = None,
                     **options) -> tuple[int, int]:
         """Import a whole file into `project` (created when missing): (project id, rows), or nothing at all."""
-        return import_file(self.store, project, path, mapping=mapping, **options)
+        project_id, rows = import_file(self.store, project, path, mapping=mapping, **options)
+        self._pin_student(project_id)
+        return project_id, rows
 
     @action(Permission.CONFIGURE)
     def save_settings(self, project_id: int, config: ProjectConfig) -> None:
         self.store.projects.set_config(project_id, config)
+        self._pin_student(project_id)
 
     @action(Permission.CONFIGURE)
     def set(self, project_id: int, **dotted) -> ProjectConfig:
         """Change some settings by `section.field` name; returns the new config."""
         cfg = self.store.projects.config(project_id).with_overrides(**dotted)
         self.store.projects.set_config(project_id, cfg)
+        self._pin_student(project_id)
         return cfg
+
+    @action(Permission.READ)
+    def student_source(self, project_id: int) -> dict | None:
+        """The project's student as resolved: a hub id's pinned commit ({"path", "repo_id", "commit", ...})."""
+        return self.store.projects.student_source(project_id)
+
+    @action(Permission.CONFIGURE)
+    def check_fit(self, examples: list[Example], config: ProjectConfig) -> list[dict]:
+        """The fit check of `config` on parsed rows, before they are imported (the guided setup's last step):
+        {"check", "message", "refuses", "overridden"} per finding; costs seconds, never a model load."""
+        from ..rounds.fit_check import DataFacts, fit_of, overridden
+        allowed = overridden(config)
+        return [{"check": str(f.check), "message": f.message, "refuses": f.refuses and f.check not in allowed,
+                 "overridden": f.refuses and f.check in allowed}
+                for f in fit_of(self.store, config.validate(), DataFacts.of(examples))]
+
+    def _pin_student(self, project_id: int) -> None:
+        """A student named by its hub id and already in the cache is pinned to its commit now (no network)."""
+        from ..student.hub import pin_if_cached
+        pin_if_cached(self.store, project_id, self.store.projects.config(project_id).student.path)
 
     @action(Permission.CONFIGURE)
     def check_teacher(self, teacher: TeacherConfig) -> str:
         """Whether an OpenAI-compatible endpoint answers and serves the model (lists models; costs nothing)."""
-        if teacher.kind == "oracle":
-            return "oracle (built in, nothing to connect to)"
+        if TeacherKind(teacher.kind).simulated:
+            return f"{teacher.kind} (built in, simulated: nothing to connect to)"
         from ..teachers.openai_compat import check_connection
         return check_connection(teacher)

@@ -60,8 +60,21 @@ class RoundsArea(Area):
     @action(Permission.RUN)
     def start(self, project_id: int, max_rounds: int | None = None) -> int:
         """Queue rounds for the worker (`max_rounds`: at most this many; None: all remaining); an active rounds job
-        of the project is returned instead of a second one."""
+        of the project is returned instead of a second one. A project that cannot learn as configured is refused
+        here, before anything is queued (MisfitError names each misfit and its way out)."""
+        from ..rounds.fit_check import enforce, project_fit
+        cfg = self.store.projects.config(project_id)
+        enforce(project_fit(self.store, project_id, cfg), cfg)
         return enqueue_rounds(self.store, project_id, max_rounds)
+
+    @action(Permission.READ)
+    def fit(self, project_id: int) -> list[dict]:
+        """The fit check's findings for the project as configured: {"check", "message", "refuses", "overridden"}."""
+        from ..rounds.fit_check import overridden, project_fit
+        cfg = self.store.projects.config(project_id)
+        allowed = overridden(cfg)
+        return [{"check": str(f.check), "message": f.message, "refuses": f.refuses and f.check not in allowed,
+                 "overridden": f.refuses and f.check in allowed} for f in project_fit(self.store, project_id, cfg)]
 
     @action(Permission.RUN)
     def stop(self, job_id: int, as_status: str = JobStatus.PAUSED) -> None:

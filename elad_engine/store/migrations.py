@@ -118,4 +118,21 @@ CREATE TABLE IF NOT EXISTS training_losses (
   lease INTEGER NOT NULL DEFAULT 0, lease_expires REAL)""",
     }),  # browser sessions that survive a refresh; deactivated accounts; a reviewer's undo (an appended row);
     # a project's review guidelines (markdown an admin writes); the loss of every step while training runs
+    9: Migration(sql="""
+ALTER TABLE projects ADD COLUMN student_source TEXT;
+ALTER TABLE teacher_calls ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE training_runs ADD COLUMN base_model TEXT;
+""", rebuild={  # a fifth job kind: fetching a student (a Hugging Face download, or a packaged model's install)
+        "jobs": """CREATE TABLE {name} (
+  id INTEGER PRIMARY KEY, project_id INTEGER,
+  kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask', 'try', 'student')), args TEXT,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
+  progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
+  heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,
+  phase_start_done INTEGER DEFAULT 0, result TEXT,
+  lease INTEGER NOT NULL DEFAULT 0, lease_expires REAL)""",
+    }, after="""
+UPDATE teacher_calls SET simulated = 1 WHERE model = 'oracle';
+"""),  # the pinned commit of a student named by its hub id; simulated teacher replies marked in the ledger; the
+    # base student of every checkpoint
 }

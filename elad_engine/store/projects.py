@@ -82,6 +82,16 @@ class Projects:
         row = self.database.execute("SELECT prompt_style FROM projects WHERE id = ?", [project_id]).fetchone()
         return from_json(row[0]) if row and row[0] else None
 
+    def student_source(self, project_id: int) -> dict | None:
+        """The base student as resolved for the project (student/hub.py: a hub id's pinned commit), or None."""
+        row = self.database.execute("SELECT student_source FROM projects WHERE id = ?", [project_id]).fetchone()
+        return from_json(row[0]) if row and row[0] else None
+
+    def set_student_source(self, project_id: int, source: dict | None) -> None:
+        with self.database.transaction():
+            self.database.execute("UPDATE projects SET student_source = ? WHERE id = ?", [to_json(source),
+                                                                                          project_id])
+
     def guidelines(self, project_id: int) -> str:
         """The project's review guidelines (markdown written by an admin); empty when none."""
         row = self.database.execute("SELECT guidelines FROM projects WHERE id = ?", [project_id]).fetchone()
@@ -160,3 +170,17 @@ class Examples:
         """Examples per split."""
         return {r["split"]: r["n"] for r in self.database.query(
             "SELECT split, count(*) AS n FROM examples WHERE project_id = ? GROUP BY split", [project_id])}
+
+    def fit_counts(self, project_id: int, sample: int = 200) -> dict:
+        """What the fit check reads of the data, in SQL: rows per split, pool rows with a reference rationale, rows
+        with the embedded task's synthetic chain, and the first `sample` pool questions (for the tokenizer check)."""
+        pool, test, rationales, chains = self.database.execute(
+            "SELECT coalesce(sum(split = 'pool'), 0), coalesce(sum(split = 'test'), 0), "
+            "coalesce(sum(split = 'pool' AND rationale IS NOT NULL AND trim(rationale) != ''), 0), "
+            "coalesce(sum(json_extract(meta, '$.chain') IS NOT NULL), 0) FROM examples WHERE project_id = ?",
+            [project_id]).fetchone()
+        questions = [r[0] for r in self.database.execute(
+            "SELECT question FROM examples WHERE project_id = ? AND split = 'pool' ORDER BY rowid LIMIT ?",
+            [project_id, sample])]
+        return {"pool": pool, "test": test, "pool_rationales": rationales, "chains": chains, "rows": pool + test,
+                "questions": questions}

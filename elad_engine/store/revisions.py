@@ -152,6 +152,12 @@ class Revisions:
         by_id = {e.id: e for e in self.examples.list(project_id, ids=[r["example_id"] for r in rows])}
         return [(by_id[r["example_id"]], r["final_text"]) for r in rows]
 
+    def training_teachers(self, project_id: int, up_to_round: int) -> dict[str, str]:
+        """example id -> the teacher (oracle, reference, openai) of its approved or edited revision, rounds <= N."""
+        return {r["example_id"]: r["teacher"] for r in self.database.query(
+            "SELECT example_id, teacher FROM revisions WHERE project_id=? AND round<=? AND status IN "
+            "(SELECT value FROM json_each(?)) ORDER BY round", [project_id, up_to_round, id_list(sorted(TRAINABLE))])}
+
 
 UNDO = "undo"  # the action of a review-log row that withdraws an earlier decision (named in its `undoes`)
 EFFECTIVE = (f"AND r.action != '{UNDO}' AND r.id NOT IN (SELECT undoes FROM reviews WHERE undoes IS NOT NULL)")

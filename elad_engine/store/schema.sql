@@ -1,8 +1,9 @@
--- ELAD Studio workspace schema, version 9 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
+-- ELAD Studio workspace schema, version 10 (database.py SCHEMA_VERSION), for a new workspace; migrations.py takes an
 -- older one here. Status columns are CHECKed against the enums of elad_engine/states.py (tests/test_states.py).
 CREATE TABLE IF NOT EXISTS projects (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL, created_at REAL NOT NULL,
-  prompt_style TEXT, guidelines TEXT);
+  prompt_style TEXT, guidelines TEXT,
+  student_source TEXT);  -- the base student as resolved (JSON): a hub id's commit, pinned for every round
 CREATE TABLE IF NOT EXISTS imports (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), source TEXT NOT NULL,
   rows INTEGER NOT NULL, created_at REAL NOT NULL);
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS selections (
 CREATE TABLE IF NOT EXISTS teacher_calls (
   id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, round INTEGER NOT NULL, example_id TEXT,
   purpose TEXT NOT NULL, model TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-  cost_usd REAL NOT NULL, created_at REAL NOT NULL, cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0);
+  cost_usd REAL NOT NULL, created_at REAL NOT NULL, cache_key TEXT, cached INTEGER NOT NULL DEFAULT 0,
+  simulated INTEGER NOT NULL DEFAULT 0);  -- simulated: computed from the data (oracle, reference), not an LLM's
 CREATE INDEX IF NOT EXISTS teacher_calls_key ON teacher_calls (project_id, cache_key);
 -- Every paid teacher reply, by cache_key (prompt version, model, messages, parameters): a rerun or a resume
 -- after a crash reads it from here instead of paying again. Shared by the workspace's projects.
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS training_runs (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, samples INTEGER NOT NULL,
   steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,
   checkpoint_sha256 TEXT,  -- of the checkpoint folder as published; checked before it is loaded
+  base_model TEXT,  -- the base student it was trained on: a hub id@commit, or the student.path as resolved
   PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS metrics (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,
@@ -72,7 +75,7 @@ CREATE TABLE IF NOT EXISTS metrics (
   PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY, project_id INTEGER,
-  kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask', 'try')), args TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('rounds', 'export', 'reask', 'try', 'student')), args TEXT,
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'stopping', 'paused', 'cancelled', 'done', 'failed')),
   progress INTEGER DEFAULT 0, total INTEGER DEFAULT 0, message TEXT, error TEXT, worker_pid INTEGER,
   heartbeat REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL, phase TEXT, phase_started REAL,

@@ -37,9 +37,10 @@ class TeacherCalls:
 
     def record(self, project_id: int, rnd: int, example_id: str | None, purpose: str, model: str,
                prompt_tokens: int, completion_tokens: int, cost_usd: float, cache_key: str | None = None,
-               cached: bool = False, reply=None) -> None:
+               cached: bool = False, reply=None, simulated: bool = False) -> None:
         """One ledger row; with `reply` (a teachers.protocol.Reply) the reply enters the request cache in the same
-        transaction. A cached reply this project already has a row for (a resume) adds no second row."""
+        transaction. A cached reply this project already has a row for (a resume) adds no second row. `simulated`:
+        the reply was computed from the data (oracle, reference teacher), nothing was paid to anyone."""
         with self.database.transaction() as db:
             if cached and cache_key and self.database.execute(
                     "SELECT 1 FROM teacher_calls WHERE project_id=? AND cache_key=?",
@@ -53,7 +54,7 @@ class TeacherCalls:
             db["teacher_calls"].insert({
                 "project_id": project_id, "round": rnd, "example_id": example_id, "purpose": purpose, "model": model,
                 "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd,
-                "created_at": time.time(), "cache_key": cache_key, "cached": int(cached)})
+                "created_at": time.time(), "cache_key": cache_key, "cached": int(cached), "simulated": int(simulated)})
 
     def mean_call(self, project_id: int) -> tuple[float | None, float | None]:
         """Mean (prompt, completion) tokens of the project's paid teacher calls; (None, None) before the first."""

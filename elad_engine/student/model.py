@@ -60,6 +60,27 @@ def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[preference]
 
 
+def _weights_of(path: str) -> tuple[str | Path, dict]:
+    """What from_pretrained is given for `path`: a hub id at the commit it resolves to in the Hugging Face cache (read
+    from the cache only: no network call; a missing one is named), or a model folder. (transformers' adapter lookup
+    does not inherit cache_dir and local_files_only: it gets them as adapter_kwargs, else it asks the hub.)"""
+    from .hub import cache_dir, cached, missing, parse_hub_id
+
+    ref = parse_hub_id(path)
+    if ref is not None:
+        found = cached(ref)
+        if found is None:
+            raise missing(ref)
+        return ref.repo_id, {"revision": found[0], "cache_dir": str(cache_dir()), "local_files_only": True}
+    folder = resolve(path)
+    if not (folder / "config.json").is_file():
+        raise StudentError(f"student.path = {path!r} is not a model folder: it has no config.json. Point it at a "
+                           "folder saved with save_pretrained (weights, config and tokenizer), a .gguf file, a "
+                           "registered student (student:NAME) or a Hugging Face id such as "
+                           "HuggingFaceTB/SmolLM2-135M-Instruct.")
+    return folder, {}
+
+
 def truncate_after_answer(text: str) -> str:
     """Cut a generation after its answer line, so rambling past `The answer is X.` is dropped."""
     idx = text.find(ANSWER_TRIGGER)
@@ -87,14 +108,12 @@ class Student:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         quiet_transformers()  # where the engine loads a model, not at import: an importing program keeps its own
-        folder = resolve(path)
-        if not (folder / "config.json").is_file():
-            raise StudentError(f"student.path = {path!r} is not a model folder: it has no config.json. Point it "
-                               "at a folder saved with save_pretrained (weights, config and tokenizer).")
+        source, where = _weights_of(path)
         dev = pick_device(device)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=pick_dtype(dtype, dev))
+            tokenizer = AutoTokenizer.from_pretrained(source, **where)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, dev), **where,
+                                                         **({"adapter_kwargs": dict(where)} if where else {}))
         except (OSError, ValueError, KeyError) as e:
             raise StudentError(f"Cannot load the student from {path!r}: {e}") from None
         if tokenizer.pad_token_id is None:

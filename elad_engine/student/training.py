@@ -272,7 +272,9 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
     tmp = out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")  # this process's own: a stalled worker and the
     try:                                                           # one that took over never share a folder
         tmp.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(tmp)
+        # LoRA never targets the embeddings: saving them is off, so peft does not ask the hub whether the base
+        # model's vocabulary changed (a network call for a student named by its hub id)
+        model.save_pretrained(tmp, **({"save_embedding_layers": False} if cfg.method == "lora" else {}))
         if cfg.method == "full":
             student.tokenizer.save_pretrained(tmp)
         if prompt_style is not None:

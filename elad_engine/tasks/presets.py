@@ -60,7 +60,11 @@ def _gsm8k(row: dict) -> dict:
     if not isinstance(raw, str) or "####" not in raw:
         raise RowError("answer", "has no '####' before the final answer; GSM8K answers end with '#### <number>'")
     before, _, after = raw.rpartition("####")
-    return {**row, "_answer": after.strip().replace(",", ""), "_rationale": _CALC.sub("", before).strip() or None}
+    # The calculator annotations `<<48/2=24>>` leave the rationale's text but are kept: they are the reference
+    # solution's intermediate values (the reference teacher checks the student's steps against them).
+    calculations = [c.strip("<>") for c in _CALC.findall(before)]
+    return {**row, "_answer": after.strip().replace(",", ""), "_rationale": _CALC.sub("", before).strip() or None,
+            "_meta": {"calculations": calculations} if calculations else None}
 
 
 def _join_question(body: str, question: str) -> str:
@@ -166,7 +170,7 @@ _MAWPS = dict(answer_type="number", mapping=_mapping(question="sQuestion", answe
               transform=_mawps, optional=frozenset({"rationale"}), signature=frozenset({"sQuestion", "lSolutions"}))
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
-    Preset("gsm8k", "number", _mapping(answer="_answer", rationale="_rationale"), _gsm8k,
+    Preset("gsm8k", "number", _mapping(answer="_answer", rationale="_rationale"), _gsm8k, meta="_meta",
            optional=frozenset({"rationale"}), files="gsm8k/train.jsonl, test.jsonl",
            signature=frozenset({"question", "answer"}),
            command="elad import --project gsm8k --preset gsm8k --split pool train.jsonl"),

@@ -25,6 +25,12 @@ def cache_key(model: str, messages: list[dict], params: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def reference_digest(example) -> str:
+    """What a simulated teacher's reply depends on beyond the prompt: the row's gold answer and reference."""
+    blob = json.dumps([example.answer, example.rationale, example.meta], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 class Ledger:
     """One revise phase's view of a project's teacher spend.
 
@@ -34,9 +40,10 @@ class Ledger:
     """
 
     def __init__(self, store, project_id: int, rnd: int, budget: Budget, price: tuple[float, float], model: str,
-                 check_cancel: Callable[[], None] = lambda: None):
+                 check_cancel: Callable[[], None] = lambda: None, simulated: bool = False):
         self.store, self.project_id, self.rnd = store, project_id, rnd
         self.budget, self.price, self.model = budget, price, model
+        self.simulated = simulated  # the teacher's replies are computed from the data: each row says so
         self.check_cancel = check_cancel
         self.inflight = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
         spent = store.teacher_calls.spend(project_id)  # read once: this phase is the project's only spender
@@ -69,7 +76,7 @@ class Ledger:
         ledger row ('timeout'), so the budget can never be passed by calls nobody waited for."""
         for _ in range(attempts):
             self.store.teacher_calls.record(self.project_id, self.rnd, request.example.id, "timeout", self.model,
-                                            hold[0], hold[1], hold[2])
+                                            hold[0], hold[1], hold[2], simulated=self.simulated)
             self.spent["prompt_tokens"] += hold[0]
             self.spent["completion_tokens"] += hold[1]
             self.spent["cost_usd"] += hold[2]
@@ -79,7 +86,8 @@ class Ledger:
         cost = 0.0 if reply.cached else dollars(reply.prompt_tokens, reply.completion_tokens, self.price)
         self.store.teacher_calls.record(self.project_id, self.rnd, request.example.id, purpose, self.model,
                                        reply.prompt_tokens, reply.completion_tokens, cost, cache_key=key,
-                                       cached=reply.cached, reply=None if reply.cached else reply)
+                                       cached=reply.cached, reply=None if reply.cached else reply,
+                                       simulated=self.simulated)
         if not reply.cached:
             self.spent["prompt_tokens"] += reply.prompt_tokens
             self.spent["completion_tokens"] += reply.completion_tokens
@@ -107,6 +115,8 @@ def _parse(request: TeacherRequest, reply: Reply) -> TeacherResult:
 async def _call(teacher: Teacher, ledger: Ledger, request: TeacherRequest, messages: list[dict], purpose: str,
                 max_tokens: int) -> tuple[Reply, float]:
     params = teacher.params(max_tokens) | ({"attempt": request.attempt} if request.attempt else {})
+    if teacher.simulated:  # its reply follows from the row's reference, which the prompt does not show
+        params["reference"] = reference_digest(request.example)
     key = cache_key(teacher.model, messages, params)
     cached = ledger.lookup(key)
     if cached is not None:

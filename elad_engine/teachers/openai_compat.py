@@ -80,6 +80,7 @@ def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float
 
 class OpenAICompatTeacher:
     name = "openai"
+    simulated = False
 
     def __init__(self, cfg: TeacherConfig):
         self.cfg = cfg

@@ -41,6 +41,7 @@ def check_step(step: str, expected: tuple[int, str, int, int]) -> StepVerdict:
 class OracleTeacher:
     name = model = "oracle"
     concurrency = 1  # it answers instantly; nothing to overlap
+    simulated = True  # marked so in the ledger, the review page and exports
 
     def __init__(self, show_gold: bool = False):
         self.show_gold = show_gold

@@ -40,9 +40,10 @@ class Reply:
 
 
 class Teacher(Protocol):
-    name: str  # the backend: oracle | openai
+    name: str  # the backend: oracle | reference | openai
     model: str  # the model name (ledger, cache key, price)
     concurrency: int  # requests in flight at once
+    simulated: bool  # replies computed from the data, not an LLM's (marked so in the ledger, review and exports)
 
     async def send(self, request: TeacherRequest, messages: list[dict], max_tokens: int) -> Reply:
         """Send `messages` (the request's, or a repair conversation) and return the reply. Raises TeacherError

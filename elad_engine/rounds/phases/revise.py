@@ -32,7 +32,7 @@ def ask_again(ctx: RoundContext, revision_id: int) -> str:
     ctx.check_teacher()
     ledger = Ledger(store, rev["project_id"], rev["round"], Budget(ctx.cfg.rounds.budget_tokens,
                                                                    ctx.cfg.rounds.budget_dollars),
-                    t.price(), ctx.teacher.model, ctx.check_cancel)
+                    t.price(), ctx.teacher.model, ctx.check_cancel, ctx.teacher.simulated)
     outcome = []
 
     def on_result(req, result) -> None:
@@ -76,7 +76,7 @@ def run(ctx: RoundContext, rnd: int) -> PhaseResult:
     if requests:
         ctx.check_teacher()
     ledger = Ledger(store, project_id, rnd, Budget(ctx.cfg.rounds.budget_tokens, ctx.cfg.rounds.budget_dollars),
-                    t.price(), ctx.teacher.model, ctx.check_cancel)
+                    t.price(), ctx.teacher.model, ctx.check_cancel, ctx.teacher.simulated)
     try:
         run_requests(ctx.teacher, requests, ledger, t.max_tokens, on_result)
     except BudgetExceeded as e:
