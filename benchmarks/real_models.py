@@ -1,6 +1,7 @@
 """A real pretrained student, measured: format compliance of its round-0 (untrained) explanations in the completion,
 chat and chat + 3 exemplars styles on the embedded task and on GSM8K, and the seconds and tokens/s of every phase of
-a warm-up plus one round with the oracle. Needs a registered student (`make real-student`). Run:
+a warm-up plus one round with the oracle (the reference teacher on GSM8K). Needs a registered student (`make
+real-student`). Run:
 `python -m benchmarks.real_models --student student:smollm2-135m [--questions 64] [--rounds-pool 64]`.
 """
 
@@ -54,8 +55,8 @@ def compliance_table(student: Student, n: int, max_new_tokens: int) -> list[str]
 
 
 def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic") -> list[str]:
-    """Warm-up of 16 plus one round of 16 with the oracle (on GSM8K it checks answers against the gold ones and
-    rewrites from the gold rationale), and each phase's seconds and tokens."""
+    """Warm-up of 16 plus one round of 16 with the oracle (on GSM8K: the reference teacher, which checks the steps
+    against the reference solution's values), and each phase's seconds and tokens."""
     settings = {"rounds.warmup": 16, "rounds.rounds": 1, "selection.round_budget": 16, "uncertainty.samples": 2}
     with tempfile.TemporaryDirectory() as ws:
         studio = Studio(Store(ws), User.system("benchmark"))
@@ -70,7 +71,8 @@ def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic"
             write_jsonl(Path(ws) / "gsm8k.jsonl", data)
             pid, _ = studio.projects.import_file("gsm8k", Path(ws) / "gsm8k.jsonl", preset="synthetic")
             studio.projects.set(pid, **{**REAL_STUDENT, **settings, "student.path": student_path,
-                                        "student.max_new_tokens": 256, "review.policy": "auto-approve"})
+                                        "student.max_new_tokens": 256, "review.policy": "auto-approve",
+                                        "teacher.kind": "reference"})
         t0 = time.perf_counter()
         outcome = studio.rounds.run(pid)
         total = time.perf_counter() - t0

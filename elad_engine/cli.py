@@ -130,7 +130,9 @@ def cmd_status(args) -> int:
         print(f"round {r['round']}: {r['status']}{' (' + r['stop_reason'] + ')' if r['stop_reason'] else ''}: {phases}")
     spend = status["spend"]
     print(f"teacher: {spend['calls']} paid calls, {spend['prompt_tokens']:,} prompt + {spend['completion_tokens']:,} "
-          f"completion tokens, ${spend['cost_usd']:.4f}; {spend['cached_calls']} answered from the request cache")
+          f"completion tokens, ${spend['cost_usd']:.4f}; {spend['cached_calls']} answered from the request cache"
+          + (f"; {spend['simulated_calls']} answered by a simulated teacher (priced as an LLM would be, nothing paid)"
+             if spend["simulated_calls"] else ""))
     print(studio.metrics.table_text(project_id))
     return 0
 

@@ -24,6 +24,13 @@ def cmd_import(args, studio_of, workspace_of) -> int:
         read_dataset(args.file, **options)  # a refused file leaves no workspace behind
     studio = studio_of(args)
     existed = studio.projects.exists(args.project)
+    chosen = {k: v for k, v in {"teacher.kind": args.teacher}.items() if v}
+    if existed and (args.student or chosen):
+        from .errors import EladError
+        raise EladError(f"--student and --teacher set up a new project; {args.project!r} exists: change it with "
+                        f"`elad config --project {args.project} --set student.path=... teacher.kind=...`")
+    if args.student or chosen:  # a pretrained student gets the LoRA and batch settings that suit it
+        options["config"] = studio.projects.new_config(args.student, **chosen)
     project_id, n = studio.projects.import_file(args.project, args.file, **options)
     if not existed:
         print(f"created project {args.project!r}")
@@ -58,3 +65,9 @@ def add_import_command(add, studio_of, workspace_of) -> None:
                     "whatever its extension")
     im.add_argument("--allow-no-gold", action="store_true", help="accept pool rows without a gold answer (the "
                     "teacher answers them)")
+    im.add_argument("--student", help="a new project's student: student:NAME (e.g. student:smollm2-135m after `make "
+                    "real-student`), a Hugging Face id (org/name) or a model folder; default the shipped demo student, "
+                    "for the embedded task only")
+    im.add_argument("--teacher", choices=["reference", "openai", "oracle"], help="a new project's teacher: reference "
+                    "(the data's reference solutions, simulated: a dry run), openai (then `elad config` its endpoint), "
+                    "oracle (the embedded task only)")

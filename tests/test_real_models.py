@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from usage_proxy import UsageProxy
 
-from conftest import tiny_project
+from conftest import REPO, tiny_project
 from elad_engine.accounts import User
 from elad_engine.resources import installed_file
 from elad_engine.rounds.loop import RoundRunner
@@ -176,3 +176,51 @@ def test_a_real_llama_cpp_server_as_the_teacher_survives_an_outage(tmp_path, tin
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.mark.slow
+@needs_gguf
+def test_smollm2_learns_gsm8k_from_the_reference_teacher(tmp_path):
+    """Issue 27, the whole path real: SmolLM2-135M-Instruct on 48 GSM8K pool and 48 test questions
+    (tests/data/gsm8k_sample.jsonl, from ../shared) with the reference teacher: the fit check passes, a warm-up and
+    one round run, every revision keeps the student's leading steps that the reference confirms, the LoRA loss falls,
+    and accuracy and format compliance are recorded."""
+    from elad_engine.method.reasoning import split_steps
+    from elad_engine.teachers.reference import ReferenceTeacher, reference_of
+
+    sample = REPO / "tests" / "data" / "gsm8k_sample.jsonl"
+    lines = sample.read_text().splitlines()
+    pool, test = tmp_path / "pool.jsonl", tmp_path / "test.jsonl"
+    pool.write_text("\n".join(lines[:48]) + "\n")
+    test.write_text("\n".join(lines[48:]) + "\n")
+    studio = Studio(Store(tmp_path / "ws"), User.system("test"))
+    studio.students.add_gguf("smollm2-135m", GGUF, "SmolLM2-135M-Instruct (real, 135M)")
+    cfg = studio.projects.new_config("student:smollm2-135m", **{
+        "teacher.kind": "reference", "rounds.warmup": 8, "rounds.rounds": 1, "selection.round_budget": 8,
+        "uncertainty.samples": 1, "training.epochs": 3, "review.policy": "auto-approve"})
+    pid, _ = studio.projects.import_file("gsm8k", pool, preset="gsm8k", split="pool", config=cfg)
+    studio.projects.import_file("gsm8k", test, preset="gsm8k", split="test")
+    assert [f for f in studio.rounds.fit(pid) if f["refuses"]] == []
+    outcome = studio.rounds.run(pid)
+    assert outcome.stop_reason == "completed", outcome.message
+    store = Store(tmp_path / "ws")
+    revisions = store.revisions.list(pid, 1)
+    greedy = {x.example_id: x for x in store.explanations.list(pid, 1) if x.kind == "greedy"}
+    assert len(revisions) == 8 and {r["teacher"] for r in revisions} == {"reference"}
+    verdicts = {"confirmed": 0, "kept leading steps": 0, "rewritten whole": 0}
+    for r in revisions:
+        student = greedy[r["example_id"]].steps
+        first = r["first_error"]
+        kept = split_steps(r["final_text"])[0][:(len(student) if first is None else first - 1)]
+        assert kept == student[:len(kept)]  # the student's own steps, word for word
+        reference = reference_of(store.examples.get(pid, r["example_id"]), "number")
+        if student and ReferenceTeacher._check(student[0], reference).correct:
+            assert first != 1, (student, r["final_text"])  # a right first step is never thrown away
+        verdicts["confirmed" if first is None else "kept leading steps" if first > 1 else "rewritten whole"] += 1
+    losses = store.training_runs.get(pid, 1)["losses"]
+    assert sum(losses[-2:]) < sum(losses[:2]), losses
+    m0, m1 = store.metrics.list(pid)
+    assert None not in (m0["accuracy"], m0["format_ok"], m0["base_accuracy"], m1["accuracy"], m1["format_ok"])
+    print(f"reference teacher on round 1's 8 revisions: {verdicts}; accuracy {m0['base_accuracy']:.3f} (start) -> "
+          f"{m0['accuracy']:.3f} (warm-up) -> {m1['accuracy']:.3f}; format followed {m0['base_format_ok']:.0%} -> "
+          f"{m1['format_ok']:.0%}")

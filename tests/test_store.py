@@ -97,7 +97,8 @@ def test_revisions_reviews_append_only_and_ledger(store):
                               reply=Reply("{}", "stop", 100, 20))
     assert store.teacher_calls.spend(pid) == {
         "prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.5, "calls": 1, "max_prompt_tokens": 100,
-        "cached_calls": 0, "used_prompt_tokens": 100, "used_completion_tokens": 20, "timeouts": 0}
+        "cached_calls": 0, "used_prompt_tokens": 100, "used_completion_tokens": 20, "timeouts": 0,
+        "simulated_calls": 0}
     assert store.teacher_calls.cached_reply("k1")["content"] == "{}"
     store.teacher_calls.record(pid, 1, "e1", "revision", "m", 100, 20, 0.0, cache_key="k1", cached=True)
     spend = store.teacher_calls.spend(pid)

@@ -29,6 +29,7 @@ class Spend(TypedDict):
     cached_calls: int
     used_prompt_tokens: int  # what the project's method consumed, cached replies included (its cost on a fresh
     used_completion_tokens: int  # workspace)
+    simulated_calls: int  # calls a simulated teacher answered (oracle, reference): priced as an LLM, nothing paid
 
 
 class TeacherCalls:
@@ -73,10 +74,11 @@ class TeacherCalls:
             return self.database.execute(f"SELECT {columns} FROM teacher_calls WHERE project_id=? AND cached=?"
                                          f"{up_to[0]}", [project_id, cached, *up_to[1]]).fetchone()
 
-        p, c, d, n, mp, lost = totals(0, "coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
-                                         "coalesce(sum(cost_usd),0), sum(purpose != 'timeout'), "
-                                         "coalesce(max(prompt_tokens),0), sum(purpose = 'timeout')")
+        p, c, d, n, mp, lost, sim = totals(0, "coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0), "
+                                              "coalesce(sum(cost_usd),0), sum(purpose != 'timeout'), "
+                                              "coalesce(max(prompt_tokens),0), sum(purpose = 'timeout'), "
+                                              "coalesce(sum(simulated),0)")
         cached, cp, cc = totals(1, "count(*), coalesce(sum(prompt_tokens),0), coalesce(sum(completion_tokens),0)")
         return {"prompt_tokens": p, "completion_tokens": c, "cost_usd": d, "calls": n or 0, "max_prompt_tokens": mp,
                 "cached_calls": cached, "used_prompt_tokens": p + cp, "used_completion_tokens": c + cc,
-                "timeouts": lost or 0}
+                "timeouts": lost or 0, "simulated_calls": sim}

@@ -14,7 +14,7 @@ from ..errors import StudentError
 from ..resources import TINY_STUDENT, resolve
 from ..store import Store
 from .gguf import REGISTERED_PREFIX, sha256_of
-from .hub import cache_dir, cached, parse_hub_id
+from .hub import cache_dir, cached, offline, parse_hub_id
 
 
 class StudentInfo(TypedDict):
@@ -100,9 +100,10 @@ def describe_student(store: Store, path: str) -> StudentInfo:
     if ref is not None:
         found = cached(ref)
         if found is None:
-            return _info("hub id", None, architecture="(known once downloaded)", downloaded=False,
-                         note=f"not downloaded yet: a worker job downloads it into the Hugging Face cache "
-                              f"({cache_dir()}) before the first round, or press Download")
+            note = (f"not in the Hugging Face cache ({cache_dir()}), and HF_HUB_OFFLINE=1 forbids downloading it"
+                    if offline() else f"not downloaded yet: a worker job downloads it into the Hugging Face cache "
+                    f"({cache_dir()}) before the first round, or press Download")
+            return _info("hub id", None, architecture="(known once downloaded)", downloaded=False, note=note)
         return _info("hub id", found[1], commit=found[0],
                      note=f"commit {found[0][:12]} in the Hugging Face cache; pinned for every round")
     if path.startswith(REGISTERED_PREFIX):
