@@ -70,6 +70,10 @@ def test_the_right_leading_steps_are_kept_and_the_rest_comes_from_the_reference(
     assert wrong_start.first_error == 1 and len(wrong_start.revised_steps) == 2
     bad_arithmetic = revise(["11 * 3 = 30"], "30")
     assert bad_arithmetic.first_error == 1
+    looping = revise(["In May she sold 48 / 2 = 24 clips.", "In May she sold 48 / 2 = 24 clips."], "24")
+    assert looping.first_error == 2  # a loop teaches nothing, whatever its numbers
+    rambling = revise(["She sold 48 clips. So she sold 48 clips. So she sold 48 clips."], "48")
+    assert rambling.first_error == 1
 
 
 def test_full_annotation_is_the_reference_and_a_row_without_one_says_so():

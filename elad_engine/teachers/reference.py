@@ -4,7 +4,8 @@ datasets offline.
 
 Where the reference holds worked steps with values (GSM8K's calculator annotations `<<48/2=24>>`, SVAMP's equation,
 other presets' rationales with `a op b = c`), it checks the student's steps in order: a step is wrong when its
-arithmetic does not hold or its result is none of the values of the question and the reference solution. The steps
+arithmetic does not hold, its result is none of the values of the question and the reference solution, or it repeats
+itself or an earlier step (a student looping on one line). The steps
 before the first wrong one are kept and the rest is rewritten with the reference's remaining steps (those after the
 last reference value the kept steps reached). A reference without values (facts, a sentence) is checked at the
 answer only; a row without a reference has nothing to teach, and the teacher says so (the sample goes to review as
@@ -91,6 +92,13 @@ def arithmetic_holds(step: str) -> bool | None:
     return checked
 
 
+def repeats(step: str, earlier: list[str]) -> bool:
+    """A step that says again what an earlier step said, or that repeats a sentence of its own."""
+    said = " ".join(step.lower().split())
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", said) if x]
+    return said in {" ".join(e.lower().split()) for e in earlier} or len(sentences) != len(set(sentences))
+
+
 def same_value(a: float, b: float) -> bool:
     """Equal, or equal to the cent when one of the two is rounded (0.33 for 1/3)."""
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b)) or abs(a - b) < 0.005 and max(abs(a), abs(b)) >= 0.01
@@ -154,8 +162,8 @@ class ReferenceTeacher:
         right = task_for(answer_type).is_correct(answer, example)
         verdicts: list[StepVerdict] = []
         if reference.has_values:
-            for step in steps:
-                verdict = self._check(step, reference)
+            for k, step in enumerate(steps):
+                verdict = self._check(step, reference, steps[:k])
                 verdicts.append(verdict)
                 if not verdict.correct:
                     break
@@ -173,7 +181,9 @@ class ReferenceTeacher:
         return TeacherResult(verdicts, first, reference.remaining(reached), example.answer, 0, 0)
 
     @staticmethod
-    def _check(step: str, reference: ReferenceSolution) -> StepVerdict:
+    def _check(step: str, reference: ReferenceSolution, earlier: list[str] = ()) -> StepVerdict:
+        if repeats(step, earlier):  # a student looping on one line teaches nothing, whatever its numbers
+            return StepVerdict(False, "repeated text")
         holds = arithmetic_holds(step)
         if holds is False:
             return StepVerdict(False, "arithmetic error")
