@@ -34,6 +34,7 @@ class TeacherKind(StrEnum):
 class Misfit(StrEnum):
     """The fit check's refusals (rounds/fit_check.py), by the name rounds.allow_misfit gives to override one."""
 
+    NO_STUDENT = "no-student"
     NO_TEST_SPLIT = "no-test-split"
     DEMO_STUDENT = "demo-student"
     UNREADABLE = "unreadable-text"

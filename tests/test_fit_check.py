@@ -150,3 +150,15 @@ def test_a_demo_config_check_on_a_fresh_setup_preview(tmp_path):
     found = studio.projects.check_fit(examples, demo_config())
     assert {f["check"] for f in found if f["refuses"]} == {"demo-student", "oracle-without-chains"}
     assert studio.projects.names() == []
+
+
+def test_a_student_that_cannot_be_read_is_a_finding_not_a_crash(tmp_path):
+    store = Store(tmp_path / "ws")
+    cfg = ProjectConfig().with_overrides(**{"student.path": str(tmp_path / "no-such-model"),
+                                            "teacher.kind": "reference"})
+    pid = gsm8k(store, config=cfg)
+    findings = project_fit(store, pid)
+    assert checks(findings) == {"no-student"}
+    assert "the student cannot be read" in findings[0].message and "no-such-model" in findings[0].message
+    with pytest.raises(ConfigError):
+        enforce(findings, cfg)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..config import ProjectConfig
-from ..errors import ConfigError, StudentError
+from ..errors import ConfigError, StoreError, StudentError
 from ..method.records import Example
 from ..modes import Misfit, TeacherKind
 from ..resources import TINY_STUDENT
@@ -162,8 +162,8 @@ def fit_of(store, cfg: ProjectConfig, data: DataFacts) -> list[Finding]:
 
     try:
         student = describe_student(store, cfg.student.path)
-    except StudentError as e:
-        raise ConfigError(str(e)) from None
+    except (StudentError, StoreError) as e:  # no such folder, file or registered student
+        return [Finding(Misfit.NO_STUDENT, f"the student cannot be read: {e}")] + check_fit(cfg, data, {})
     share = None
     if student["folder"] and data.questions and not data.embedded_task:
         share = unknown_token_share(student["folder"], data.questions)

@@ -81,9 +81,13 @@ def cached(ref: HubRef) -> tuple[str, Path] | None:
     return (folder.name, folder) if (folder / "config.json").is_file() else None
 
 
+def missing_where() -> str:
+    return f"the Hugging Face cache ({cache_dir()})"
+
+
 def missing(ref: HubRef) -> StudentError:
     """What to say when `ref` is not in the cache."""
-    where = f"the Hugging Face cache ({cache_dir()})"
+    where = missing_where()
     if offline():
         return StudentError(f"student {ref} is not in {where}, and HF_HUB_OFFLINE=1 forbids downloading it. Copy the "
                             "cache from a machine that has it (`hf download " + ref.repo_id + "` there), or unset "
@@ -120,7 +124,12 @@ def download(ref: HubRef, progress: Progress | None = None) -> tuple[str, Path]:
                            "worker a token (HF_TOKEN).") from None
     except RepositoryNotFoundError:
         raise StudentError(f"student {ref}: no such repository on the hub (or it is private: set HF_TOKEN).") from None
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
+    except LocalEntryNotFoundError as e:  # no answer from the hub, and nothing in the cache
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        raise StudentError(f"student {ref} could not be downloaded: the hub at {endpoint} cannot be reached "
+                           f"({str(e).splitlines()[0].removeprefix('Got: ')[:200]}), and {missing_where()} does not "
+                           "hold it. On a machine without internet, copy the cache from one that has it.") from None
+    except (HfHubHTTPError, OSError) as e:
         raise StudentError(f"student {ref} could not be downloaded: {str(e).splitlines()[0][:300]}") from None
     if not (folder / "config.json").is_file():
         raise StudentError(f"student {ref}: the repository has no config.json; it is not a transformers model.")
