@@ -9,6 +9,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "datasets" / "gsm8k"
+# Browser tests: Debian's chromium, started the way this machine's closed network wants it; screenshots land here.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SHOTS = REPO / "test-output" / "screenshots"
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed "
+                                    "(apt-get install chromium; .ci/run does it)")
 
 
 def build_tiny_model(out: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 32, dropout: float = 0.1) -> Path:

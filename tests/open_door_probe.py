@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_browser import ARGS, CHROMIUM
-
-from conftest import streamlit_app
+from conftest import CHROMIUM, streamlit_app
+from conftest import CHROMIUM_ARGS as ARGS
 
 ADDRESS = "10.9.9.1"
 

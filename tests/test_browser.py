@@ -13,15 +13,11 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import REPO, streamlit_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, SHOTS, needs_chromium, streamlit_app
 from elad_engine.store import Store
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed "
-                                "(apt-get install chromium; .ci/run does it)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = REPO / "test-output" / "screenshots"
+pytestmark = needs_chromium
+ARGS = CHROMIUM_ARGS
 
 
 @pytest.fixture

@@ -11,17 +11,13 @@ import shutil
 
 import pytest
 
-from conftest import REPO, streamlit_app
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO, SHOTS, needs_chromium, streamlit_app
 from elad_engine.store import Store
 from hub_server import hub_cache
 
 REPO_ID, SHA1 = "tiny-org/tiny-llama", "1" * 40
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed "
-                                "(apt-get install chromium; .ci/run does it)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-SHOTS = REPO / "test-output" / "screenshots"
+pytestmark = needs_chromium
+ARGS = CHROMIUM_ARGS
 SAMPLE = REPO / "tests" / "data" / "gsm8k_sample.jsonl"
 SVAMP = REPO.parent / "shared" / "datasets" / "svamp" / "SVAMP.json"
 

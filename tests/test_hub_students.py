@@ -39,6 +39,17 @@ def offline_hub(tmp_path, monkeypatch, tiny_pretrained_dir) -> Path:
     return home
 
 
+def worker_against_hub(ws: Path, home: Path, model: Path) -> HubServer:
+    """`elad worker --once` on `ws`, online, its hub a server on loopback that serves `model` as REPO_ID at SHA1."""
+    with HubServer({REPO_ID: (SHA1, model)}) as hub:
+        env = dict(os.environ, PYTHONPATH=str(REPO), HF_HOME=str(home), HF_ENDPOINT=hub.url)
+        env.pop("HF_HUB_OFFLINE", None)
+        done = subprocess.run([sys.executable, "-m", "elad_engine", "worker", "--once", "--workspace", str(ws)],
+                              capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return hub
+
+
 def test_hub_ids_are_told_apart_from_paths(tmp_path):
     assert parse_hub_id("Qwen/Qwen2.5-0.5B-Instruct").repo_id == "Qwen/Qwen2.5-0.5B-Instruct"
     ref = parse_hub_id("org/name@" + SHA1)
@@ -137,12 +148,7 @@ def test_a_worker_job_downloads_a_missing_id_with_progress(tiny_pretrained_dir, 
     assert studio.students.download(REPO_ID) == job_id  # one job per student at a time
     with pytest.raises(StudentError, match="is not a Hugging Face id"):
         studio.students.download("not an id")
-    with HubServer({REPO_ID: (SHA1, served)}) as hub:
-        env = dict(os.environ, PYTHONPATH=str(REPO), HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=hub.url)
-        env.pop("HF_HUB_OFFLINE", None)
-        done = subprocess.run([sys.executable, "-m", "elad_engine", "worker", "--once", "--workspace", str(ws)],
-                              capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
+    hub = worker_against_hub(ws, tmp_path / "hf", served)
     job = studio.students.job(job_id)
     assert job["status"] == "done", job["error"]
     assert job["result"]["commit"] == SHA1 and job["progress"] == job["total"] > 0
@@ -161,12 +167,7 @@ def test_the_first_round_downloads_a_missing_student_in_the_worker(tiny_pretrain
     assert studio.projects.student_source(pid) is None  # not in the cache: nothing pinned yet
     studio.projects.set(pid, **{"evaluation.max_examples": 2})
     job_id = studio.rounds.start(pid)
-    with HubServer({REPO_ID: (SHA1, tiny_pretrained_dir)}) as hub:
-        env = dict(os.environ, PYTHONPATH=str(REPO), HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=hub.url)
-        env.pop("HF_HUB_OFFLINE", None)
-        done = subprocess.run([sys.executable, "-m", "elad_engine", "worker", "--once", "--workspace", str(ws)],
-                              capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
+    worker_against_hub(ws, tmp_path / "hf", tiny_pretrained_dir)
     job = studio.rounds.job(pid)
     assert (job["id"], job["status"]) == (job_id, "done"), job["error"]
     assert studio.projects.student_source(pid)["commit"] == SHA1

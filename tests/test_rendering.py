@@ -8,9 +8,9 @@ import os
 from urllib.parse import urlparse
 
 import pytest
-from test_browser import ARGS, CHROMIUM
 
-from conftest import streamlit_app
+from conftest import CHROMIUM, streamlit_app
+from conftest import CHROMIUM_ARGS as ARGS
 from elad_engine.config import ProjectConfig
 from elad_engine.method.records import Example, Explanation, StepVerdict, TeacherResult
 from elad_engine.store import Store
