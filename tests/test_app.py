@@ -97,6 +97,8 @@ def test_review_page_approves_with_the_reviewer_recorded(env):
     assert pending
     at = page("review", project="p", reviewer="alice")
     assert not at.exception
+    # the demo's oracle computed these revisions: the page says it is a simulated teacher, not an LLM
+    assert any(i.value.startswith("Simulated teacher (oracle): this revision was computed") for i in at.info)
     first_id = shown_revision(at)
     next(b for b in at.button if b.label == "Approve").click().run()
     assert not at.exception

@@ -157,7 +157,7 @@ def _student() -> None:
         job = studio().students.latest_job(package=name)
         if st.button(f"Install {name}", type="primary", key="setup-install",
                      disabled=job is not None and job["status"] in ACTIVE_JOB):
-            state["student-job"] = studio().students.install(name)
+            studio().students.install(name)
             ensure_worker()
             st.rerun()
         if job is not None:
