@@ -13,8 +13,9 @@ import statistics
 
 import torch
 
-from elad_engine.config import DEFAULT_STUDENT, TrainingConfig
+from elad_engine.config import TrainingConfig
 from elad_engine.method.reasoning import build_prompt
+from elad_engine.resources import TINY_STUDENT
 from elad_engine.student.batching import encode_pairs
 from elad_engine.student.model import Student
 from elad_engine.student.training import bf16_native, fit
@@ -24,7 +25,7 @@ from elad_engine.tasks.synthetic import generate
 def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool, precision: str = "fp32"):
     from peft import LoraConfig, get_peft_model
 
-    student = Student.load(DEFAULT_STUDENT)
+    student = Student.load(TINY_STUDENT)
     if not dropout:  # GPT-2's attention/residual dropout: about a fifth of a CPU step (see README)
         for m in student.model.modules():
             if isinstance(m, torch.nn.Dropout):
@@ -37,17 +38,17 @@ def run(prompts, completions, cfg: TrainingConfig, batching: str, dropout: bool,
                precision=precision)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--epochs", type=int, default=TrainingConfig().epochs)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each batching, interleaved; medians shown")
     ap.add_argument("--no-dropout", action="store_true", help="switch the base model's dropout off in all runs")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = TrainingConfig(epochs=args.epochs)
     data = generate(args.samples, 99)
     prompts, completions = [build_prompt(e.question) for e in data], [e.rationale for e in data]
-    tok = Student.load(DEFAULT_STUDENT).tokenizer
+    tok = Student.load(TINY_STUDENT).tokenizer
     lengths = [len(x) for x, _ in encode_pairs(tok, prompts, completions, cfg.max_length)]
     names = {"padded": "shuffled, padded to the batch's longest (fp32)", "grouped": "length-grouped (fp32)",
              "packed": "length-grouped and packed (fp32)", "engine": "length-grouped, bf16 autocast where native "
