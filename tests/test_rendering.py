@@ -84,7 +84,7 @@ def test_hostile_text_renders_inert_on_every_page(app):
             expect(page.get_by_role("heading", level=1).first).to_contain_text(name, timeout=30_000)
             page.wait_for_timeout(1500)
             if name == "Rounds":
-                page.get_by_text("Job log").click()
+                # a failed job opens its log by itself (clicking the expander would close it again)
                 expect(page.get_by_text("log line <script>", exact=False).first).to_be_visible(timeout=30_000)
             pages[name] = snapshot()
         pwned = page.evaluate("window.__pwned")

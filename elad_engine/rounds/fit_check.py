@@ -9,6 +9,7 @@ job logs every check it overrode.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -133,6 +134,14 @@ def overridden(cfg: ProjectConfig) -> set[str]:
     return set(Misfit) if "all" in names else names
 
 
+def finding_rows(findings: list[Finding], cfg: ProjectConfig) -> list[dict]:
+    """The findings as pages and the CLI show them: {"check", "message", "refuses", "overridden"} each, where
+    `refuses` is only what rounds.allow_misfit does not override."""
+    allowed = overridden(cfg)
+    return [{"check": str(f.check), "message": f.message, "refuses": f.refuses and f.check not in allowed,
+             "overridden": f.refuses and f.check in allowed} for f in findings]
+
+
 def enforce(findings: list[Finding], cfg: ProjectConfig, log=None) -> None:
     """Raise MisfitError for the refusing findings not overridden; log the overridden ones and the notes."""
     allowed, refused = overridden(cfg), []
@@ -158,7 +167,7 @@ def project_fit(store, project_id: int, cfg: ProjectConfig | None = None) -> lis
 def fit_of(store, cfg: ProjectConfig, data: DataFacts) -> list[Finding]:
     """The findings for `cfg` on `data`: the student is described (hub ids from the cache, never downloaded), and
     its tokenizer, when on this machine, reads a sample of the questions."""
-    from ..student.describe import describe_student, unknown_token_share
+    from ..student.describe import describe_student
 
     try:
         student = describe_student(store, cfg.student.path)
@@ -166,5 +175,13 @@ def fit_of(store, cfg: ProjectConfig, data: DataFacts) -> list[Finding]:
         return [Finding(Misfit.NO_STUDENT, f"the student cannot be read: {e}")] + check_fit(cfg, data, {})
     share = None
     if student["folder"] and data.questions and not data.embedded_task:
-        share = unknown_token_share(student["folder"], data.questions)
+        share = _unknown_share(student["folder"], tuple(data.questions))
     return check_fit(cfg, data, student, share)
+
+
+@functools.lru_cache(maxsize=32)
+def _unknown_share(folder: str, questions: tuple[str, ...]) -> float | None:
+    """unknown_token_share, kept per student folder and questions: the Rounds page checks on every script run, and
+    loading a tokenizer each time would cost it a second."""
+    from ..student.describe import unknown_token_share
+    return unknown_token_share(folder, list(questions))

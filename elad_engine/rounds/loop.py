@@ -20,6 +20,7 @@ from ..states import ROUND_PHASES, UNDECIDED, WARMUP_PHASES, Phase, PhaseStatus,
 from ..store import Store
 from ..teachers.prompts import revision_messages
 from .context import Cancelled, Progress, RoundContext
+from .fit_check import enforce, project_fit
 from .phases import PHASES
 
 
@@ -53,7 +54,6 @@ class RoundRunner:
             raise EladError("the round loop calls the teacher and must run in one process, not under `accelerate "
                             "launch`: run it plainly; with compute.processes > 1 it launches `score` and `train` "
                             "on that many processes itself")
-        from .fit_check import enforce, project_fit
         enforce(project_fit(self.store, self.project_id, self.cfg), self.cfg, self.context.log)  # before any work
         ran = 0
         while True:

@@ -134,11 +134,8 @@ class ProjectsArea(Area):
     def check_fit(self, examples: list[Example], config: ProjectConfig) -> list[dict]:
         """The fit check of `config` on parsed rows, before they are imported (the guided setup's last step):
         {"check", "message", "refuses", "overridden"} per finding; costs seconds, never a model load."""
-        from ..rounds.fit_check import DataFacts, fit_of, overridden
-        allowed = overridden(config)
-        return [{"check": str(f.check), "message": f.message, "refuses": f.refuses and f.check not in allowed,
-                 "overridden": f.refuses and f.check in allowed}
-                for f in fit_of(self.store, config.validate(), DataFacts.of(examples))]
+        from ..rounds.fit_check import DataFacts, finding_rows, fit_of
+        return finding_rows(fit_of(self.store, config.validate(), DataFacts.of(examples)), config)
 
     def _pin_student(self, project_id: int) -> None:
         """A student named by its hub id and already in the cache is pinned to its commit now (no network)."""

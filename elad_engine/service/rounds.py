@@ -70,11 +70,9 @@ class RoundsArea(Area):
     @action(Permission.READ)
     def fit(self, project_id: int) -> list[dict]:
         """The fit check's findings for the project as configured: {"check", "message", "refuses", "overridden"}."""
-        from ..rounds.fit_check import overridden, project_fit
+        from ..rounds.fit_check import finding_rows, project_fit
         cfg = self.store.projects.config(project_id)
-        allowed = overridden(cfg)
-        return [{"check": str(f.check), "message": f.message, "refuses": f.refuses and f.check not in allowed,
-                 "overridden": f.refuses and f.check in allowed} for f in project_fit(self.store, project_id, cfg)]
+        return finding_rows(project_fit(self.store, project_id, cfg), cfg)
 
     @action(Permission.RUN)
     def stop(self, job_id: int, as_status: str = JobStatus.PAUSED) -> None:
