@@ -4,7 +4,11 @@ auto-approve, oracle teacher), with equal per-round budgets and the same number 
 
 Run: `python -m benchmarks.efficiency [--quick] [--jobs 2] [--out benchmarks/results/efficiency] [--from-csv FILE]`.
 Writes efficiency.csv (one row per strategy, annotation, seed and round), efficiency.png (accuracy against
-cumulative teacher completion tokens, mean and spread over seeds) and efficiency.md (the summary table).
+cumulative teacher completion tokens, mean and spread over seeds) and efficiency.md (the summary table). On a real
+dataset (benchmarks/bench_data.py's flags) with some of the runs, resumable over several sittings:
+`python -m benchmarks.efficiency --data ../shared/datasets/svamp/SVAMP.json --preset svamp --student
+student:smollm2-135m --teacher reference --pool 512 --test 300 --rounds 2 --warmup 32 --budget 32 --seeds 0,1,2
+--runs elad:revision,random:revision,random:full --out benchmarks/results/efficiency-svamp --resume`.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import random
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from benchmarks.bench_data import BenchData, add_arguments, from_args
 from elad_engine.metrics import mean_band
 
 STRATEGIES = ["elad", "elad-intra", "elad-inter", "answer-entropy", "perplexity", "random"]
@@ -34,6 +39,15 @@ class Grid:
     warmup: int
     budget: int
     seeds: tuple[int, ...]
+    runs: tuple[tuple[str, str], ...] = tuple((s, a) for s in STRATEGIES for a in ANNOTATIONS)  # strategy, annotation
+
+    def __post_init__(self):
+        for s, a in self.runs:
+            if s not in STRATEGIES or a not in ANNOTATIONS:
+                raise SystemExit(f"run {s}:{a}: strategies are {', '.join(STRATEGIES)}; annotations "
+                                 f"{', '.join(ANNOTATIONS)}")
+        if ("random", "full") not in self.runs:
+            raise SystemExit("the grid needs random:full, the target every run is measured against")
 
 
 # Sized from one measured run each (2 cores, 2026-11-26): at pool 96 / test 128, elad+revision took 49 s and
@@ -46,15 +60,18 @@ FULL = Grid(pool=160, test=1000, rounds=3, warmup=8, budget=16, seeds=(0, 1, 2, 
 QUICK = Grid(pool=24, test=24, rounds=1, warmup=4, budget=4, seeds=(0,))
 
 
-def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
+def run_one(workspace: Path, grid: Grid, strategy: str, annotation: str, seed: int,
+            data: BenchData | None = None) -> list[dict]:
+    """One strategy, annotation and seed through the round loop; `data` is the embedded demo when None. The pool and
+    test rows are drawn with seed 0 for every run, so the runs differ by their selection and training seed alone."""
     from elad_engine.method.accuracy import multi_step_accuracy
-    from elad_engine.projects import create_demo_project
     from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
 
     store = Store(workspace)
     name = f"{strategy}-{annotation}-s{seed}".replace("_", "-")
-    pid = create_demo_project(store, name=name, pool=grid.pool, test=grid.test, **{
+    data = replace(data or BenchData(pool=grid.pool, test=grid.test), pool=grid.pool, test=grid.test)
+    pid = data.create(store, name, **{
         "selection.strategy": strategy, "teacher.annotation": annotation, "rounds.seed": seed,
         "rounds.rounds": grid.rounds, "rounds.warmup": grid.warmup, "selection.round_budget": grid.budget})
     outcome = RoundRunner(store, pid).run()
@@ -134,6 +151,8 @@ def paired_vs_random(rows: list[dict], strategy: str, annotation: str, last: int
     if strategy == "random":
         return "-"
     runs = [final_by_seed(rows, x, annotation, last) for x in (strategy, "random")]
+    if not runs[1]:
+        return f"(no random:{annotation} run)"
     if not all(r.get("correct") for run in runs for r in run.values()):
         return "(no per-question results)"
     a, b = ({k: set(r["correct"].split()) for k, r in run.items()} for run in runs)
@@ -158,21 +177,20 @@ def summarise(rows: list[dict], grid: Grid) -> str:
     series = {k: v for k, v in series.items() if v}
     ends = [seed_mean_tokens(v) for v in series.values()]  # the area is taken on the seed-mean curves
     lo, hi = max(xs[0] for xs in ends), min(xs[-1] for xs in ends)
-    for s in STRATEGIES:
-        for a in ANNOTATIONS:
-            final = final_by_seed(rows, s, a, last)
-            end_tokens = statistics.mean(r["completion_tokens"] for r in final.values())
-            need = tokens_to_reach(series[(s, a)], target)
-            mean, low, high = mean_band([r["accuracy"] for r in final.values()])
-            area = curve_area(series[(s, a)], lo, hi)
-            paired = paired_vs_random(rows, s, a, last, grid)
-            lines.append(f"| {s} | {a} | {mean:.3f} [{low:.3f}, {high:.3f}] | {paired} "
-                         f"| {'-' if area is None else f'{area:.3f}'} | {end_tokens:,.0f} | "
-                         f"{'not reached' if need is None else f'{need:,.0f}'} |")
+    for s, a in series:
+        final = final_by_seed(rows, s, a, last)
+        end_tokens = statistics.mean(r["completion_tokens"] for r in final.values())
+        need = tokens_to_reach(series[(s, a)], target)
+        mean, low, high = mean_band([r["accuracy"] for r in final.values()])
+        area = curve_area(series[(s, a)], lo, hi)
+        paired = paired_vs_random(rows, s, a, last, grid)
+        lines.append(f"| {s} | {a} | {mean:.3f} [{low:.3f}, {high:.3f}] | {paired} "
+                     f"| {'-' if area is None else f'{area:.3f}'} | {end_tokens:,.0f} | "
+                     f"{'not reached' if need is None else f'{need:,.0f}'} |")
     lines += ["", f"Area: the mean accuracy of the seed-mean curve between {lo:,.0f} and {hi:,.0f} completion tokens "
               "(the range every series covers)."]
     ref = statistics.mean(r["completion_tokens"] for r in final_by_seed(rows, "random", "full", last).values())
-    need = tokens_to_reach([r for r in rows if r["strategy"] == "elad" and r["annotation"] == "revision"], target)
+    need = tokens_to_reach(series.get(("elad", "revision"), []), target) if ("elad", "revision") in series else None
     lines += ["", f"Q1. Does elad + revision reach the final accuracy of random + full ({target:.3f}) with at most "
               f"half of its completion tokens ({ref / 2:,.0f} of {ref:,.0f})? "
               + ("No: its seed-mean accuracy never reaches it." if need is None else
@@ -181,6 +199,9 @@ def summarise(rows: list[dict], grid: Grid) -> str:
               "samples per round and rounds)? Final accuracy, elad minus random, paired by seed:"]
     for a in ANNOTATIONS:
         e, r = final_by_seed(rows, "elad", a, last), final_by_seed(rows, "random", a, last)
+        if not e or not r:
+            lines.append(f"- {a}: not run (the grid lacks elad:{a} or random:{a}).")
+            continue
         diffs = [e[k]["accuracy"] - r[k]["accuracy"] for k in sorted(e) if k in r]
         verdict = "Yes" if statistics.mean(diffs) >= 0.05 else "No"
         lines.append(f"- {a}: {verdict}: {100 * statistics.mean(diffs):+.1f} points on average; per seed "
@@ -197,6 +218,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for ax, annotation in zip(axes, ANNOTATIONS):
         for s in STRATEGIES:
             sel = [r for r in rows if r["strategy"] == s and r["annotation"] == annotation]
+            if not sel:
+                continue
             rounds = sorted({r["round"] for r in sel})
             x = [statistics.mean(r["completion_tokens"] for r in sel if r["round"] == k) for k in rounds]
             ys = [[r["accuracy"] for r in sel if r["round"] == k] for k in rounds]
@@ -230,12 +253,13 @@ def write_csv(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def _run_in_worker(workspace: str, grid: Grid, strategy: str, annotation: str, seed: int) -> list[dict]:
+def _run_in_worker(workspace: str, grid: Grid, strategy: str, annotation: str, seed: int,
+                   data: BenchData | None) -> list[dict]:
     """One run in a worker process, on one CPU thread (the runs share the machine's cores between them)."""
     import torch
 
     torch.set_num_threads(1)
-    return run_one(Path(workspace), grid, strategy, annotation, seed)
+    return run_one(Path(workspace), grid, strategy, annotation, seed, data)
 
 
 def finished_runs(rows: list[dict], grid: Grid) -> dict[tuple, list[dict]]:
@@ -246,13 +270,13 @@ def finished_runs(rows: list[dict], grid: Grid) -> dict[tuple, list[dict]]:
     return {k: v for k, v in runs.items() if {r["round"] for r in v} == set(range(grid.rounds + 1))}
 
 
-def run_grid(grid: Grid, out: Path, jobs: int = 1, resume: bool = False) -> list[dict]:
+def run_grid(grid: Grid, out: Path, jobs: int = 1, resume: bool = False, data: BenchData | None = None) -> list[dict]:
     """Every strategy x annotation x seed; with jobs > 1, that many runs at once in worker processes, each in its own
     workspace (cached replies are counted as cost either way). The CSV is rewritten after every finished run; with
     `resume`, the runs it already holds in full are kept and not run again."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    runs = [(s, a, seed) for seed in grid.seeds for s in STRATEGIES for a in ANNOTATIONS]
+    runs = [(s, a, seed) for seed in grid.seeds for s, a in grid.runs]
     done: dict[tuple, list[dict]] = {}
     if resume and (out / "efficiency.csv").exists():
         done = {k: v for k, v in finished_runs(read_csv(out / "efficiency.csv"), grid).items() if k in runs}
@@ -271,26 +295,39 @@ def run_grid(grid: Grid, out: Path, jobs: int = 1, resume: bool = False) -> list
         if jobs <= 1:
             for run in todo:
                 started = time.time()
-                finished(run, run_one(Path(ws), grid, *run), time.time() - started)
+                finished(run, run_one(Path(ws), grid, *run, data), time.time() - started)
         else:
             with ProcessPoolExecutor(jobs) as pool:
                 started = time.time()
-                futures = {pool.submit(_run_in_worker, str(Path(ws) / f"w{i}"), grid, *run): run
+                futures = {pool.submit(_run_in_worker, str(Path(ws) / f"w{i}"), grid, *run, data): run
                            for i, run in enumerate(todo)}
                 for future in as_completed(futures):
                     finished(futures[future], future.result(), time.time() - started)
     return [r for key in runs for r in done[key]]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a tiny grid (1 seed, 1 round) that checks the outputs")
     ap.add_argument("--out", default="benchmarks/results/efficiency")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on one CPU thread")
     ap.add_argument("--resume", action="store_true", help="keep the finished runs of the CSV in --out, run the rest")
     ap.add_argument("--from-csv", help="rebuild the plot and table from this CSV of an earlier run (runs nothing)")
-    args = ap.parse_args()
+    add_arguments(ap, pool=None, test=None)
+    ap.add_argument("--rounds", type=int, help="rounds after the warm-up (default: the grid's)")
+    ap.add_argument("--warmup", type=int, help="warm-up samples (default: the grid's)")
+    ap.add_argument("--budget", type=int, help="teacher samples per round (default: the grid's)")
+    ap.add_argument("--seeds", help="comma-separated seeds (default: the grid's)")
+    ap.add_argument("--runs", help="strategy:annotation pairs, comma-separated (default: every strategy with both "
+                    "annotations); random:full is needed")
+    args = ap.parse_args(argv)
     grid = QUICK if args.quick else FULL
+    grid = replace(grid, **{k: v for k, v in (("pool", args.pool), ("test", args.test), ("rounds", args.rounds),
+                                               ("warmup", args.warmup), ("budget", args.budget)) if v is not None},
+                   **({"seeds": tuple(int(x) for x in args.seeds.split(","))} if args.seeds else {}),
+                   **({"runs": tuple(tuple(r.split(":", 1)) for r in args.runs.split(","))} if args.runs else {}))
+    args.pool, args.test = grid.pool, grid.test
+    data = from_args(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.from_csv:
@@ -301,15 +338,17 @@ def main() -> None:
         head = old if old.startswith("Grid:") else f"Grid: {grid}."
         (out / "efficiency.md").write_text(f"{head}\n\n{table}\n")
         print(table)
-        return
+        return 0
     t0 = time.time()
-    rows = run_grid(grid, out, args.jobs, args.resume)
+    rows = run_grid(grid, out, args.jobs, args.resume, data)
     plot(rows, out / "efficiency.png")
     table = summarise(rows, grid)
-    (out / "efficiency.md").write_text(f"Grid: {grid}; {time.time() - t0:.0f} s in all.\n\n{table}\n")
+    (out / "efficiency.md").write_text(f"Grid: {grid}; data: {data.describe()}; {time.time() - t0:.0f} s in all.\n\n"
+                                       f"{table}\n")
     print(table)
     print(f"wrote {out}/efficiency.csv, efficiency.png, efficiency.md in {time.time() - t0:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -124,8 +124,9 @@ def rss_child(size: int) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: int = 3) -> dict:
-    """Time the engine and the naive loop on the same questions and check their results against each other."""
+def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: int = 3, naive_too: bool = True) -> dict:
+    """Time the engine and the naive loop on the same questions and check their results against each other
+    (`naive_too` False: the engine and its ceiling alone, with the greedy answers kept for a comparison)."""
     style = PromptStyle(style_kind("auto", student.tokenizer))
     examples = generate(questions, 2026)
     prompts = style.prompts(student.tokenizer, [e.question for e in examples])
@@ -147,21 +148,24 @@ def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: i
             raise SystemExit("the engine's explanations differ between runs under the same seed")
         ceilings.append(forward_ceiling(student, mean_len))
     print(f"engine: {', '.join(f'{t:.1f}' for t in engine_s)} s", file=sys.stderr, flush=True)
+    greedy = [x for x in explanations if x.kind == ExplanationKind.GREEDY]
+    engine = {"style": style.kind, "soft": soft, "engine_s": engine_s, "tokens": tokens, "mean_len": mean_len,
+              "ceilings": ceilings, "answers": [x.answer for x in greedy]}
+    if not naive_too:
+        return engine
     t0 = time.perf_counter()
     naive_texts, naive_probes = naive(student, prompts, cfg, soft)
     naive_s = time.perf_counter() - t0
     print(f"naive: {naive_s:.1f} s", file=sys.stderr, flush=True)
 
-    greedy = [x for x in explanations if x.kind == ExplanationKind.GREEDY]
     task, u = task_for(cfg.task), cfg.uncertainty
     reference = student.generate(prompts, max_new_tokens=cfg.student.max_new_tokens, num_samples=u.samples,
                                  sample=True, temperature=u.temperature, top_p=u.top_p, seed=seed,
                                  batch_size=cfg.student.batch_size)
     mine = {e.id: [x.text for x in explanations if x.example_id == e.id and x.kind == ExplanationKind.SAMPLE]
             for e in examples}
-    return {"style": style.kind, "soft": soft, "engine_s": engine_s, "naive_s": naive_s, "tokens": tokens,
-            "mean_len": mean_len, "ceilings": ceilings,
-            "greedy": len(greedy), "same_texts": sum(x.text == t for x, t in zip(greedy, naive_texts)),
+    return {**engine, "naive_s": naive_s, "greedy": len(greedy),
+            "same_texts": sum(x.text == t for x, t in zip(greedy, naive_texts)),
             "same_probes": sum(x.probe_answers == [task.normalize(a, None) for a in p]
                                for x, p in zip(greedy, naive_probes)),
             "samples": sum(len(r) for r in reference),
@@ -191,6 +195,36 @@ def report(r: dict, name: str, questions: int, cfg: ProjectConfig, device) -> No
     print(f"\nidentical greedy explanations: {r['same_texts']} of {r['greedy']}; identical greedy probe answers: "
           f"{r['same_probes']} of {r['greedy']}; sampled explanations identical to generate() under the same seed: "
           f"{r['same_samples']} of {r['samples']}")
+
+
+def dtype_report(by_dtype: dict[str, dict], name: str, questions: int, device) -> None:
+    """One table for the engine in several dtypes and the naive loop (run in the last dtype), each against the
+    forward ceiling of its own dtype; then how often the dtypes' greedy answers differ."""
+    last = list(by_dtype)[-1]
+    naive_s, tokens = by_dtype[last]["naive_s"], by_dtype[last]["tokens"]
+    print(f"# Pool scoring on {name} by dtype, {questions} questions; {platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, device {device}, "
+          f"prompt style {by_dtype[last]['style']}")
+    print("| path | seconds | useful tokens/s | vs naive | forward ceiling of its dtype (tokens/s) | share of it |")
+    print("|---|---|---|---|---|---|")
+    ceiling = statistics.median(by_dtype[last]["ceilings"])
+    print(f"| naive ({last}) | {naive_s:.1f} | {tokens / naive_s:,.0f} | 1.0x | {ceiling:,.0f} | "
+          f"{100 * tokens / naive_s / ceiling:.1f}% |")
+    for dtype, r in by_dtype.items():
+        secs, ceiling = statistics.median(r["engine_s"]), statistics.median(r["ceilings"])
+        shares = [100 * r["tokens"] / t / c for t, c in zip(r["engine_s"], r["ceilings"])]
+        print(f"| engine ({dtype}; median of {', '.join(f'{t:.1f}' for t in r['engine_s'])} s) | {secs:.1f} | "
+              f"{r['tokens'] / secs:,.0f} | {naive_s / secs:.1f}x | {ceiling:,.0f} | "
+              f"{statistics.median(shares):.1f}% |")
+    r = by_dtype[last]
+    print(f"\nin {last}: identical greedy explanations (engine against naive): {r['same_texts']} of {r['greedy']}; "
+          f"greedy probe answers: {r['same_probes']} of {r['greedy']}; sampled explanations identical to generate(): "
+          f"{r['same_samples']} of {r['samples']}")
+    names = list(by_dtype)
+    for a, b in zip(names, names[1:]):
+        pairs = list(zip(by_dtype[a]["answers"], by_dtype[b]["answers"]))
+        differ = sum(x != y for x, y in pairs)
+        print(f"greedy answers that differ between {a} and {b}: {differ} of {len(pairs)} ({differ / len(pairs):.0%})")
 
 
 def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int = 3) -> None:
@@ -247,7 +281,7 @@ def rss_table(sizes: list[int]) -> None:
               f"({r['peak_rss_mb'] / base:.2f}x) |")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--questions", type=int, default=48, help="questions for the naive vs engine comparison")
     ap.add_argument("--student", help="a model folder (default: the shipped tiny student)")
@@ -255,8 +289,10 @@ def main() -> None:
     ap.add_argument("--engine-runs", type=int, default=3, help="engine runs, each followed by a ceiling measurement")
     ap.add_argument("--parts", action="store_true", help="also time each part of the engine's explain phase")
     ap.add_argument("--rss", type=int, nargs="*", default=[], help="pool sizes for the peak-memory runs")
+    ap.add_argument("--dtypes", help="comma-separated student dtypes to compare, e.g. float32,auto (the last also "
+                    "runs the naive loop); default: the config's student.dtype alone")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.rss_child:
         return rss_child(args.rss_child)
     torch.manual_seed(0)
@@ -264,9 +300,19 @@ def main() -> None:
     if args.max_new_tokens:
         overrides["student.max_new_tokens"] = args.max_new_tokens
     cfg = ProjectConfig().with_overrides(**overrides)
-    student = Student.load(cfg.student.path)
-    report(compare(student, cfg, args.questions, args.engine_runs), args.student or "the shipped tiny student",
-           args.questions, cfg, student.device)
+    name = args.student or "the shipped tiny student"
+    if args.dtypes:
+        by_dtype, dtypes = {}, args.dtypes.split(",")
+        for i, dtype in enumerate(dtypes):
+            student = Student.load(cfg.student.path, dtype=dtype)
+            label = f"{dtype} = {str(next(student.model.parameters()).dtype)[6:]}" if dtype == "auto" else dtype
+            by_dtype[label] = compare(student, cfg, args.questions, args.engine_runs, naive_too=i == len(dtypes) - 1)
+            if i < len(dtypes) - 1:
+                del student
+        dtype_report(by_dtype, name, args.questions, student.device)
+    else:
+        student = Student.load(cfg.student.path)
+        report(compare(student, cfg, args.questions, args.engine_runs), name, args.questions, cfg, student.device)
     if args.parts:
         parts_table(student, cfg, args.questions)
     if args.rss:

@@ -17,8 +17,9 @@ from elad_engine.config import TrainingConfig
 from elad_engine.method.reasoning import build_prompt
 from elad_engine.resources import TINY_STUDENT
 from elad_engine.student.batching import encode_pairs
+from elad_engine.student.hardware import native_bf16
 from elad_engine.student.model import Student
-from elad_engine.student.training import bf16_native, fit
+from elad_engine.student.training import fit
 from elad_engine.tasks.synthetic import generate
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     lengths = [len(x) for x, _ in encode_pairs(tok, prompts, completions, cfg.max_length)]
     names = {"padded": "shuffled, padded to the batch's longest (fp32)", "grouped": "length-grouped (fp32)",
              "packed": "length-grouped and packed (fp32)", "engine": "length-grouped, bf16 autocast where native "
-             f"({'on' if bf16_native(torch.device('cpu')) else 'off'} here): the engine's default"}
+             f"({'on' if native_bf16(torch.device('cpu')) else 'off'} here): the engine's default"}
     seconds: dict[str, list[float]] = {k: [] for k in names}
     results = {}
     for _ in range(args.repeats):  # interleaved, so a slow spell on a shared machine hits every variant

@@ -3,16 +3,22 @@
 Runs the warm-up (round 0) of the demo through the engine, then explains the rest of the pool once with the
 warmed-up student (greedy + M samples, step probes, probe probabilities, token statistics) and reports, for every
 score: its AUROC for "the greedy answer is wrong", the share of its top-b picks decided by the tie-break, and its
-Spearman correlation with the other scores. Run: `python -m benchmarks.uncertainty [--pool 400] [--budget 48]`.
+Spearman correlation with the other scores. Run: `python -m benchmarks.uncertainty [--pool 400] [--budget 48]`; on a
+real dataset, several seeds, resumable (each seed's scores land in --out as scores-sSEED.csv when it finishes):
+`python -m benchmarks.uncertainty --data ../shared/datasets/svamp/SVAMP.json --preset svamp --student
+student:smollm2-135m --teacher reference --warmup 32 --seeds 0,1,2 --out benchmarks/results/uncertainty-svamp --resume`.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.bench_data import BenchData, add_arguments, from_args
 
 
 def average_ranks(values: list[float]) -> list[float]:
@@ -56,18 +62,20 @@ def tie_share(scores: list[float], budget: int) -> float:
     return sum(s in outside for s in ranked[:budget]) / budget
 
 
-def explained_pool(workspace: Path, pool: int, test: int, seed: int):
-    """The demo's warm-up, then every unlabeled pool question explained once by the warmed-up student:
-    (examples by id, explanations by id, project config)."""
-    from elad_engine.projects import create_demo_project
+def explained_pool(workspace: Path, data: BenchData, seed: int, warmup: int | None = None):
+    """The warm-up (round 0), then every unlabeled pool question explained once by the warmed-up student:
+    (examples by id, explanations by id, project config, task)."""
     from elad_engine.rounds.context import RoundContext
     from elad_engine.rounds.loop import RoundRunner
     from elad_engine.store import Store
     from elad_engine.student.explain import explain_examples
 
     store = Store(workspace)
-    pid = create_demo_project(store, name="diag", pool=pool, test=test, **{"rounds.seed": seed})
-    RoundRunner(store, pid).run(max_rounds=1)
+    pid = data.create(store, f"diag-s{seed}", **{"rounds.seed": seed,
+                                                  **({"rounds.warmup": warmup} if warmup is not None else {})})
+    outcome = RoundRunner(store, pid).run(max_rounds=1)
+    if outcome.rounds_done != 1:
+        raise SystemExit(f"the warm-up did not finish: {outcome.stop_reason}: {outcome.message}")
     ctx = RoundContext(store, pid)
     ids = ctx.unlabeled_pool()
     examples = {e.id: e for e in store.examples.list(pid, ids=ids)}
@@ -103,36 +111,85 @@ def score_table(examples, by_id, cfg, task, alphas: list[float]) -> tuple[dict[s
     return scores, wrong
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", type=int, default=400, help="demo pool size (the warm-up takes 8 of it)")
-    ap.add_argument("--test", type=int, default=64)
-    ap.add_argument("--budget", type=int, default=48, help="b: picks per round, for the ties column")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--alphas", default="0.25,0.5,0.75")
-    args = ap.parse_args()
-    alphas = [float(a) for a in args.alphas.split(",")]
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        examples, by_id, cfg, task = explained_pool(Path(tmp) / "ws", args.pool, args.test, args.seed)
-        scores, wrong = score_table(examples, by_id, cfg, task, alphas)
-    seconds = time.perf_counter() - t0
-    share = sum(wrong) / len(wrong)
-    print(f"# Uncertainty against the student's errors: {len(wrong)} pool questions explained once by the warmed-up "
-          f"tiny student (M={cfg.uncertainty.samples}), {sum(wrong)} greedy answers wrong ({share:.0%}); "
-          f"{seconds:.0f} s")
-    print()
-    names = list(scores)
-    print(f"| score | AUROC (greedy wrong) | ties in top-{args.budget} | distinct values | "
-          "Spearman with inter | with perplexity |")
-    print("|---|---|---|---|---|---|")
-    for name in sorted(names, key=lambda n: -(auroc(scores[n], wrong) or 0)):
-        au = auroc(scores[name], wrong)
+def write_scores(path: Path, scores: dict[str, list[float]], wrong: list[bool]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["wrong", *scores])
+        w.writerows([int(wr), *(scores[k][i] for k in scores)] for i, wr in enumerate(wrong))
+    tmp.replace(path)
+
+
+def read_scores(path: Path) -> tuple[dict[str, list[float]], list[bool]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [k for k in rows[0] if k != "wrong"] if rows else []
+    return {k: [float(r[k]) for r in rows] for k in names}, [r["wrong"] == "1" for r in rows]
+
+
+def seed_table(per_seed: dict[int, tuple[dict[str, list[float]], list[bool]]], budget: int) -> str:
+    """AUROC of every score for "the greedy answer is wrong": mean over seeds and each seed's; with one seed also
+    the ties and correlations."""
+    fmt = (lambda v: "-" if v is None else f"{v:.3f}")
+    seeds = sorted(per_seed)
+    aurocs = {name: [auroc(per_seed[s][0][name], per_seed[s][1]) for s in seeds] for name in per_seed[seeds[0]][0]}
+    mean = {n: statistics.mean(v) if all(x is not None for x in v) else None for n, v in aurocs.items()}
+    lines = [" · ".join(f"seed {s}: {len(per_seed[s][1])} pool questions, {sum(per_seed[s][1])} greedy answers wrong "
+                        f"({sum(per_seed[s][1]) / max(1, len(per_seed[s][1])):.0%})" for s in seeds), ""]
+    if len(seeds) > 1:
+        lines += ["| score | AUROC (greedy wrong), mean over seeds | per seed |", "|---|---|---|"]
+        for name in sorted(mean, key=lambda n: -(mean[n] or 0)):
+            lines.append(f"| {name} | {fmt(mean[name])} | {', '.join(fmt(v) for v in aurocs[name])} |")
+        return "\n".join(lines)
+    scores, wrong = per_seed[seeds[0]]
+    lines += [f"| score | AUROC (greedy wrong) | ties in top-{budget} | distinct values | Spearman with inter | "
+              "with perplexity |", "|---|---|---|---|---|---|"]
+    for name in sorted(scores, key=lambda n: -(auroc(scores[n], wrong) or 0)):
         rho_inter, rho_ppl = spearman(scores[name], scores["inter"]), spearman(scores[name], scores["perplexity"])
-        fmt = (lambda v: "-" if v is None else f"{v:.3f}")
-        print(f"| {name} | {fmt(au)} | {tie_share(scores[name], args.budget):.0%} | {len(set(scores[name]))} | "
-              f"{fmt(rho_inter)} | {fmt(rho_ppl)} |")
+        lines.append(f"| {name} | {fmt(auroc(scores[name], wrong))} | {tie_share(scores[name], budget):.0%} | "
+                     f"{len(set(scores[name]))} | {fmt(rho_inter)} | {fmt(rho_ppl)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap, pool=400, test=64)
+    ap.add_argument("--budget", type=int, default=48, help="b: picks per round, for the ties column")
+    ap.add_argument("--seed", type=int, default=0, help="one seed (see --seeds)")
+    ap.add_argument("--seeds", help="several seeds, e.g. 0,1,2 (each its own warm-up)")
+    ap.add_argument("--warmup", type=int, help="warm-up samples (default: the project's)")
+    ap.add_argument("--alphas", default="0.25,0.5,0.75")
+    ap.add_argument("--out", type=Path, help="folder for each seed's scores CSV and uncertainty.md")
+    ap.add_argument("--resume", action="store_true", help="keep the seeds whose scores CSV is already in --out")
+    args = ap.parse_args(argv)
+    data = from_args(args)
+    if args.resume and not args.out:
+        raise SystemExit("--resume continues the CSVs in --out: give --out")
+    alphas = [float(a) for a in args.alphas.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    t0 = time.perf_counter()
+    per_seed = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        for seed in seeds:
+            path = out / f"scores-s{seed}.csv"
+            if args.resume and path.exists():
+                per_seed[seed] = read_scores(path)
+                print(f"resuming: seed {seed} read from {path}", flush=True)
+                continue
+            examples, by_id, cfg, task = explained_pool(Path(tmp) / f"ws{seed}", data, seed, args.warmup)
+            per_seed[seed] = score_table(examples, by_id, cfg, task, alphas)
+            write_scores(path, *per_seed[seed])
+            print(f"seed {seed}: {len(per_seed[seed][1])} questions scored; {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+        text = (f"# Uncertainty against the student's errors: {data.describe()}, the pool explained once by the "
+                f"warmed-up student; {time.perf_counter() - t0:.0f} s this sitting\n\n"
+                + seed_table(per_seed, args.budget))
+        (out / "uncertainty.md").write_text(text + "\n")
+    print(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

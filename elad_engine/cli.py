@@ -14,13 +14,12 @@ import getpass
 import os
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 from .accounts import User
 from .cli_import import add_import_command
 from .cli_student import add_student_command
-from .config import ProjectConfig
+from .config import ProjectConfig, parse_setting
 from .errors import EladError
 from .logs import configure_logging
 from .modes import TeacherKind
@@ -217,15 +216,7 @@ def cmd_config(args) -> int:
     project_id = studio.projects.id_of(args.project)
     cfg = studio.projects.config(project_id)
     if args.set:
-        overrides = {}
-        for item in args.set:
-            key, sep, raw = item.partition("=")
-            if not sep:
-                raise EladError(f"--set {item!r}: expected section.field=value")
-            try:
-                overrides[key] = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                overrides[key] = raw  # bare words are strings
+        overrides = dict(parse_setting(item) for item in args.set)
         cfg = studio.projects.set(project_id, **overrides)
     print(cfg.to_toml())
     return 0

@@ -1,8 +1,5 @@
-"""Project configuration: one documented, self-validating dataclass per concern, TOML in and out.
-
-Every field carries its documentation and its allowed range in `metadata`; `validate()` checks them
-all and raises ConfigError naming the field, the value and what is allowed.
-"""
+"""Project configuration: one documented, self-validating dataclass per concern, TOML in and out. Every field carries
+its documentation and allowed range in `metadata`; `validate()` raises ConfigError naming the field, value and rule."""
 
 from __future__ import annotations
 
@@ -73,7 +70,7 @@ class StudentConfig(Section):
     adapter: str = opt("", "Optional peft adapter folder applied on top of `path` at round 0.")
     device: str = opt("auto", "Where the student runs: auto picks CUDA when present, else CPU.",
                       choices=("auto", "cpu", "cuda", "mps"))
-    dtype: str = opt("auto", "Weights dtype: auto is bfloat16 on CUDA, float32 elsewhere.",
+    dtype: str = opt("auto", "auto: bfloat16 where native (CUDA; AMX or AVX-512 BF16 CPUs, 20M+ parameters), else fp32",
                      choices=("auto", "float32", "bfloat16", "float16"))
     max_new_tokens: int = opt(160, "Longest explanation the student may write, in tokens.", lo=8, hi=4096)
     probe_max_tokens: int = opt(8, "Tokens decoded after `The answer is` for each step probe.", lo=1, hi=64)
@@ -308,6 +305,17 @@ SECTIONS = {
     "selection": SelectionConfig, "teacher": TeacherConfig, "training": TrainingConfig,
     "rounds": RoundsConfig, "review": ReviewConfig, "evaluation": EvaluationConfig, "compute": ComputeConfig,
 }
+
+
+def parse_setting(item: str) -> tuple[str, Any]:
+    """`section.field=value` from a command line, the value read as TOML (else taken as a bare string)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected section.field=value")
+    try:
+        return key.strip(), tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), raw
 
 
 @dataclass

@@ -21,3 +21,16 @@ def test_the_scoring_benchmark_pairs_each_engine_run_with_a_ceiling_and_checks_i
     assert "identical greedy explanations: 3 of 3" in out
     parts = dict(line.strip("|").rsplit("|", 1) for line in out.splitlines()[-20:] if line.startswith("| decode"))
     assert float(parts[" decode "]) > 0 and float(parts[" decode: feed "]) > 0
+
+
+def test_the_scoring_benchmark_compares_dtypes_each_against_its_own_ceiling(tiny_pretrained_dir, capsys):
+    from benchmarks.scoring import main
+
+    main(["--student", str(tiny_pretrained_dir), "--questions", "2", "--engine-runs", "1", "--max-new-tokens", "24",
+          "--dtypes", "float32,bfloat16"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("| naive", "| engine"))]
+    assert [r.split(";")[0].split(")")[0] for r in rows] == ["| naive (bfloat16", "| engine (float32",
+                                                              "| engine (bfloat16"]
+    assert all(float(r.split("|")[5].replace(",", "")) > 0 for r in rows)  # each row's own dtype's ceiling
+    assert "greedy answers that differ between float32 and bfloat16:" in out and "of 2 (" in out

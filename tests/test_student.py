@@ -9,7 +9,8 @@ import torch
 
 from elad_engine.errors import StudentError
 from elad_engine.method.reasoning import build_prompt, probe_prefix
-from elad_engine.student.model import Student, pick_device, truncate_after_answer
+from elad_engine.student.hardware import CPU_BF16_MIN_PARAMETERS, native_bf16, parameter_count, pick_device, pick_dtype
+from elad_engine.student.model import Student, truncate_after_answer
 from elad_engine.tasks.synthetic import generate
 
 
@@ -24,6 +25,21 @@ def test_device_auto_detection():
     if not torch.cuda.is_available():
         with pytest.raises(StudentError, match="no CUDA device"):
             pick_device("cuda")
+
+
+def test_dtype_auto_is_bfloat16_only_where_the_cpu_runs_it_natively_and_the_model_is_large(tiny_model_dir):
+    cpu = torch.device("cpu")
+    native = native_bf16(cpu)  # AMX or AVX-512 BF16 on this machine's CPU
+    assert pick_dtype("auto", cpu, 135_000_000) == (torch.bfloat16 if native else torch.float32)
+    assert pick_dtype("auto", cpu, CPU_BF16_MIN_PARAMETERS - 1) == torch.float32  # the demo and test models
+    assert pick_dtype("float32", cpu, 135_000_000) == torch.float32  # a setting is a setting
+    assert pick_dtype("bfloat16", cpu, 1000) == torch.bfloat16
+    assert pick_dtype("auto", torch.device("mps")) == torch.float32
+    size = parameter_count(tiny_model_dir, {})  # from the config alone, on the meta device
+    loaded = Student.load(str(tiny_model_dir))
+    assert size == sum(p.numel() for p in loaded.model.parameters()) < CPU_BF16_MIN_PARAMETERS
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    assert next(Student.load(str(tiny_model_dir), dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
 
 
 def test_load_refuses_non_model_folder(tmp_path):

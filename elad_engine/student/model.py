@@ -17,6 +17,7 @@ from ..resources import resolve
 from . import kv_cache
 from .batching import pad_right
 from .decode import STOP_RULES, StopRule, decode_prompts
+from .hardware import parameter_count, pick_device, pick_dtype
 
 
 def quiet_transformers() -> None:
@@ -40,24 +41,6 @@ def seeded(seed: int):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def pick_device(preference: str = "auto") -> torch.device:
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise StudentError("student.device = 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'.")
-    return torch.device(preference)
-
-
-def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
-    if preference == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[preference]
 
 
 def _weights_of(path: str) -> tuple[str | Path, dict]:
@@ -112,7 +95,8 @@ class Student:
         dev = pick_device(device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **where)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, dev), **where,
+            size = parameter_count(source, where) if dtype == "auto" and dev.type == "cpu" else None
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, dev, size), **where,
                                                          **({"adapter_kwargs": dict(where)} if where else {}))
         except (OSError, ValueError, KeyError) as e:
             raise StudentError(f"Cannot load the student from {path!r}: {e}") from None

@@ -19,6 +19,7 @@ import torch
 from ..config import TrainingConfig
 from ..errors import StudentError
 from .batching import BATCHING, IGNORE, collate, collate_packed, encode_pairs, length_grouped_batches, micro_batches
+from .hardware import native_bf16
 from .model import seeded
 
 
@@ -34,17 +35,6 @@ class TrainResult:
     def final_loss(self) -> float | None:
         tail = self.losses[-max(1, len(self.losses) // 10):]
         return sum(tail) / len(tail) if tail else None
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether bfloat16 autocast is fast here: a CUDA card with bf16, or a CPU with AVX512-BF16 or AMX."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = torch.cpu
-        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or
-                    getattr(cpu, "_is_amx_tile_supported", lambda: False)())
-    return False
 
 
 LORA_TARGETS = {  # the attention and MLP projections, by transformers model_type
@@ -176,7 +166,7 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     warm = max(1, total // 20)  # a short linear warm-up, then linear decay to 5% of the peak
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / total))
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_native(device))
+    use_bf16 = precision == "bf16" or (precision == "auto" and native_bf16(device))
     world, rank, acc = 1, 0, None
     if processes is not None and processes.world > 1:
         world, rank = processes.world, processes.rank
