@@ -169,7 +169,7 @@ def time_approves(workspace: Path, repeats: int) -> list[float]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--examples", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=5)
@@ -178,7 +178,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--keep", help="build the big workspace here and keep it")
     ap.add_argument("--reuse", help="measure this workspace (built by --keep) without building")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     os.environ["ELAD_NO_WORKER"] = "1"
     tmp = Path(tempfile.mkdtemp(prefix="elad-app-bench-"))
     empty = tmp / "empty"

@@ -6,6 +6,7 @@ its preset, a student and a teacher, from the same flags in every benchmark (hea
 from __future__ import annotations
 
 import argparse
+import os
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -99,7 +100,17 @@ def add_arguments(ap: argparse.ArgumentParser, pool: int, test: int) -> None:
                     help="config settings for every project of the run, e.g. student.max_new_tokens=256")
 
 
+def registered_folder(student: str | None) -> str | None:
+    """A registered student (`student:NAME`, in $ELAD_WORKSPACE or ./workspace) as its model folder: every project of
+    a benchmark lives in a workspace of its own, where no student is registered."""
+    if not student or not student.startswith("student:"):
+        return student
+    from elad_engine.student.gguf import model_folder
+
+    return model_folder(Store(os.environ.get("ELAD_WORKSPACE") or "workspace"), student)
+
+
 def from_args(args: argparse.Namespace) -> BenchData:
     return BenchData(pool=args.pool, test=args.test, data=args.data, preset=args.preset, test_data=args.test_data,
-                     student=args.student, teacher=args.teacher,
+                     student=registered_folder(args.student), teacher=args.teacher,
                      settings=tuple(parse_setting(item) for item in args.set))

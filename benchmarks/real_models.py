@@ -26,22 +26,22 @@ from elad_engine.tasks.synthetic import default_dataset
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "gsm8k"
 
 
-def task_data(task: str, n: int) -> tuple[list, list]:
+def task_data(task: str, n: int, gsm8k: Path = GSM8K) -> tuple[list, list]:
     """(pool with gold rationales, the first n test questions) of the embedded task or GSM8K."""
     if task == "synthetic":
         rows = default_dataset(200, n, seed=4321)
         return [e for e in rows if e.split == "pool"], [e for e in rows if e.split == "test"]
-    return (read_dataset(GSM8K / "train.jsonl", preset="gsm8k", split="pool")[:500],
-            read_dataset(GSM8K / "test.jsonl", preset="gsm8k", split="test")[:n])
+    return (read_dataset(gsm8k / "train.jsonl", preset="gsm8k", split="pool")[:500],
+            read_dataset(gsm8k / "test.jsonl", preset="gsm8k", split="test")[:n])
 
 
-def compliance_table(student: Student, n: int, max_new_tokens: int) -> list[str]:
+def compliance_table(student: Student, n: int, max_new_tokens: int, gsm8k: Path = GSM8K) -> list[str]:
     lines = ["| task | style | format followed | seconds | tokens | tokens/s |", "|---|---|---|---|---|---|"]
     for task in ("synthetic", "gsm8k"):
-        if task == "gsm8k" and not (GSM8K / "test.jsonl").exists():
+        if task == "gsm8k" and not (gsm8k / "test.jsonl").exists():
             lines.append("| gsm8k | - | (../shared/datasets/gsm8k not found) | | | |")
             continue
-        pool, tests = task_data(task, n)
+        pool, tests = task_data(task, n, gsm8k)
         for style in (PromptStyle("completion"), PromptStyle("chat"),
                       PromptStyle("chat", exemplars=pick_exemplars(pool, 3, seed=0))):
             t0, g0 = time.perf_counter(), student.generated_tokens
@@ -54,7 +54,7 @@ def compliance_table(student: Student, n: int, max_new_tokens: int) -> list[str]
     return lines
 
 
-def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic") -> list[str]:
+def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic", gsm8k: Path = GSM8K) -> list[str]:
     """Warm-up of 16 plus one round of 16 with the oracle (on GSM8K: the reference teacher, which checks the steps
     against the reference solution's values), and each phase's seconds and tokens."""
     settings = {"rounds.warmup": 16, "rounds.rounds": 1, "selection.round_budget": 16, "uncertainty.samples": 2}
@@ -66,7 +66,7 @@ def phase_table(student_path: str, pool: int, test: int, task: str = "synthetic"
             from elad_engine.method.records import Example
             from elad_engine.projects import REAL_STUDENT
             from elad_engine.tasks.datasets import write_jsonl
-            rows = task_data("gsm8k", test)
+            rows = task_data("gsm8k", test, gsm8k)
             data = [Example(**{**e.__dict__, "split": "pool"}) for e in rows[0][:pool]] + rows[1]
             write_jsonl(Path(ws) / "gsm8k.jsonl", data)
             pid, _ = studio.projects.import_file("gsm8k", Path(ws) / "gsm8k.jsonl", preset="synthetic")
@@ -96,15 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds-pool", type=int, default=64, help="pool (and test) size of the timed rounds; 0 skips")
     p.add_argument("--skip-compliance", action="store_true", help="only the timed rounds")
     p.add_argument("--task", choices=["synthetic", "gsm8k"], default="synthetic", help="task of the timed rounds")
+    p.add_argument("--gsm8k", type=Path, default=GSM8K, help="a folder with GSM8K's train.jsonl and test.jsonl")
     args = p.parse_args(argv)
     folder = model_folder(Store("workspace"), args.student)
     student = Student.load(folder)
     print(f"student {args.student} ({folder}), {sum(p.numel() for p in student.model.parameters()):,} parameters\n")
     if not args.skip_compliance:
-        print("\n".join(compliance_table(student, args.questions, args.max_new_tokens)))
+        print("\n".join(compliance_table(student, args.questions, args.max_new_tokens, args.gsm8k)))
     if args.rounds_pool:
         del student
-        print("\n" + "\n".join(phase_table(folder, args.rounds_pool, args.rounds_pool, args.task)))
+        print("\n" + "\n".join(phase_table(folder, args.rounds_pool, args.rounds_pool, args.task, args.gsm8k)))
     return 0
 
 

@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student", default="student:smollm2-135m", help="student.path (registered in ./workspace)")
     p.add_argument("--questions", type=int, default=64, help="GSM8K pool questions explained")
     p.add_argument("--max-new-tokens", type=int, default=160)
+    p.add_argument("--data", type=Path, default=GSM8K, help="GSM8K's train.jsonl, or a file in its layout")
     args = p.parse_args(argv)
     task = task_for("number")
-    rows = read_dataset(GSM8K, preset="gsm8k", split="pool")
+    rows = read_dataset(args.data, preset="gsm8k", split="pool")
     style = PromptStyle("chat", exemplars=pick_exemplars(rows, 3, seed=0, task=task))
     shown = {e.example_id for e in style.exemplars}
     questions = [e for e in rows if e.id not in shown][:args.questions]

@@ -227,6 +227,23 @@ def dtype_report(by_dtype: dict[str, dict], name: str, questions: int, device) -
         print(f"greedy answers that differ between {a} and {b}: {differ} of {len(pairs)} ({differ / len(pairs):.0%})")
 
 
+def ceiling_table(path: str, name: str, dtypes: list[str]) -> None:
+    """The raw forward ceiling (16 rows x 160 tokens) of `path` in each dtype, with what the CPU offers."""
+    from elad_engine.student.hardware import native_bf16
+
+    cpu = torch.device("cpu")
+    print(f"# Forward ceiling of {name} by dtype; {platform.machine()}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16 {native_bf16(cpu)}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| dtype (as loaded) | tokens/s | vs the first |\n|---|---|---|")
+    first = None
+    for dtype in dtypes:
+        student = Student.load(path, dtype=dtype)
+        rate = forward_ceiling(student, 160)
+        first = first or rate
+        print(f"| {dtype} ({str(next(student.model.parameters()).dtype)[6:]}) | {rate:,.0f} | {rate / first:.2f}x |")
+
+
 def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int = 3) -> None:
     """Seconds per engine run in each part of the explain phase: the decode loop's and the probes' functions are
     wrapped with timers (time inside a part is charged to the phase that called it)."""
@@ -291,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rss", type=int, nargs="*", default=[], help="pool sizes for the peak-memory runs")
     ap.add_argument("--dtypes", help="comma-separated student dtypes to compare, e.g. float32,auto (the last also "
                     "runs the naive loop); default: the config's student.dtype alone")
+    ap.add_argument("--ceilings-only", action="store_true", help="with --dtypes: only each dtype's forward ceiling "
+                    "(16 rows x 160 tokens; seconds, where a dtype the CPU lacks makes the engine runs take hours)")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rss_child:
@@ -301,6 +320,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides["student.max_new_tokens"] = args.max_new_tokens
     cfg = ProjectConfig().with_overrides(**overrides)
     name = args.student or "the shipped tiny student"
+    if args.dtypes and args.ceilings_only:
+        return ceiling_table(cfg.student.path, name, args.dtypes.split(","))
     if args.dtypes:
         by_dtype, dtypes = {}, args.dtypes.split(",")
         for i, dtype in enumerate(dtypes):

@@ -40,12 +40,12 @@ def one_run(store: Store, pid: int, cfg: TeacherConfig, requests) -> tuple[float
     return time.perf_counter() - t0, teacher.calls_made, sum(ok)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=16)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     examples = generate(args.requests, 7)
     requests = []
     for e in examples:  # the student's steps with the last result off by one: a real revision each

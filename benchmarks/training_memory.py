@@ -19,10 +19,10 @@ SYSTEM = ("You solve problems step by step. Write each step on its own numbered 
           "calculation or fact per step, then a last line exactly like: The answer is 42.")
 
 
-def gsm8k_rows(n: int) -> list[tuple[str, str]]:
+def gsm8k_rows(n: int, path: Path = GSM8K) -> list[tuple[str, str]]:
     """(question, explanation in the numbered format) of the first n GSM8K training rows."""
     rows = []
-    for line in GSM8K.read_text(encoding="utf-8").splitlines()[:n]:
+    for line in path.read_text(encoding="utf-8").splitlines()[:n]:
         row = json.loads(line)
         steps, _, answer = row["answer"].rpartition("####")
         lines = [re.sub(r"<<[^>]*>>", "", s).strip() for s in steps.splitlines() if s.strip()]
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--student", required=True, help="a model folder with a chat template")
     p.add_argument("--samples", type=int, default=64)
+    p.add_argument("--data", type=Path, default=GSM8K, help="GSM8K's train.jsonl, or a file in its layout")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--micro-batch-tokens", type=int, help="training.micro_batch_tokens (newer engines only)")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from elad_engine.training import train_student
     from elad_engine.config import TrainingConfig
 
-    rows = gsm8k_rows(args.samples + 3)
+    rows = gsm8k_rows(args.samples + 3, args.data)
     shots, data = rows[:3], rows[3:]
     student = Student.load(args.student, device="cpu")
     tok = student.tokenizer

@@ -34,3 +34,14 @@ def test_the_scoring_benchmark_compares_dtypes_each_against_its_own_ceiling(tiny
                                                               "| engine (bfloat16"]
     assert all(float(r.split("|")[5].replace(",", "")) > 0 for r in rows)  # each row's own dtype's ceiling
     assert "greedy answers that differ between float32 and bfloat16:" in out and "of 2 (" in out
+
+
+def test_the_ceilings_only_table_loads_each_dtype_and_says_what_auto_picked(tiny_model_dir, capsys):
+    from benchmarks.scoring import main
+
+    main(["--student", str(tiny_model_dir), "--dtypes", "float32,bfloat16,auto", "--ceilings-only"])
+    out = capsys.readouterr().out
+    assert "native bfloat16" in out.splitlines()[0]
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "x |" in line]
+    assert [r[1].strip() for r in rows] == ["float32 (float32)", "bfloat16 (bfloat16)", "auto (float32)"]
+    assert rows[0][3].strip() == "1.00x" and all(float(r[2].replace(",", "")) > 0 for r in rows)
