@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from benchmarks.bench_data import registered_folder
 from elad_engine.config import ProjectConfig
 from elad_engine.method.reasoning import ANSWER_TRIGGER, short_answer, split_steps
 from elad_engine.method.selection import get_strategy
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.rss_child:
         return rss_child(args.rss_child)
     torch.manual_seed(0)
-    overrides = {"student.path": args.student} if args.student else {}
+    overrides = {"student.path": registered_folder(args.student)} if args.student else {}
     if args.max_new_tokens:
         overrides["student.max_new_tokens"] = args.max_new_tokens
     cfg = ProjectConfig().with_overrides(**overrides)
