@@ -33,7 +33,7 @@ def round0_accuracy(workspace: Path, data: BenchData, train_on: int, seed: int, 
     pid = data.create(store, name, **{"rounds.warmup": train_on, "rounds.seed": seed, "rounds.rounds": 0,
                                       **({"training.epochs": epochs} if epochs else {})})
     t0 = time.perf_counter()
-    outcome = RoundRunner(store, pid).run(max_rounds=1)
+    outcome = RoundRunner(store, pid, log=lambda line: print(f"  {line}", flush=True)).run(max_rounds=1)
     if outcome.rounds_done != 1:
         raise SystemExit(f"{name}: {outcome.stop_reason}: {outcome.message}")
     m = store.metrics.of_round(pid, 0)

@@ -42,6 +42,9 @@ def test_a_queued_rounds_job_runs_with_progress_and_log(tmp_path, tiny_model_dir
     assert job["phase"] == "evaluate" and job["progress"] == job["total"] > 0
     lines = [r["line"] for r in store.jobs.log_lines(job_id)]
     assert "round 1: explain" in lines and lines[-1].startswith("stopped: completed")
+    peaks = [float(line.rsplit("so far ", 1)[1].split()[0]) for line in lines if "peak memory" in line]
+    assert len(peaks) == len(store.phases.list(pid)) and 0 < peaks[0] <= peaks[-1]  # each phase: its high-water mark
+    assert any(line.startswith("round 1: train done in ") for line in lines)
     assert [r["round"] for r in store.rounds.list(pid)] == [0, 1]
 
 

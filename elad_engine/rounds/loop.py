@@ -10,6 +10,7 @@ unfinished chunk or sample.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ class RunOutcome:
     stop_reason: StopReason
     message: str
     error: str = ""  # what went wrong, when the loop stopped because it could not go on (the teacher unusable)
+
+
+def peak_memory_gb() -> float:
+    """The process's peak resident memory so far (its high-water mark: the phase that raised it is the one after
+    which it grew), in GB; 0 where the platform does not report it."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (1024 ** 3 if sys.platform == "darwin" else 1024 ** 2)
 
 
 class RoundRunner:
@@ -127,6 +139,8 @@ class RoundRunner:
                 return False
             store.phases.set(project_id, rnd, phase, result.status, time.perf_counter() - t0, result.detail,
                              result.tokens)
+            self.context.log(f"round {rnd}: {phase} done in {time.perf_counter() - t0:.1f} s; "
+                             f"peak memory of this process so far {peak_memory_gb():.2f} GB")
         # The metrics row was written inside the evaluate phase: complete its timings with that phase too.
         store.metrics.set_phase_seconds(project_id, rnd, {p["phase"]: round(p["seconds"] or 0.0, 2)
                                                           for p in store.phases.list(project_id, rnd)})
