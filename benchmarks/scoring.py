@@ -90,11 +90,15 @@ def useful_tokens(student: Student, explanations, prompt_of: dict[str, str], pro
     return total
 
 
-def forward_ceiling(student: Student, length: int, rows: int = 16, seconds: float = 3.0) -> float:
+CEILING_SECONDS = [3.0]  # how long each ceiling measurement runs (--ceiling-seconds)
+
+
+def forward_ceiling(student: Student, length: int, rows: int = 16, seconds: float | None = None) -> float:
     """Raw batched forward throughput in tokens/s: `rows` random sequences of `length` tokens through the model
     (all positions through the transformer, the LM head on the last: as the engine's prefills run), repeated for at
     least `seconds` after one warm-up pass (no generation, no cache bookkeeping)."""
     ids = torch.randint(5, len(student.tokenizer), (rows, length), device=student.device)
+    seconds = CEILING_SECONDS[0] if seconds is None else seconds
     with torch.no_grad():
         student.model(input_ids=ids, logits_to_keep=1)
         done, t0 = 0, time.perf_counter()
@@ -311,11 +315,13 @@ def main(argv: list[str] | None = None) -> None:
                     "runs the naive loop); default: the config's student.dtype alone")
     ap.add_argument("--ceilings-only", action="store_true", help="with --dtypes: only each dtype's forward ceiling "
                     "(16 rows x 160 tokens; seconds, where a dtype the CPU lacks makes the engine runs take hours)")
+    ap.add_argument("--ceiling-seconds", type=float, default=3.0, help="seconds each ceiling measurement runs")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rss_child:
         return rss_child(args.rss_child)
     torch.manual_seed(0)
+    CEILING_SECONDS[0] = args.ceiling_seconds
     overrides = {"student.path": registered_folder(args.student)} if args.student else {}
     if args.max_new_tokens:
         overrides["student.max_new_tokens"] = args.max_new_tokens

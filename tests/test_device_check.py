@@ -7,9 +7,12 @@ import csv
 import os
 import subprocess
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow  # about a minute: the three steps in subprocesses, the nested pytest included
 def test_the_device_script_runs_end_to_end_at_toy_size(tmp_path, tiny_pretrained_dir):
     results = tmp_path / "results"
     env = dict(os.environ, DEVICE_CHECK_SCALE="toy", ELAD_STUDENT=str(tiny_pretrained_dir),

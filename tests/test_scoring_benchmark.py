@@ -27,7 +27,7 @@ def test_the_scoring_benchmark_compares_dtypes_each_against_its_own_ceiling(tiny
     from benchmarks.scoring import main
 
     main(["--student", str(tiny_pretrained_dir), "--questions", "2", "--engine-runs", "1", "--max-new-tokens", "24",
-          "--dtypes", "float32,bfloat16"])
+          "--dtypes", "float32,bfloat16", "--ceiling-seconds", "0.2"])
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith(("| naive", "| engine"))]
     assert [r.split(";")[0].split(")")[0] for r in rows] == ["| naive (bfloat16", "| engine (float32",
@@ -39,7 +39,8 @@ def test_the_scoring_benchmark_compares_dtypes_each_against_its_own_ceiling(tiny
 def test_the_ceilings_only_table_loads_each_dtype_and_says_what_auto_picked(tiny_model_dir, capsys):
     from benchmarks.scoring import main
 
-    main(["--student", str(tiny_model_dir), "--dtypes", "float32,bfloat16,auto", "--ceilings-only"])
+    main(["--student", str(tiny_model_dir), "--dtypes", "float32,bfloat16,auto", "--ceilings-only",
+          "--ceiling-seconds", "0.2"])
     out = capsys.readouterr().out
     assert "native bfloat16" in out.splitlines()[0]
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "x |" in line]
