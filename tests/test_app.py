@@ -652,6 +652,7 @@ def test_the_guided_setup_walks_dataset_student_teacher_budgets_and_creates_the_
     cfg = store.projects.config(pid)
     assert cfg.task.dataset == "svamp" and cfg.selection.round_budget == 16 and cfg.teacher.kind == "reference"
     assert cfg.student.path == str(tiny_pretrained_dir) and cfg.training.learning_rate == 2e-4  # a pretrained one's
+    assert cfg.training.gradient_checkpointing  # a pretrained student's training recomputes its activations
     assert sum(store.examples.counts(pid).values()) == 30
     assert "Created 'svamp' with" in at.success[0].value
 
