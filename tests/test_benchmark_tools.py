@@ -1,6 +1,7 @@
-"""Every other benchmark the READMEs cite, at toy scale, so that none can break unseen: the teacher's throughput, the
-app's page times, revision against full annotation, training memory, the reference teacher on a real student's
-explanations and the real-model tables (on the GSM8K sample and tiny models instead of SmolLM2 and ../shared)."""
+"""Every other benchmark the READMEs cite, at toy scale, so that none can break unseen: the teacher's throughput,
+revision against full annotation, training memory, the reference teacher on a real student's explanations and the
+real-model tables (on the GSM8K sample and tiny models instead of SmolLM2 and ../shared). The app benchmark's toy
+run is in test_sql_side.py."""
 
 from __future__ import annotations
 
@@ -26,16 +27,6 @@ def test_the_teacher_benchmark_makes_its_calls_then_none_from_the_cache(capsys):
     assert first.split("|")[3].strip() == "6" and first.split("|")[4].strip() == "6"  # calls made, revisions ok
     assert second.split("|")[3].strip() == "0"  # the request cache answers all
     assert "server saw 6 chat calls in all" in out
-
-
-def test_the_app_benchmark_times_every_page_and_an_approve(capsys):
-    from benchmarks.app import PAGES, main
-
-    main(["--examples", "60", "--rounds", "1", "--revisions", "6", "--samples", "1", "--repeats", "1"])
-    out = capsys.readouterr().out
-    pages = [r for r in rows_of(out) if not r.startswith(("| page", "| approve"))]
-    assert len(pages) == len(PAGES) and all(float(r.split("|")[3]) > 0 for r in pages)
-    assert any(r.startswith("| approve (one decision)") for r in rows_of(out))
 
 
 def test_the_revision_against_full_benchmark_prints_both_annotations(capsys):
