@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_data import registered_folder
 from elad_engine.accounts import User
 from elad_engine.method.accuracy import format_compliance
 from elad_engine.service import Studio
 from elad_engine.store import Store
-from elad_engine.student.gguf import model_folder
 from elad_engine.student.model import Student
 from elad_engine.student.prompt_style import PromptStyle, pick_exemplars
 from elad_engine.tasks.datasets import read_dataset
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", choices=["synthetic", "gsm8k"], default="synthetic", help="task of the timed rounds")
     p.add_argument("--gsm8k", type=Path, default=GSM8K, help="a folder with GSM8K's train.jsonl and test.jsonl")
     args = p.parse_args(argv)
-    folder = model_folder(Store("workspace"), args.student)
+    folder = registered_folder(args.student)
     student = Student.load(folder)
     print(f"student {args.student} ({folder}), {sum(p.numel() for p in student.model.parameters()):,} parameters\n")
     if not args.skip_compliance:

@@ -14,9 +14,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks.bench_data import registered_folder
 from elad_engine.method.reasoning import split_steps
-from elad_engine.store import Store
-from elad_engine.student.gguf import model_folder
 from elad_engine.student.model import Student
 from elad_engine.student.prompt_style import PromptStyle, pick_exemplars
 from elad_engine.tasks.datasets import read_dataset
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     style = PromptStyle("chat", exemplars=pick_exemplars(rows, 3, seed=0, task=task))
     shown = {e.example_id for e in style.exemplars}
     questions = [e for e in rows if e.id not in shown][:args.questions]
-    student = Student.load(model_folder(Store("workspace"), args.student))
+    student = Student.load(registered_folder(args.student))
     t0 = time.perf_counter()
     texts = [t for (t,) in student.generate(style.prompts(student.tokenizer, [task.student_text(e) for e in questions]),
                                             max_new_tokens=args.max_new_tokens, batch_size=16)]

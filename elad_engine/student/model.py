@@ -17,7 +17,7 @@ from ..resources import resolve
 from . import kv_cache
 from .batching import pad_right
 from .decode import STOP_RULES, StopRule, decode_prompts
-from .hardware import parameter_count, pick_device, pick_dtype
+from .hardware import native_bf16, parameter_count, pick_device, pick_dtype
 
 
 def quiet_transformers() -> None:
@@ -95,7 +95,9 @@ class Student:
         dev = pick_device(device)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **where)
-            size = parameter_count(source, where) if dtype == "auto" and dev.type == "cpu" else None
+            # the size matters only where auto could pick bfloat16 on a CPU: elsewhere no config is read twice
+            sized = dtype == "auto" and dev.type == "cpu" and native_bf16(dev)
+            size = parameter_count(source, where) if sized else None
             model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, dev, size), **where,
                                                          **({"adapter_kwargs": dict(where)} if where else {}))
         except (OSError, ValueError, KeyError) as e:
