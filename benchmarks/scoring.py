@@ -29,12 +29,20 @@ from elad_engine.method.reasoning import ANSWER_TRIGGER, short_answer, split_ste
 from elad_engine.method.selection import get_strategy
 from elad_engine.method.uncertainty import intra_variant
 from elad_engine.states import ExplanationKind
+from elad_engine.student.decode import shared_prefix
 from elad_engine.student.explain import explain_examples
 from elad_engine.student.model import Student, truncate_after_answer
 from elad_engine.student.probes import naive_token_ids, segments
-from elad_engine.student.prompt_style import PromptStyle, style_kind
+from elad_engine.student.prompt_style import PromptStyle, pick_exemplars, shot_count, style_kind
 from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import generate
+
+
+def bench_style(student: Student) -> PromptStyle:
+    """The prompt style a project gives this student: chat with 3 worked exemplars where it has a chat template (a
+    prefix shared by every prompt), the bare completion scaffold elsewhere."""
+    kind = style_kind("auto", student.tokenizer)
+    return PromptStyle(kind, exemplars=pick_exemplars(generate(50, 7), shot_count(-1, kind), seed=0))
 
 
 def work(cfg: ProjectConfig) -> tuple[frozenset, bool]:
@@ -79,14 +87,15 @@ def naive(student: Student, prompts: list[str], cfg: ProjectConfig, soft: bool) 
 
 def useful_tokens(student: Student, explanations, prompt_of: dict[str, str], probe_tokens: int, soft: bool) -> int:
     """Token positions the method needs: every explanation with its prompt, plus trigger and answer per probe, plus
-    (soft) trigger and target per soft probe."""
+    (soft) trigger and target per soft probe; the prefix every prompt shares (system turn and exemplars) once."""
     tok = student.tokenizer
     trigger = len(tok(ANSWER_TRIGGER, add_special_tokens=False)["input_ids"])
-    total = 0
+    shared = shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in set(prompt_of.values())])
+    total = shared
     for x in explanations:
         ids, bounds = segments(tok, prompt_of[x.example_id], x.steps)
         target = len(tok(f" {(x.probe_answers or ['0'])[-1]}.", add_special_tokens=False)["input_ids"])
-        total += len(ids) + len(bounds) * (trigger + probe_tokens + (trigger + target if soft else 0))
+        total += len(ids) - shared + len(bounds) * (trigger + probe_tokens + (trigger + target if soft else 0))
     return total
 
 
@@ -132,7 +141,7 @@ def rss_child(size: int) -> None:
 def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: int = 3, naive_too: bool = True) -> dict:
     """Time the engine and the naive loop on the same questions and check their results against each other
     (`naive_too` False: the engine and its ceiling alone, with the greedy answers kept for a comparison)."""
-    style = PromptStyle(style_kind("auto", student.tokenizer))
+    style = bench_style(student)
     examples = generate(questions, 2026)
     prompts = style.prompts(student.tokenizer, [e.question for e in examples])
     seed, (needs, soft) = 0, work(cfg)
@@ -154,7 +163,7 @@ def compare(student: Student, cfg: ProjectConfig, questions: int, engine_runs: i
         ceilings.append(forward_ceiling(student, mean_len))
     print(f"engine: {', '.join(f'{t:.1f}' for t in engine_s)} s", file=sys.stderr, flush=True)
     greedy = [x for x in explanations if x.kind == ExplanationKind.GREEDY]
-    engine = {"style": style.kind, "soft": soft, "engine_s": engine_s, "tokens": tokens, "mean_len": mean_len,
+    engine = {"style": style.describe(), "soft": soft, "engine_s": engine_s, "tokens": tokens, "mean_len": mean_len,
               "ceilings": ceilings, "answers": [x.answer for x in greedy]}
     if not naive_too:
         return engine
@@ -275,7 +284,7 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
              (decode, "_sample", "sample", False),
              (decode.Batch, "compact", "compact", False), (kv_cache.KVStore, "put", "put", False),
              (kv_cache, "branches", "branches", False), (decode.StopRule, "finished", "finished", False)]
-    style = PromptStyle(style_kind("auto", student.tokenizer))
+    style = bench_style(student)
     examples, (needs, _) = generate(questions, 2026), work(cfg)
     explain_examples(student, examples[:2], cfg, needs, seed=0, style=style)
     with ExitStack() as stack:

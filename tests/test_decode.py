@@ -18,6 +18,7 @@ from elad_engine.student import kv_cache
 from elad_engine.student.decode import answer_line_done, short_answer_done
 from elad_engine.student.explain import explain_examples
 from elad_engine.student.model import Student, truncate_after_answer
+from elad_engine.student.prompt_style import Exemplar, PromptStyle, pick_exemplars
 from elad_engine.tasks.registry import task_for
 from elad_engine.tasks.synthetic import generate
 
@@ -40,9 +41,11 @@ def naive_greedy(student: Student, prompt: str, max_new_tokens: int) -> str:
     return truncate_after_answer(student.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
 
 
-def check_against_naive(student: Student, cfg: ProjectConfig, examples, seed: int = 5) -> list:
-    got = explain_examples(student, examples, cfg, NEEDS, seed=seed)
-    prompts = [build_prompt(e.question) for e in examples]
+def check_against_naive(student: Student, cfg: ProjectConfig, examples, seed: int = 5,
+                        style: PromptStyle | None = None) -> list:
+    got = explain_examples(student, examples, cfg, NEEDS, seed=seed, style=style)
+    prompts = style.prompts(student.tokenizer, [e.question for e in examples]) if style else \
+        [build_prompt(e.question) for e in examples]
     u, s, task = cfg.uncertainty, cfg.student, task_for(cfg.task)
     sampled = student.generate(prompts, max_new_tokens=s.max_new_tokens, num_samples=u.samples, sample=True,
                                temperature=u.temperature, top_p=u.top_p, seed=seed, batch_size=s.batch_size)
@@ -95,6 +98,53 @@ def test_the_shipped_student_equals_naive_and_its_probes_branch_from_the_decode_
     assert all(x.text.rstrip().endswith(".") for x in got if x.answer is not None)
     assert any(len(set(x.probe_answers)) > 1 for x in got)  # real flips, so the comparison below means something
     check_against_naive(student, cfg, generate(10, 12), seed=2)
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")
+def test_a_shared_exemplar_prefix_is_prefilled_once_and_changes_nothing():
+    """Few-shot prompts share their exemplars: the group runs them once on one row, copies their keys and values to
+    every row and runs only each question after them. Explanations, samples, probes and probe probabilities stay
+    what the naive path gives (the probes branch from caches with masked padding between prefix and question)."""
+    student = Student.load(str(SHIPPED))  # 256 positions: one short exemplar
+    shot = Exemplar("Ann has 2 pens. She buys 3 more. How many pens does Ann have now?",
+                    "1. She buys 3 more: 2 + 3 = 5\nThe answer is 5.")
+    style = PromptStyle("completion", exemplars=(shot,))
+    cfg = config(SHIPPED, **{"student.max_new_tokens": 60, "student.probe_max_tokens": 8,
+                             "uncertainty.samples": 2, "student.batch_size": 8})
+    examples = generate(8, 12)
+    prompts = style.prompts(student.tokenizer, [e.question for e in examples])
+    ids = [student.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = decode_module.shared_prefix(ids)
+    assert shared >= decode_module.SHARED_PREFIX_MIN
+    calls: list[tuple[int, int]] = []
+    hook = student.model.register_forward_pre_hook(
+        lambda m, a, kw: calls.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        explain_examples(student, examples, cfg, NEEDS, seed=3, style=style)
+    finally:
+        hook.remove()
+    check_against_naive(student, cfg, examples, seed=3, style=style)
+    assert (1, shared) in calls  # the prefix, once, on one row
+    assert (8, max(map(len, ids)) - shared) in calls  # then only the questions, all 8 rows
+    assert not any(rows > 1 and width >= shared for rows, width in calls)  # never the whole prompt per row
+
+    # The logits after a shared prefill are the full prefill's.
+    batch, logits = decode_module.prefill(student.model, ids, student.tokenizer.pad_token_id, student.device, 4)
+    _, whole = decode_module.prefill(student.model, ids, student.tokenizer.pad_token_id, student.device, 4,
+                                     share=False)
+    assert torch.allclose(logits, whole, atol=1e-4)
+    assert batch.mask.shape == (8, max(map(len, ids))) and batch.lengths.tolist() == list(map(len, ids))
+
+
+def test_a_shared_chat_prefix_on_a_llama_changes_nothing(tiny_chat_model_dir):
+    """The same on a Llama (rotary positions): a chat template's system turn and two exemplars shared."""
+    student = Student.load(str(tiny_chat_model_dir))
+    style = PromptStyle("chat", exemplars=pick_exemplars(generate(20, 3), 2, seed=1))
+    examples = generate(6, 5)
+    ids = [student.tokenizer(p, add_special_tokens=False)["input_ids"]
+           for p in style.prompts(student.tokenizer, [e.question for e in examples])]
+    assert decode_module.shared_prefix(ids) >= decode_module.SHARED_PREFIX_MIN
+    check_against_naive(student, config(tiny_chat_model_dir, **{"student.batch_size": 6}), examples, style=style)
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped student missing")

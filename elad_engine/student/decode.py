@@ -1,6 +1,7 @@
 """The engine's own decode loop (explain and probes): one prefill per prompt shared by its greedy and M sampled
-continuations, rows dropped from the batch as they finish, stop rules checked inside the loop, and each finished
-row's KV cache kept on request so its probes branch from it without a second prefill.
+continuations, the prompts' common prefix (a chat template's system turn and few-shot exemplars) prefilled once per
+group, rows dropped from the batch as they finish, stop rules checked inside the loop, and each finished row's KV
+cache kept on request so its probes branch from it without a second prefill.
 
 Greedy rows are argmax like `generate()`. Sampled rows draw exactly what `generate(do_sample=True,
 num_return_sequences=M)` draws for the same prompts under the same seed: its warpers (temperature, top-p), then
@@ -10,6 +11,7 @@ row does not shift the others' random numbers.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -70,6 +72,7 @@ STOP_RULES = {"explanation": (answer_line_done, ("\n",)), "probe": (short_answer
 TICK_S = 0.5
 MAX_GROUP = 256  # questions decoded together at most (their rows: 1 + M each)
 COMPACT_SHARE = 4  # finished rows are dropped once they are an eighth of the batch (or its last row)
+SHARED_PREFIX_MIN = 32  # a group's prompts share a prefix at least this long: it is prefilled once, not per row
 
 
 class Sampler:
@@ -100,9 +103,9 @@ class Batch:
         """Feed tokens [rows, T] (right-padded where input_mask is 0) at each row's next positions; logits [rows, T,
         V] or [rows, 1, V]."""
         input_mask = torch.ones_like(tokens) if input_mask is None else input_mask
-        positions = self.lengths[:, None] + torch.arange(tokens.shape[1], device=tokens.device)[None, :]
-        positions = positions * input_mask  # padding sits at position 0: past a row's end it could pass the model's
-        # last position (GPT-2's 1,024, the tiny student's 256) and it is masked anyway
+        # Each real token at its row's next position, padding (right or left) at position 0: past a row's end it
+        # could pass the model's last position (GPT-2's 1,024, the tiny student's 256) and it is masked anyway.
+        positions = (self.lengths[:, None] + input_mask.cumsum(1) - 1) * input_mask
         self.mask = torch.cat([self.mask, input_mask], dim=1)
         out = self.model(input_ids=tokens, attention_mask=self.mask, position_ids=positions, cache=self.cache,
                          use_cache=True, logits_to_keep=0 if keep_all_logits else 1)
@@ -142,25 +145,58 @@ class Batch:
     def first_column(self, row: int) -> int:
         return int(self.mask[row].argmax())
 
+    def columns(self, row: int) -> torch.Tensor | slice:
+        """The cache columns holding the row's positions, in order: a slice past its left padding, or, after a shared
+        prefix, the prefix's columns and its own (the padding between them left out)."""
+        real = self.mask[row].nonzero().squeeze(1)
+        first, last = int(real[0]), int(real[-1])
+        return slice(first, None) if last - first + 1 == len(real) and last == self.mask.shape[1] - 1 else real
 
-def prefill(model, prompt_ids: list[list[int]], pad_id: int, device, reserve: int) -> tuple[Batch, torch.Tensor]:
-    """Left-padded prompts through the model once; the batch and each prompt's next-token logits [n, V]."""
+
+def _left_padded(prompt_ids: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(p) for p in prompt_ids)
     tokens = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
     for r, p in enumerate(prompt_ids):
-        tokens[r, width - len(p):] = torch.tensor(p)
+        tokens[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
         mask[r, width - len(p):] = 1
-    tokens, mask = tokens.to(device), mask.to(device)
-    batch = Batch(model, kv_cache.new_cache(model, reserve), mask[:, :0], torch.zeros(len(prompt_ids),
-                  dtype=torch.long, device=device))
-    positions = (mask.cumsum(1) - 1).clamp(min=0)
-    batch.mask = mask
+    return tokens.to(device), mask.to(device)
+
+
+def shared_prefix(prompt_ids: list[list[int]]) -> int:
+    """Tokens every prompt starts with, each prompt keeping at least one of its own (its next-token logits)."""
+    if len(prompt_ids) < 2:
+        return 0
+    return min(len(os.path.commonprefix(prompt_ids)), min(map(len, prompt_ids)) - 1)
+
+
+def prefill(model, prompt_ids: list[list[int]], pad_id: int, device, reserve: int,
+            share: bool = True) -> tuple[Batch, torch.Tensor]:
+    """The prompts through the model once; the batch and each prompt's next-token logits [n, V].
+
+    Prompts are left-padded. With `share` and a common prefix of SHARED_PREFIX_MIN tokens or more, the prefix is
+    run once on one row, its keys and values copied to every row, and only the rest of each prompt is run, left-
+    padded after it: a row's cache is then [prefix][padding][own tokens], the padding masked (Batch.columns).
+    Three exemplars of a chat prompt are about 85% of its tokens (456 of 530 on GSM8K with SmolLM2)."""
+    n, shared = len(prompt_ids), shared_prefix(prompt_ids) if share else 0
+    if shared < SHARED_PREFIX_MIN:
+        tokens, mask = _left_padded(prompt_ids, pad_id, device)
+        batch = Batch(model, kv_cache.new_cache(model, reserve), mask, mask.sum(1))
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        with torch.no_grad():
+            out = model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=batch.cache,
+                        use_cache=True, logits_to_keep=1)
+        return batch, out.logits[:, -1]
+    prefix = torch.tensor([prompt_ids[0][:shared]], dtype=torch.long, device=device)
+    one = torch.ones_like(prefix)
+    cache = kv_cache.new_cache(model, 0)
     with torch.no_grad():
-        out = model(input_ids=tokens, attention_mask=mask, position_ids=positions, cache=batch.cache, use_cache=True,
-                    logits_to_keep=1)
-    batch.lengths = mask.sum(1)
-    return batch, out.logits[:, -1]
+        model(input_ids=prefix, attention_mask=one, position_ids=torch.arange(shared, device=device)[None],
+              cache=cache, use_cache=True, logits_to_keep=1)
+    tokens, mask = _left_padded([p[shared:] for p in prompt_ids], pad_id, device)
+    kv_cache.select_rows(cache, torch.zeros(n, dtype=torch.long, device=device), room=tokens.shape[1] + reserve)
+    batch = Batch(model, cache, one.expand(n, shared), torch.full((n,), shared, dtype=torch.long, device=device))
+    return batch, batch.feed(tokens, mask)[:, -1]
 
 
 def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int, stop: StopRule, samples: int = 0,
@@ -204,7 +240,7 @@ def decode(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int
             out[r].tokens.append(chosen[i])
             if step == max_new_tokens - 1 or stop.finished(out[r].tokens):
                 if store is not None:
-                    store.put(r, batch.cache, i, batch.first_column(i))
+                    store.put(r, batch.cache, i, batch.columns(i))
                     out[r].kv_row = r
                 slots[i] = None
         live = [i for i, r in enumerate(slots) if r is not None]

@@ -158,12 +158,14 @@ class KVStore:
         return cls([tuple(t.transpose(1, 2).contiguous() for t in (layer.keys, layer.values))
                     for layer in cache.layers], offsets)
 
-    def put(self, row: int, cache: DynamicCache, batch_row: int, start: int) -> None:
-        """Copy the batch row's positions from column `start` to the end into row `row` (from position 0)."""
+    def put(self, row: int, cache: DynamicCache, batch_row: int, columns: torch.Tensor | slice) -> None:
+        """Copy the batch row's positions, held in `columns` of the cache (a slice past its left padding, or the
+        indices of its real columns), into row `row` (from position 0)."""
         for (k, v), layer in zip(self.layers, cache.layers):
-            n = layer.keys.shape[2] - start
-            k[row, :n] = layer.keys[batch_row, :, start:].transpose(0, 1)
-            v[row, :n] = layer.values[batch_row, :, start:].transpose(0, 1)
+            keys = layer.keys[batch_row, :, columns]
+            n = keys.shape[1]
+            k[row, :n] = keys.transpose(0, 1)
+            v[row, :n] = layer.values[batch_row, :, columns].transpose(0, 1)
 
     @property
     def columns(self) -> int:

@@ -82,7 +82,8 @@ def _common(a: list[int], b: list[int]) -> int:
 
 def _prefilled(student, rows: list[list[int]]) -> tuple[KVStore, list[Source]]:
     """One prefill of every explanation when no decode cache is at hand (stored or hand-made explanations)."""
-    batch, _ = prefill(student.model, rows, student.tokenizer.pad_token_id, student.device, 0)
+    # not shared: KVStore.of reads each row as one run of columns after its left padding
+    batch, _ = prefill(student.model, rows, student.tokenizer.pad_token_id, student.device, 0, share=False)
     store = KVStore.of(batch.cache, [batch.first_column(r) for r in range(len(rows))])
     return store, [Source(ids, r) for r, ids in enumerate(rows)]
 
