@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--micro-batch-tokens", type=int, help="training.micro_batch_tokens (newer engines only)")
     p.add_argument("--checkpointing", action="store_true", help="training.gradient_checkpointing (newer engines)")
+    p.add_argument("--dtype", default="auto", help="student.dtype: auto (bfloat16 where the CPU runs it natively), "
+                   "float32, bfloat16")
     args = p.parse_args(argv)
     try:
         from elad_engine.student.model import Student
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = gsm8k_rows(args.samples + 3, args.data)
     shots, data = rows[:3], rows[3:]
-    student = Student.load(args.student, device="cpu")
+    student = Student.load(args.student, device="cpu", dtype=args.dtype)
     tok = student.tokenizer
 
     def prompt(question: str) -> str:
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as out:
         result = train_student(student, prompts, completions, cfg, Path(out) / "adapter")
     seconds = time.perf_counter() - t0
-    print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    print(json.dumps({"dtype": str(next(student.model.parameters()).dtype)[6:],
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                       "rss_after_load_mb": round(loaded), "seconds": round(seconds, 1), "steps": result.steps,
                       "tokens": result.tokens, "tokens_per_s": round(result.tokens / seconds),
                       "mean_prompt_tokens": round(sum(len(tok(x)["input_ids"]) for x in prompts) / len(prompts)),

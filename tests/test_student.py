@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -40,6 +43,41 @@ def test_dtype_auto_is_bfloat16_only_where_the_cpu_runs_it_natively_and_the_mode
     assert size == sum(p.numel() for p in loaded.model.parameters()) < CPU_BF16_MIN_PARAMETERS
     assert next(loaded.model.parameters()).dtype == torch.float32
     assert next(Student.load(str(tiny_model_dir), dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
+
+
+CHURN = """
+import ctypes, sys, torch
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks "
+                "keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+def mapped_for_an_8mb_tensor():
+    big = torch.empty(16 << 20, dtype=torch.uint8)
+    del big  # glibc's dynamic threshold rises to 16 MB: an 8 MB block then comes from (and stays in) its heap
+    before = libc.mallinfo2().hblkhd
+    block = torch.empty(8 << 20, dtype=torch.uint8)
+    return libc.mallinfo2().hblkhd - before
+print(mapped_for_an_8mb_tensor())
+from elad_engine.student.model import Student
+Student.load(sys.argv[1], device="cpu")
+print(mapped_for_an_8mb_tensor())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_loading_a_student_on_a_cpu_makes_freed_tensor_memory_go_back_to_the_system(tiny_model_dir):
+    """After a large block is freed, glibc serves (and keeps) blocks up to its size from its heaps; once a student is
+    loaded on the CPU, every block of 4 MB or more is a mapping of its own, unmapped when freed. A variable the
+    user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", CHURN, str(tiny_model_dir)], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert int(out[0]) == 0 and int(out[1]) >= 8 << 20, out
+    env["MALLOC_MMAP_THRESHOLD_"] = str(64 << 20)  # the user's own choice wins
+    out = subprocess.run([sys.executable, "-c", CHURN, str(tiny_model_dir)], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert int(out[1]) == 0, out
 
 
 def test_load_refuses_non_model_folder(tmp_path):

@@ -36,6 +36,11 @@ def test_lora_lowers_loss_and_saves_an_adapter(tiny_model_dir, tmp_path):
     assert result.steps == 12 and result.tokens > 0
     assert sum(result.losses[-2:]) / 2 < sum(result.losses[:2]) / 2
     assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == cfg.lora_r
+    # for inference it is folded into the weights, which stay as from_pretrained leaves them (requires_grad: frozen
+    # bfloat16 weights take a CPU path that held 3x the memory on SmolLM2, benchmarks/README.md)
+    merged = Student.load(str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
+    assert all(p.requires_grad for p in merged.model.parameters())
+    assert not hasattr(merged.model, "peft_config")
     # continue from it: the adapter loads as trainable and keeps training
     again = train_student(Student.load(str(tiny_model_dir)), prompts, completions, cfg, tmp_path / "adapter2",
                           init_adapter=str(tmp_path / "adapter"), seed=1)

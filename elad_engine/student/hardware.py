@@ -1,7 +1,12 @@
 """Where and in which dtype the student runs: the device (`student.device`), whether it computes bfloat16 natively,
-and the dtype `student.dtype = auto` picks from both and the model's size."""
+the dtype `student.dtype = auto` picks from both and the model's size, and how the process's C allocator gives freed
+tensor memory back."""
 
 from __future__ import annotations
+
+import ctypes
+import os
+import sys
 
 import torch
 
@@ -55,3 +60,25 @@ def parameter_count(source, where: dict) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
+
+
+# Freed blocks of at least this many bytes go back to the system at once (glibc's mmap threshold, fixed).
+MMAP_THRESHOLD = 4 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def return_freed_memory() -> bool:
+    """Make glibc unmap freed blocks of MMAP_THRESHOLD bytes or more at once. By default its threshold is dynamic: it
+    rises (up to 32 MB) to the size of the largest block freed, and smaller blocks then stay in its heaps, where a
+    training step's churn of activation-sized tensors fragments them: a SmolLM2 LoRA training held 5.3 GB for a
+    fraction of it in live tensors (benchmarks/README.md, "training memory"). A CPU's tensors are malloc'd, so this
+    is what bounds a CPU round's resident memory. Left alone where the user set MALLOC_MMAP_THRESHOLD_, and off glibc
+    (its mallopt is what is called). True when set."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
