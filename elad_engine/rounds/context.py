@@ -165,6 +165,7 @@ class RoundContext:
         else:
             key = (self.base_path, latest[0])
         if self._student is None or self._student[0] != key:
+            self.release_student()  # the old one is gone before the new one loads: never two in memory
             self._student = (key, Student.load(key[0], adapter=key[1], device=self.device, dtype=s.dtype))
         return self._student[1]
 

@@ -32,11 +32,12 @@ def bytes_per_position(model) -> int:
 
 
 def decode_budget(device: torch.device) -> int:
-    """Bytes of keys and values a decode group may hold: a third of the free GPU memory, or 2 GiB elsewhere."""
+    """Bytes of keys and values a decode group may hold: a third of the free GPU memory, or 1 GiB elsewhere (a CPU
+    round's whole peak stays near 2 GB with SmolLM2: benchmarks/README.md)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 3
-    return 2 * 2**30
+    return 2**30
 
 
 class GrowingLayer(DynamicLayer):
