@@ -3,24 +3,28 @@ budget and pool stops."""
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 from conftest import tiny_project
 from elad_engine.method.records import TeacherResult
 from elad_engine.review.decisions import close_review
 from elad_engine.review.decisions import record as record_review
+from elad_engine.rounds.context import RoundContext
 from elad_engine.rounds.loop import RoundRunner
 from elad_engine.rounds.phases import PHASES as PHASES_BY_NAME
 from elad_engine.rounds.phases import PhaseResult
 from elad_engine.states import ROUND_PHASES as PHASES
 from elad_engine.states import Phase, PhaseStatus
 from elad_engine.store import Store
+from elad_engine.student.model import Student
 
 ALL_TABLES = ["projects", "imports", "examples", "rounds", "phases", "explanations", "scores", "selections",
               "teacher_calls", "revisions", "reviews", "training_runs", "training_losses", "metrics"]
 
 
-def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
+def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace, monkeypatch):
     store = Store(workspace)
     pid = tiny_project(store, tiny_model_dir)
     outcome = RoundRunner(store, pid).run()
@@ -54,6 +58,19 @@ def test_warmup_and_one_round_fill_every_table(tiny_model_dir, workspace):
     before = store.table_counts()
     assert RoundRunner(store, pid).run().stop_reason == "completed"
     assert store.table_counts() == before
+    # a round holds one student at a time: the one it had is freed before the next one loads (a trained student
+    # waiting for the garbage collector beside the evaluated one once added a model's memory to a round's peak)
+    ctx = RoundContext(store, pid)
+    first = weakref.ref(ctx.student_for(0).model)  # round 0 starts from the base student
+    load, alive_at_load = Student.load, []
+
+    def watched_load(*args, **kwargs):
+        alive_at_load.append(first() is not None)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(Student, "load", staticmethod(watched_load))
+    assert ctx.student_for(1).adapter  # round 1 starts from round 0's adapter
+    assert alive_at_load == [False]
 
 
 def test_stop_between_phases_and_resume_matches_uninterrupted_run(tiny_model_dir, tmp_path):
