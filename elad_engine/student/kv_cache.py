@@ -32,8 +32,8 @@ def bytes_per_position(model) -> int:
 
 
 def decode_budget(device: torch.device) -> int:
-    """Bytes of keys and values a decode group may hold: a third of the free GPU memory, or 1 GiB elsewhere (a CPU
-    round's whole peak stays near 2 GB with SmolLM2: benchmarks/README.md)."""
+    """Bytes of keys and values a decode group may hold: a third of the free GPU memory, or 1 GiB elsewhere (where
+    it is the largest part of an evaluation's memory: README, "Training memory")."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 3
