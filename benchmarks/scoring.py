@@ -287,7 +287,15 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
     style = bench_style(student)
     examples, (needs, _) = generate(questions, 2026), work(cfg)
     explain_examples(student, examples[:2], cfg, needs, seed=0, style=style)
+    samplers = []
+
+    class CountedSampler(decode.Sampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            samplers.append(self)
+
     with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(decode, "Sampler", CountedSampler))
         for owner, attr, label, sets_phase in parts:
             stack.enter_context(mock.patch.object(owner, attr, timed(getattr(owner, attr), label, sets_phase)))
         t0 = time.perf_counter()
@@ -298,6 +306,10 @@ def parts_table(student: Student, cfg: ProjectConfig, questions: int, runs: int 
     for name, secs in sorted(spent.items()):
         if secs / runs >= 0.005:
             print(f"| {name} | {secs / runs:.2f} |")
+    cut, sorted_ = sum(s.rows_cut for s in samplers), sum(s.rows_sorted for s in samplers)
+    if cut + sorted_:
+        print(f"\ntop-p: {cut:,} sampled rows cut from their {decode.Sampler.TOP_P_WINDOW} most likely tokens, "
+              f"{sorted_:,} sorted whole ({cut / (cut + sorted_):.1%} cut)")
 
 
 def rss_table(sizes: list[int]) -> None:

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--micro-batch-tokens", type=int, help="training.micro_batch_tokens (newer engines only)")
     p.add_argument("--checkpointing", action="store_true", help="training.gradient_checkpointing (newer engines)")
+    p.add_argument("--whole-rows", action="store_true", help="training.share_prefix = false: every row runs the "
+                   "exemplars (newer engines)")
     p.add_argument("--dtype", default="auto", help="student.dtype: auto (bfloat16 where the CPU runs it natively), "
                    "float32, bfloat16")
     args = p.parse_args(argv)
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     newer = {"micro_batch_tokens": args.micro_batch_tokens} if args.micro_batch_tokens is not None else {}
     newer |= {"gradient_checkpointing": True} if args.checkpointing else {}
+    newer |= {"share_prefix": False} if args.whole_rows else {}
     cfg = TrainingConfig(batch_size=args.batch, epochs=1, max_length=args.max_length, learning_rate=2e-4, **newer)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:

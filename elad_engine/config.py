@@ -209,6 +209,9 @@ class TrainingConfig(Section):
                                   "itself when the device runs out of memory.", lo=0, hi=10_000_000)
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, about a "
                                        "third slower.")
+    share_prefix: bool = opt(True, "Run the prompt prefix a micro-batch's samples share (few-shot exemplars) once, "
+                             "not once per sample: the same loss and gradients for less compute and memory. Not "
+                             "with packed batching or a student that trains with dropout.")
 
 
 @dataclass

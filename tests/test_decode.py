@@ -228,3 +228,35 @@ def test_right_padding_is_fed_at_position_zero_not_past_the_models_last_position
     fed = torch.tensor([[1, 0, 0], [1, 1, 1]])
     logits = batch.feed(tokens, fed, keep_all_logits=True)  # row 0 would put its padding at 15 and 16
     assert logits.shape[:2] == (2, 3) and batch.lengths.tolist() == [15, 5]
+
+
+def _warper_scores(temperature: float, top_p: float, scores: torch.Tensor) -> torch.Tensor:
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+    return LogitsProcessorList([TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p=top_p)])(None, scores)
+
+
+def test_top_p_cut_from_the_top_tokens_equals_the_warpers_sort_of_the_whole_vocabulary():
+    """generate()'s draws depend on exactly which tokens top-p keeps: the cut from the 64 most likely tokens must
+    reach the softmax with the warper's scores bit for bit, on peaked rows (cut fast), flat rows (the nucleus lies
+    outside the window: sorted), bfloat16 logits (ties), a tie at the cut and a mass on top_p itself."""
+    gen = torch.Generator().manual_seed(0)
+    vocab, rows = 49152, 192
+    scale = torch.linspace(0.3, 6.0, rows).unsqueeze(-1)
+    logits = torch.randn(rows, vocab, generator=gen) * scale
+    logits[:, :8] += torch.linspace(0.0, 30.0, rows).unsqueeze(-1)  # from flat rows to a few likely tokens
+    tie = torch.full((1, vocab), -20.0)
+    tie[0, :3] = torch.tensor([5.0, 3.0, 3.0])  # masses 0.787, 0.107, 0.107: top_p 0.85 cuts between the tied two
+    on_p = torch.full((1, vocab), -1e4)
+    on_p[0, :2] = torch.log(torch.tensor([0.9, 0.1]))  # the first token's mass is top_p itself
+    for temperature, top_p in ((0.7, 0.95), (1.0, 0.9), (1.0, 0.85), (1.3, 0.5)):
+        for scores in (logits, logits.bfloat16().float(), tie, on_p):
+            sampler = decode_module.Sampler(temperature, top_p)
+            got, want = sampler.warp(scores.clone()), _warper_scores(temperature, top_p, scores.clone())
+            assert torch.equal(got, want), (temperature, top_p, (got != want).any(-1).nonzero().flatten()[:5])
+    sampler = decode_module.Sampler(0.7, 0.95)
+    sampler.warp(logits)
+    assert sampler.rows_cut > rows // 2 and sampler.rows_sorted > 0, (sampler.rows_cut, sampler.rows_sorted)
+    for scores, top_p in ((tie, 0.85), (on_p, 0.9)):  # ambiguous rows go through the warper
+        sampler = decode_module.Sampler(1.0, top_p)
+        sampler.warp(scores)
+        assert (sampler.rows_cut, sampler.rows_sorted) == (0, 1)

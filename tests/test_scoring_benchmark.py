@@ -1,6 +1,8 @@
 """The pool-scoring benchmark at toy scale: its paired engine/ceiling runs, its identical-results counts and its
 per-part split (python -m pytest tests/test_scoring_benchmark.py)."""
 
+import re
+
 from benchmarks.scoring import compare, parts_table, report
 from elad_engine.config import ProjectConfig
 from elad_engine.student.model import Student
@@ -24,6 +26,8 @@ def test_the_scoring_benchmark_pairs_each_engine_run_with_a_ceiling_and_checks_i
     assert "identical greedy explanations: 3 of 3" in out
     parts = dict(line.strip("|").rsplit("|", 1) for line in out.splitlines()[-20:] if line.startswith("| decode"))
     assert float(parts[" decode "]) > 0 and float(parts[" decode: feed "]) > 0
+    cut, whole = re.search(r"top-p: ([\d,]+) sampled rows cut .*, ([\d,]+) sorted whole", out).groups()
+    assert int(cut.replace(",", "")) + int(whole.replace(",", "")) > 0  # the sampled rows' top-p cuts, counted
 
 
 def test_the_scoring_benchmark_compares_dtypes_each_against_its_own_ceiling(tiny_pretrained_dir, capsys):

@@ -22,7 +22,9 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.2):
         if value:
             return value
         time.sleep(every)
-    raise AssertionError("timed out waiting")
+    code = getattr(predicate, "__code__", None)
+    where = f" (the condition at {os.path.basename(code.co_filename)}:{code.co_firstlineno})" if code else ""
+    raise AssertionError(f"timed out waiting {timeout:.0f} s{where}")
 
 
 def start_worker(ws, *extra) -> subprocess.Popen:

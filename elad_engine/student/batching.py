@@ -1,15 +1,25 @@
 """Batches of token rows: the one padded-batch builder (`pad_right`: right-padded tensors with their attention mask,
-and labels padded with -100) that teacher-forced statistics, the probes' prefill and training all use; and how
-training turns (prompt, explanation) pairs into batches: length-grouped, packed, and split into micro-batches that
-fit a token budget."""
+and labels padded with -100) that teacher-forced statistics, the probes' prefill and training all use; the prefix a
+batch's rows share (a chat template's system turn and few-shot exemplars), which decoding and training run once; and
+how training turns (prompt, explanation) pairs into batches: length-grouped, packed, split into micro-batches that
+fit a token budget, and cut after their shared prefix."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import torch
 
 IGNORE = -100  # the label of a position no loss is taken on
+SHARED_PREFIX_MIN = 32  # rows that share a prefix at least this long run it once, not once per row
+
+
+def shared_prefix(rows: list[list[int]]) -> int:
+    """Tokens every row starts with, each row keeping at least one of its own (its next-token logits)."""
+    if len(rows) < 2:
+        return 0
+    return min(len(os.path.commonprefix(rows)), min(map(len, rows)) - 1)
 
 
 def pad_right(rows: list[list[int]], pad_id: int, labels: list[list[int]] | None = None,
@@ -60,6 +70,20 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
 def collate(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:
     """The samples `idx` padded to the longest of them (labels -100 on the padding)."""
     return pad_right([encoded[i][0] for i in idx], pad_id, labels=[encoded[i][1] for i in idx], device=device)
+
+
+def collate_after_prefix(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:
+    """`collate`, with the prompt prefix the samples share (SHARED_PREFIX_MIN tokens or more) cut off as
+    'prefix_ids' [1, P], to run once for the batch: the rows then start after it. The prefix ends before the last
+    position whose logits any label needs (the loss at a row's first label reads the position before it)."""
+    rows, labels = [encoded[i][0] for i in idx], [encoded[i][1] for i in idx]
+    first = min(next((t for t, y in enumerate(ys) if y != IGNORE), len(ys)) for ys in labels)
+    shared = min(shared_prefix(rows), first - 1)
+    if shared < SHARED_PREFIX_MIN:
+        return collate(encoded, idx, pad_id, device)
+    batch = pad_right([r[shared:] for r in rows], pad_id, labels=[y[shared:] for y in labels], device=device)
+    batch["prefix_ids"] = torch.tensor([rows[0][:shared]], dtype=torch.long, device=device)
+    return batch
 
 
 def collate_packed(encoded, idx: list[int], pad_id: int, device) -> dict[str, torch.Tensor]:

@@ -11,18 +11,18 @@ row does not shift the others' random numbers.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
 from ..errors import StudentError
 from ..method.reasoning import ANSWER_TRIGGER
 from . import kv_cache
+from .batching import SHARED_PREFIX_MIN, shared_prefix
 from .kv_cache import KVStore
 
 
@@ -72,22 +72,56 @@ STOP_RULES = {"explanation": (answer_line_done, ("\n",)), "probe": (short_answer
 TICK_S = 0.5
 MAX_GROUP = 256  # questions decoded together at most (their rows: 1 + M each)
 COMPACT_SHARE = 4  # finished rows are dropped once they are an eighth of the batch (or its last row)
-SHARED_PREFIX_MIN = 32  # a group's prompts share a prefix at least this long: it is prefilled once, not per row
 
 
 class Sampler:
-    """generate()'s sampling: its warpers in its order, then softmax and the exponential race of torch.multinomial."""
+    """generate()'s sampling: its warpers in its order, then softmax and the exponential race of torch.multinomial.
+
+    Top-p is cut from the TOP_P_WINDOW most likely tokens where the nucleus lies inside them, instead of
+    TopPLogitsWarper's sort of the whole vocabulary (on SmolLM2, 32 rows x 49,152 tokens: a 62 ms sort per step
+    against 3 ms). The cut is the warper's own: a row is cut this way only when its cumulative mass is nowhere within
+    TOP_P_MARGIN of top_p (the warper sums 49,152 float32 values from the other end, so its rounding differs from
+    ours by far less) and the last token kept does not tie the first one left out; every other row goes through the
+    warper. The scores that reach the softmax are then the warper's, bit for bit (`tests/test_decode.py`)."""
+
+    TOP_P_WINDOW = 64
+    TOP_P_MARGIN = 1e-3
 
     def __init__(self, temperature: float, top_p: float):
-        warpers = []
-        if temperature != 1.0:
-            warpers.append(TemperatureLogitsWarper(temperature))
-        if top_p < 1.0:
-            warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
-        self.warpers = LogitsProcessorList(warpers)
+        self.temperature = TemperatureLogitsWarper(temperature) if temperature != 1.0 else None
+        self.top_p = top_p
+        self.top_p_warper = TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1) if top_p < 1.0 else None
+        self.rows_cut, self.rows_sorted = 0, 0  # how often each path ran, for --parts and the tests
+
+    def warp(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.temperature is not None:
+            scores = self.temperature(None, scores)
+        if self.top_p_warper is None:
+            return scores
+        window = self.TOP_P_WINDOW + 1
+        if scores.shape[-1] <= window:
+            self.rows_sorted += scores.shape[0]
+            return self.top_p_warper(None, scores)
+        top, idx = scores.topk(window, dim=-1)  # descending
+        mass = (top - scores.logsumexp(-1, keepdim=True)).exp()
+        above = mass.cumsum(-1) - mass  # the mass of the tokens more likely than each
+        keep = above < self.top_p
+        kept = keep.sum(-1, keepdim=True)  # the warper keeps a prefix of the descending order
+        inside = kept < window  # a token of the window is left out, and so is every token below it
+        clear = ((above - self.top_p).abs() > self.TOP_P_MARGIN).all(-1, keepdim=True)
+        no_tie = top.gather(-1, (kept - 1).clamp(max=window - 2)) != top.gather(-1, kept.clamp(max=window - 1))
+        cut = (inside & clear & no_tie).squeeze(-1)
+        remove = torch.ones_like(scores, dtype=torch.bool).scatter_(-1, idx, ~keep)
+        out = scores.masked_fill(remove, self.top_p_warper.filter_value)
+        if not bool(cut.all()):
+            rest = (~cut).nonzero().squeeze(-1)
+            out[rest] = self.top_p_warper(None, scores[rest])
+        cutting = int(cut.sum())
+        self.rows_cut, self.rows_sorted = self.rows_cut + cutting, self.rows_sorted + scores.shape[0] - cutting
+        return out
 
     def pick(self, scores: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(self.warpers(None, scores), dim=-1)
+        probs = torch.softmax(self.warp(scores), dim=-1)
         return (probs / noise).argmax(-1)
 
 
@@ -161,13 +195,6 @@ def _left_padded(prompt_ids: list[list[int]], pad_id: int, device) -> tuple[torc
         tokens[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
         mask[r, width - len(p):] = 1
     return tokens.to(device), mask.to(device)
-
-
-def shared_prefix(prompt_ids: list[list[int]]) -> int:
-    """Tokens every prompt starts with, each prompt keeping at least one of its own (its next-token logits)."""
-    if len(prompt_ids) < 2:
-        return 0
-    return min(len(os.path.commonprefix(prompt_ids)), min(map(len, prompt_ids)) - 1)
 
 
 def prefill(model, prompt_ids: list[list[int]], pad_id: int, device, reserve: int,

@@ -71,7 +71,7 @@ def return_freed_memory() -> bool:
     """Make glibc unmap freed blocks of MMAP_THRESHOLD bytes or more at once. By default its threshold is dynamic: it
     rises (up to 32 MB) to the size of the largest block freed, and smaller blocks then stay in its heaps, where a
     training step's churn of activation-sized tensors fragments them: a SmolLM2 LoRA training held 5.3 GB for a
-    fraction of it in live tensors (benchmarks/README.md, "training memory"). A CPU's tensors are malloc'd, so this
+    fraction of it in live tensors (README, "Training memory"). A CPU's tensors are malloc'd, so this
     is what bounds a CPU round's resident memory. Left alone where the user set MALLOC_MMAP_THRESHOLD_, and off glibc
     (its mallopt is what is called). True when set."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):

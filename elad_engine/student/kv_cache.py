@@ -1,6 +1,7 @@
 """The decode loop's KV cache: Hugging Face's DynamicCache with layers that write into a preallocated buffer (no
 concatenation per token), rows that can be dropped and left padding that can be trimmed as rows finish, one row's
-keys and values copied out, and many branches of saved rows gathered into a new left-padded batch.
+keys and values copied out, and many branches of saved rows gathered into a new left-padded batch. And training's:
+a shared prefix's keys and values, recorded once and attended to by every row of a batch (`shared_prefix_cache`).
 
 Any model whose own cache is made of full-attention `DynamicLayer`s works (GPT-2, Llama, Qwen2, ...);
 `supports(model)` says so, and the explain path falls back to `generate()` elsewhere.
@@ -198,3 +199,51 @@ def branches(store: KVStore, rows: list[int], lengths: list[int], reserve: int,
         # dim], used through a transposed view (attention reads it as fast as a contiguous copy, measured).
         layer.adopt(k[idx, cols].transpose(1, 2), v[idx, cols].transpose(1, 2), width)
     return cache, mask
+
+
+class _RecordingLayer(DynamicLayer):
+    """Keeps the keys and values a forward pass over a prefix writes. A write replaces the last one, so when a
+    checkpointed layer is replayed in the backward pass it writes the same again instead of appending."""
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        self.keys, self.values, self.is_initialized = key_states, value_states, True
+        return key_states, value_states
+
+    def get_seq_length(self) -> int:
+        return 0  # the prefix is the first thing written
+
+
+class _PrefixLayer(DynamicLayer):
+    """A prefix's keys and values (a view per row) that each write attends after and none is kept: the rows see the
+    prefix and themselves, and a checkpointed replay sees exactly what the forward pass saw."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        super().__init__()
+        self.keys, self.values, self.is_initialized, self.reads = keys, values, True, 0
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        self.reads += 1
+        return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
+
+
+def _cache_of(layers: list[DynamicLayer]) -> DynamicCache:
+    cache = DynamicCache()
+    cache.layers, cache.layer_class_to_replicate = layers, None
+    return cache
+
+
+def shared_prefix_cache(model, prefix: torch.Tensor, rows: int) -> DynamicCache | None:
+    """Run `prefix` [1, P] through `model` (with gradients, when enabled) and return a cache through which `rows`
+    rows fed after it attend to its keys and values: the rows' loss then backpropagates into the one prefix run.
+    None when the model did not write the prefix's keys and values into the cache it was given."""
+    recorder = _cache_of([_RecordingLayer() for _ in range(model.config.num_hidden_layers)])
+    model(input_ids=prefix, cache=recorder, use_cache=True, logits_to_keep=1)
+    if not all(layer.is_initialized for layer in recorder.layers):
+        return None
+    return _cache_of([_PrefixLayer(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1))
+                      for layer in recorder.layers])
+
+
+def prefix_was_read(cache: DynamicCache) -> bool:
+    """Whether every layer of a `shared_prefix_cache` was attended to since it was made."""
+    return all(layer.reads > 0 for layer in cache.layers)

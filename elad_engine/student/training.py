@@ -18,7 +18,9 @@ import torch
 
 from ..config import TrainingConfig
 from ..errors import StudentError
-from .batching import BATCHING, IGNORE, collate, collate_packed, encode_pairs, length_grouped_batches, micro_batches
+from .batching import (BATCHING, IGNORE, collate, collate_after_prefix, collate_packed, encode_pairs,
+                       length_grouped_batches, micro_batches)
+from . import kv_cache
 from .hardware import native_bf16
 from .model import seeded
 
@@ -58,18 +60,83 @@ def lora_targets(model, setting: str) -> list[str] | str:
 
 def token_loss_sum(model, batch: dict, use_bf16: bool) -> torch.Tensor:
     """The summed next-token loss over the batch's labelled positions. Logits are computed only from the first
-    labelled position on (`logits_to_keep`), so the prompt's full-vocabulary logits are never materialised."""
+    labelled position on (`logits_to_keep`), so the prompt's full-vocabulary logits are never materialised.
+
+    A batch with 'prefix_ids' (`collate_after_prefix`) runs that shared prefix once, on one row, and its rows after
+    it, attending to its keys and values expanded to every row: the loss and the gradients are those of the whole
+    rows (the expansion's backward sums the rows' gradients into the one prefix), for one prefix's compute instead
+    of one per row."""
     labels = batch["labels"]
-    inputs = {k: v for k, v in batch.items() if k != "labels"} | {"use_cache": False}
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "prefix_ids")} | {"use_cache": False}
     labelled = (labels != IGNORE).any(0)
     first = max(1, int(labelled.float().argmax())) if bool(labelled.any()) else labels.shape[1] - 1
     keep = labels.shape[1] - first + 1  # logits at positions first-1 .. end predict labels first .. end
     device = labels.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]
+        if "prefix_ids" in batch:
+            inputs |= _after_prefix(model, batch["prefix_ids"], inputs["attention_mask"])
+            with _checkpointed_with_cache(model):
+                logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]
+            if not kv_cache.prefix_was_read(inputs["cache"]):  # the rows never saw the prefix: a wrong loss
+                raise StudentError(PREFIX_UNSEEN)
+        else:
+            logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]
     targets = labels[:, first:]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")
+
+
+PREFIX_UNSEEN = ("Training with a shared prefix: the model's layers did not use the cache of the prefix's keys and "
+                 "values (a transformers version that drops it?); set training.share_prefix = false.")
+
+
+def _after_prefix(model, prefix: torch.Tensor, mask: torch.Tensor) -> dict:
+    """The model inputs that put a batch's rows after `prefix` [1, P]: a cache of the prefix's keys and values
+    (computed with gradients) seen by every row, and the attention mask over prefix and rows."""
+    with _checkpointed_with_cache(model):
+        cache = kv_cache.shared_prefix_cache(model, prefix, mask.shape[0])
+    if cache is None:
+        raise StudentError(PREFIX_UNSEEN)
+    ones = torch.ones((mask.shape[0], prefix.shape[1]), dtype=mask.dtype, device=mask.device)
+    return {"cache": cache, "use_cache": True, "attention_mask": torch.cat([ones, mask], dim=1)}
+
+
+def _drops_out(model) -> bool:
+    """Whether training draws dropout masks anywhere (a GPT-2's residual and attention dropout, LoRA's): rows that
+    share one run of their prefix would share its masks too, which is not the whole rows' training."""
+    return any((isinstance(m, torch.nn.Dropout) and m.p > 0) or float(getattr(m, "attention_dropout", 0) or 0) > 0
+               for m in model.modules())
+
+
+def _prefix_survives_checkpointing(model) -> bool:
+    """Whether the model, with checkpointing on, lets its layers attend to a shared prefix's cache (a Llama's do
+    through `_can_checkpoint_with_cache`; a GPT-2 drops every cache under checkpointing in its own forward): a
+    1-token prefix and a 1-token row, with gradients, nothing kept."""
+    ids = torch.zeros((1, 2), dtype=torch.long, device=next(model.parameters()).device)
+    with torch.enable_grad(), _checkpointed_with_cache(model):
+        cache = kv_cache.shared_prefix_cache(model, ids[:, :1], 1)
+        if cache is None:
+            return False
+        model(input_ids=ids[:, 1:], cache=cache, use_cache=True, attention_mask=torch.ones_like(ids), logits_to_keep=1)
+    return kv_cache.prefix_was_read(cache)
+
+
+@contextlib.contextmanager
+def _checkpointed_with_cache(model):
+    """Let checkpointed layers keep the cache they are given. transformers drops it under gradient checkpointing,
+    because a replay would write it twice, unless a layer says it may keep it (`_can_checkpoint_with_cache`, which
+    its comment offers to layers that only read the cache). The training prefix's caches are safe to replay: their
+    writes replace or are not kept (kv_cache._RecordingLayer, _PrefixLayer)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for layer in layers:
+        layer._can_checkpoint_with_cache = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer._can_checkpoint_with_cache
 
 
 def _batch_backward(model, tokenizer, encoded, idx: list[int], loss_tokens: list[int], make, budget: int,
@@ -137,7 +204,7 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, seed: i
 def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
         on_step: Callable[[int, int, float], None] | None = None, processes=None, micro_batch_tokens: int = 0,
-        gradient_checkpointing: bool = False) -> TrainResult:
+        gradient_checkpointing: bool = False, share_prefix: bool = True) -> TrainResult:
     """Train `model` in place with AdamW and a linear decay; returns the loss curve.
 
     batching: "padded" (shuffled batches padded to their longest sample: the baseline), "grouped" (batches of similar
@@ -146,6 +213,10 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
     stays the same and only speed and memory differ. precision: "auto" (bf16 autocast where native), "bf16", "fp32".
     processes: a launched group (distributed.Processes) to train data-parallel through accelerate; every rank builds
     the same batches (same seed) and takes its share of each (see _batch_backward).
+    share_prefix: a micro-batch's common prompt prefix (the exemplars) runs once, not once per row
+    (`collate_after_prefix`; the same loss and gradients). Not with packed rows, dropout (`_drops_out`), a launched
+    group (two forward passes per backward), a model whose cache is not plain full-attention layers (`kv_cache.supports`) or one that
+    drops the cache under gradient checkpointing (`_prefix_survives_checkpointing`).
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -173,8 +244,11 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
         acc, (model, opt, sched) = _distributed(processes, model, opt, sched, batch_size, seed)
     _checkpointing(model, gradient_checkpointing)
     model.train()
+    after_prefix = share_prefix and acc is None and kv_cache.supports(model) and not _drops_out(model) and (
+        not gradient_checkpointing or _prefix_survives_checkpointing(model))
     result, budget = TrainResult(steps=0, tokens=0, seconds=0.0, left_out=loss_tokens.count(0)), micro_batch_tokens
-    t0, make = time.perf_counter(), collate_packed if batching == "packed" else collate
+    make = collate_packed if batching == "packed" else collate_after_prefix if after_prefix else collate
+    t0 = time.perf_counter()
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
             loss, budget = _step_with_backoff(model, tokenizer, encoded, idx, loss_tokens, make, budget, use_bf16,
@@ -255,7 +329,8 @@ def train_student(student, prompts: list[str], completions: list[str], cfg: Trai
     result = fit(model, student.tokenizer, prompts, completions, learning_rate=cfg.learning_rate,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
                  batching=cfg.batching, precision=cfg.precision, on_step=on_step, processes=processes,
-                 micro_batch_tokens=cfg.micro_batch_tokens, gradient_checkpointing=cfg.gradient_checkpointing)
+                 micro_batch_tokens=cfg.micro_batch_tokens, gradient_checkpointing=cfg.gradient_checkpointing,
+                 share_prefix=cfg.share_prefix)
     if processes is not None and not processes.is_main:
         processes.barrier()  # wait until the main rank has written the checkpoint
         return result
