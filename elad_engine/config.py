@@ -197,8 +197,7 @@ class TrainingConfig(Section):
     epochs: int = opt(4, "Passes over all approved samples each round.", lo=1, hi=1000)
     batch_size: int = opt(16, "Samples per optimiser step.", lo=1, hi=4096)
     max_length: int = opt(1024, "Longest prompt+explanation in tokens; longer samples are cut at the end, and a sample "
-                          "whose explanation starts past it is left out (the phase says how many).", lo=16,
-                          hi=32768)
+                          "whose explanation starts past it is left out (the phase says how many).", lo=16, hi=32768)
     batching: str = opt("grouped", "How samples become batches: grouped (by length), packed (several "
                         "per row, no cross-sample attention) or padded.", choices=("packed", "grouped", "padded"))
     precision: str = opt("auto", "auto: bfloat16 autocast where the GPU or CPU has native bf16 (AVX512-BF16, AMX), "
@@ -209,9 +208,8 @@ class TrainingConfig(Section):
                                   "itself when the device runs out of memory.", lo=0, hi=10_000_000)
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, about a "
                                        "third slower.")
-    share_prefix: bool = opt(True, "Run the prompt prefix a micro-batch's samples share (few-shot exemplars) once, "
-                             "not once per sample: the same loss and gradients for less compute and memory. Not "
-                             "with packed batching or a student that trains with dropout.")
+    share_prefix: bool = opt(True, "Run the prompt prefix a micro-batch shares (few-shot exemplars) once, not per "
+                             "sample: the same loss and gradients, less compute. Not with packing or dropout.")
 
 
 @dataclass

@@ -120,8 +120,9 @@ class Student:
                                    f"another base model?): {detail[:300]}") from None
             if not trainable:  # inference only: folded into the weights, generation runs at the base model's speed
                 # peft leaves the merged weights frozen; from_pretrained leaves them requires_grad (every inference
-                # runs under no_grad). Frozen bfloat16 weights on a CPU take another path in torch: on SmolLM2 it held
-                # 3.5 GB against 1.2 GB for the same 45 greedy answers, and ran 1.3-1.4x slower (README, "Training memory").
+                # runs under no_grad). Frozen bfloat16 weights on a CPU take another path in torch: on SmolLM2 they
+                # held 3.5 GB against 1.2 GB for the same 45 greedy answers, and ran 1.3-1.4x slower (README,
+                # "Training memory").
                 model = model.merge_and_unload().requires_grad_(True)
         model.to(dev)
         return cls(model, tokenizer, dev, path, adapter)

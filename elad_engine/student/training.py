@@ -18,9 +18,17 @@ import torch
 
 from ..config import TrainingConfig
 from ..errors import StudentError
-from .batching import (BATCHING, IGNORE, collate, collate_after_prefix, collate_packed, encode_pairs,
-                       length_grouped_batches, micro_batches)
 from . import kv_cache
+from .batching import (
+    BATCHING,
+    IGNORE,
+    collate,
+    collate_after_prefix,
+    collate_packed,
+    encode_pairs,
+    length_grouped_batches,
+    micro_batches,
+)
 from .hardware import native_bf16
 from .model import seeded
 
@@ -201,6 +209,13 @@ def fit(model, tokenizer, prompts: list[str], completions: list[str], *, seed: i
         return _fit(model, tokenizer, prompts, completions, seed=seed, **options)
 
 
+def _refuse_if_nothing_to_learn(tokenizer, prompts: list[str], loss_tokens: list[int], max_length: int) -> None:
+    if not any(loss_tokens):
+        longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+        raise StudentError(f"Every sample's explanation starts past training.max_length = {max_length} tokens (the "
+                           f"longest prompt has {longest}): raise training.max_length, or use fewer exemplars.")
+
+
 def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learning_rate: float, epochs: int,
         batch_size: int, max_length: int, seed: int = 0, batching: str = "grouped", precision: str = "auto",
         on_step: Callable[[int, int, float], None] | None = None, processes=None, micro_batch_tokens: int = 0,
@@ -213,10 +228,7 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
     stays the same and only speed and memory differ. precision: "auto" (bf16 autocast where native), "bf16", "fp32".
     processes: a launched group (distributed.Processes) to train data-parallel through accelerate; every rank builds
     the same batches (same seed) and takes its share of each (see _batch_backward).
-    share_prefix: a micro-batch's common prompt prefix (the exemplars) runs once, not once per row
-    (`collate_after_prefix`; the same loss and gradients). Not with packed rows, dropout (`_drops_out`), a launched
-    group (two forward passes per backward), a model whose cache is not plain full-attention layers (`kv_cache.supports`) or one that
-    drops the cache under gradient checkpointing (`_prefix_survives_checkpointing`).
+    share_prefix: a micro-batch's shared prompt prefix (the exemplars) runs once where the model allows it.
     """
     if batching not in BATCHING:
         raise StudentError(f"batching must be one of {', '.join(BATCHING)}, not {batching!r}")
@@ -226,10 +238,7 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
     encoded = encode_pairs(tokenizer, prompts, completions, max_length)
     lengths = [len(x) for x, _ in encoded]
     loss_tokens = [sum(t != IGNORE for t in y[1:]) for _, y in encoded]  # the tokens the shifted loss counts
-    if not any(loss_tokens):
-        longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
-        raise StudentError(f"Every sample's explanation starts past training.max_length = {max_length} tokens (the "
-                           f"longest prompt has {longest}): raise training.max_length, or use fewer exemplars.")
+    _refuse_if_nothing_to_learn(tokenizer, prompts, loss_tokens, max_length)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     total = math.ceil(len(encoded) / batch_size) * epochs
@@ -244,10 +253,8 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
         acc, (model, opt, sched) = _distributed(processes, model, opt, sched, batch_size, seed)
     _checkpointing(model, gradient_checkpointing)
     model.train()
-    after_prefix = share_prefix and acc is None and kv_cache.supports(model) and not _drops_out(model) and (
-        not gradient_checkpointing or _prefix_survives_checkpointing(model))
     result, budget = TrainResult(steps=0, tokens=0, seconds=0.0, left_out=loss_tokens.count(0)), micro_batch_tokens
-    make = collate_packed if batching == "packed" else collate_after_prefix if after_prefix else collate
+    make = _batch_maker(model, batching, share_prefix, acc is not None, gradient_checkpointing)
     t0 = time.perf_counter()
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng, 1 if batching == "padded" else 50):
@@ -268,6 +275,20 @@ def _fit(model, tokenizer, prompts: list[str], completions: list[str], *, learni
     model.eval()
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _batch_maker(model, batching: str, share_prefix: bool, distributed: bool, checkpointing: bool) -> Callable:
+    """How a micro-batch's samples become tensors: packed rows, padded rows after the prompt prefix they share
+    (`collate_after_prefix`: the prefix runs once, the same loss and gradients), or padded whole rows. The shared
+    prefix needs a single process (a launched group would run two forward passes per backward), a cache of plain
+    full-attention layers (`kv_cache.supports`), no dropout (`_drops_out`), and, under checkpointing, a model that
+    keeps the cache (`_prefix_survives_checkpointing`)."""
+    if batching == "packed":
+        return collate_packed
+    if share_prefix and not distributed and kv_cache.supports(model) and not _drops_out(model) and (
+            not checkpointing or _prefix_survives_checkpointing(model)):
+        return collate_after_prefix
+    return collate
 
 
 def _checkpointing(model, on: bool) -> None:
