@@ -82,8 +82,8 @@ def token_loss_sum(model, batch: dict, use_bf16: bool) -> torch.Tensor:
     device = labels.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
         if "prefix_ids" in batch:
-            inputs |= _after_prefix(model, batch["prefix_ids"], inputs["attention_mask"])
-            with _checkpointed_with_cache(model):
+            with _checkpointed_with_cache(model):  # both passes: the prefix's and the rows'
+                inputs |= _after_prefix(model, batch["prefix_ids"], inputs["attention_mask"])
                 logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]
             if not kv_cache.prefix_was_read(inputs["cache"]):  # the rows never saw the prefix: a wrong loss
                 raise StudentError(PREFIX_UNSEEN)
@@ -100,9 +100,9 @@ PREFIX_UNSEEN = ("Training with a shared prefix: the model's layers did not use 
 
 def _after_prefix(model, prefix: torch.Tensor, mask: torch.Tensor) -> dict:
     """The model inputs that put a batch's rows after `prefix` [1, P]: a cache of the prefix's keys and values
-    (computed with gradients) seen by every row, and the attention mask over prefix and rows."""
-    with _checkpointed_with_cache(model):
-        cache = kv_cache.shared_prefix_cache(model, prefix, mask.shape[0])
+    (computed with gradients) seen by every row, and the attention mask over prefix and rows. Under checkpointing the
+    caller runs it inside `_checkpointed_with_cache`."""
+    cache = kv_cache.shared_prefix_cache(model, prefix, mask.shape[0])
     if cache is None:
         raise StudentError(PREFIX_UNSEEN)
     ones = torch.ones((mask.shape[0], prefix.shape[1]), dtype=mask.dtype, device=mask.device)
