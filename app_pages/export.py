@@ -1,7 +1,8 @@
-"""Export: build the adapter, the merged model, the model card and the approved dataset of a chosen round (a
-worker job), then download each from the browser (roles with the export permission only; a file over 64 MB is
-read when its button is pressed, not on every rerun); the server path is shown to them too. "Try the student"
-answers a typed question with any trained round's student (a worker job)."""
+"""Export: build the adapter, the merged model, GGUF files with an Ollama Modelfile (where llama.cpp's tools are
+installed), the model card and the approved dataset of a chosen round (a worker job), then download each from the
+browser (roles with the export permission only; a file over 64 MB is read when its button is pressed, not on every
+rerun); the server path is shown to them too. "Try the student" answers a typed question with any trained round's
+student (a worker job)."""
 
 import streamlit as st
 
@@ -19,11 +20,14 @@ best = studio().exports.best_round(project_id)
 rnd = st.selectbox("Round", trained, index=trained.index(best) if best in trained else len(trained) - 1,
                    format_func=lambda r: f"round {r}" + (" (best test accuracy)" if r == best else ""))
 merged = st.checkbox("Also build the merged model (base + adapter in one folder)", value=True)
+gguf_missing = studio().exports.gguf_unavailable()
+gguf = st.checkbox("GGUF files and an Ollama Modelfile (llama.cpp, Ollama, LM Studio)", value=not gguf_missing,
+                   disabled=bool(gguf_missing) or not merged, help=gguf_missing)
 job = studio().exports.job(project_id)
 drawn = None if job is None else (job["id"], job["status"])  # what the button and the downloads were drawn for
 busy = job is not None and job["status"] in ACTIVE_JOB
 if st.button("Build the export", type="primary", disabled=busy or not can(Permission.EXPORT)):
-    studio().exports.start(project_id, rnd, merged)
+    studio().exports.start(project_id, rnd, merged, gguf and merged and not gguf_missing)
     st.rerun()
 
 

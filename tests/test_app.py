@@ -126,13 +126,16 @@ def test_review_page_edit_and_reject(env):
     assert store.revisions.get(rid)["status"] == "rejected" and store.reviews.list(rid)[-1]["reason"] == "off topic"
 
 
-def test_metrics_and_export_pages_render(env):
+def test_metrics_and_export_pages_render(env, tmp_path, monkeypatch):
     at = page("metrics", project="p")
     assert not at.exception and at.dataframe[0].value["round"].tolist() == [0]  # round 1 waits for review
+    monkeypatch.setenv("ELAD_GGUF_TOOLS", str(tmp_path / "no-tools"))  # whatever this machine has installed
     at = page("export", project="p")
     assert not at.exception
+    gguf = next(c for c in at.checkbox if c.label.startswith("GGUF files and an Ollama Modelfile"))
+    assert gguf.disabled and not gguf.value and "make gguf-tools" in gguf.help  # greyed, with the reason
     next(b for b in at.button if b.label == "Build the export").click().run()
-    assert Store(env).jobs.list()[-1]["kind"] == "export"
+    assert Store(env).jobs.list()[-1]["kind"] == "export" and Store(env).jobs.list()[-1]["args"]["gguf"] is False
     Store(env).jobs.update(Store(env).jobs.list()[-1]["id"], status="cancelled")
 
 

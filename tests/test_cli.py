@@ -146,3 +146,8 @@ def test_students_are_listed_and_a_missing_gguf_is_refused(workspace, tmp_path):
     assert missing.returncode == 2 and "is not a .gguf file" in missing.stderr and "Traceback" not in missing.stderr
     package = cli("student", "add", "x", "--gguf-package", "no_such_model_wheel", workspace=workspace)
     assert package.returncode == 2 and "no .gguf file in an installed package 'no_such_model_wheel'" in package.stderr
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    path_as_id = cli("student", "add", "x", "--gguf", str(tmp_path / "m.gguf"), "--base-model-id", str(tmp_path),
+                     workspace=workspace)  # refused before the file is read: no path ever becomes an export's base
+    assert path_as_id.returncode == 2 and "--base-model-id" in path_as_id.stderr and "org/name" in path_as_id.stderr
+    assert Store(workspace).students.list() == []

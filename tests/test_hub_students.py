@@ -103,9 +103,17 @@ def test_the_commit_is_pinned_with_the_project_and_every_checkpoint(offline_hub,
     outcome = RoundRunner(store, pid).run()
     assert outcome.stop_reason == "completed", outcome.message
     assert store.training_runs.get(pid, 0)["base_model"] == f"{REPO_ID}@{SHA1}"  # the pinned one, not main
-    adapter = export_round(store, pid, merged=False)["adapter"]
+    adapter = export_round(store, pid, merged=False, gguf=False)["adapter"]
     conf = json.loads((adapter / "adapter_config.json").read_text())
     assert (conf["base_model_name_or_path"], conf["revision"]) == (REPO_ID, SHA1)
+    # the card names the same base, and its peft snippet loads it by id at that commit, offline, as written
+    card = (adapter.parent / "README.md").read_text()
+    assert card.startswith(f"---\nbase_model: {REPO_ID}\nlibrary_name: peft\n")
+    snippet = card.split("```python\n")[1].split("```")[0]
+    assert f'from_pretrained("{REPO_ID}", revision="{SHA1}")' in snippet
+    ran = subprocess.run([sys.executable, "-c", snippet], cwd=adapter.parent, capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
 
 
 def test_the_cli_creates_a_project_by_id_offline_and_trains_it_without_a_network_call(offline_hub, tmp_path):

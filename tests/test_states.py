@@ -83,7 +83,7 @@ def test_a_version_5_workspace_keeps_every_row_and_gains_the_constraints(tmp_pat
     rows = before.execute("SELECT * FROM revisions ORDER BY id").fetchall()
     before.close()
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 10
+    assert store.schema_version() == SCHEMA_VERSION == 11
     assert {t: store.db[t].count for t in counts} == counts and counts["revisions"] == 6
     after = store.db.execute("SELECT * FROM revisions ORDER BY id").fetchall()
     assert [r[:len(rows[0])] for r in after] == rows  # later versions only add columns

@@ -161,11 +161,13 @@ def test_a_version_1_workspace_is_migrated_in_place(tmp_path):
         "INSERT INTO teacher_calls (project_id, round, purpose, prompt_tokens, completion_tokens, cost_usd, "
         "created_at) VALUES (1, 0, 'full', 10, 5, 0.1, 0)", [])])
     store = Store(ws)
-    assert store.schema_version() == SCHEMA_VERSION == 10
+    assert store.schema_version() == SCHEMA_VERSION == 11
     spend = store.teacher_calls.spend(1)
     assert spend["calls"] == 1 and spend["cached_calls"] == 0  # old rows count as paid
     assert {"teacher_cache", "job_log", "workers", "review_claims", "users"} <= set(store.db.table_names())
     assert {"phase", "phase_started"} <= {c.name for c in store.db["jobs"].columns}
+    assert {"base_model_id", "license"} <= {c.name for c in store.db["students"].columns}  # version 11
+    assert "dtype" in {c.name for c in store.db["training_runs"].columns}
 
 
 def test_id_filters_run_in_sql_for_any_number_of_ids(store):

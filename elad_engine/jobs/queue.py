@@ -19,8 +19,8 @@ def enqueue_rounds(store: Store, project_id: int, max_rounds: int | None = None)
     return store.jobs.enqueue(project_id, JobKind.ROUNDS, {"max_rounds": max_rounds})
 
 
-def enqueue_export(store: Store, project_id: int, rnd: int, merged: bool) -> int:
-    return store.jobs.enqueue(project_id, JobKind.EXPORT, {"round": rnd, "merged": merged})
+def enqueue_export(store: Store, project_id: int, rnd: int, merged: bool, gguf: bool | None = None) -> int:
+    return store.jobs.enqueue(project_id, JobKind.EXPORT, {"round": rnd, "merged": merged, "gguf": gguf})
 
 
 def request_stop(store: Store, job_id: int, as_status: str = JobStatus.PAUSED) -> None:

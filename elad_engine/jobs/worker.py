@@ -83,7 +83,7 @@ def run_export_job(studio, ctx: JobContext) -> str:
     args = ctx.job["args"] or {}
     ctx.progress("export", 0, 1)
     paths = studio.exports.build(ctx.job["project_id"], args.get("round"), args.get("out"),
-                                 merged=args.get("merged", True))
+                                 merged=args.get("merged", True), gguf=args.get("gguf"))
     ctx.progress("export", 1, 1)
     for k, v in paths.items():
         ctx.log(f"{k}: {v}")

@@ -53,10 +53,16 @@ class ExportsArea(Area):
         from ..rounds.try_out import answer_question
         return answer_question(self.store, project_id, rnd, question)
 
+    @action(Permission.READ)
+    def gguf_unavailable(self) -> str | None:
+        """Why an export cannot write GGUF files and a Modelfile here (None: it can)."""
+        from ..export.gguf_files import unavailable
+        return unavailable()
+
     @action(Permission.EXPORT)
-    def start(self, project_id: int, rnd: int, merged: bool = True) -> int:
-        """Queue an export of round `rnd` for the worker."""
-        return enqueue_export(self.store, project_id, rnd, merged)
+    def start(self, project_id: int, rnd: int, merged: bool = True, gguf: bool | None = None) -> int:
+        """Queue an export of round `rnd` for the worker (`gguf`: None where available, True required)."""
+        return enqueue_export(self.store, project_id, rnd, merged, gguf)
 
     @action(Permission.EXPORT)
     def cancel(self, job_id: int) -> None:
@@ -69,6 +75,7 @@ class ExportsArea(Area):
 
     @action(Permission.EXPORT)
     def build(self, project_id: int, rnd: int | None = None, out: str | Path | None = None,
-              merged: bool = True) -> dict[str, Path]:
-        """Write the export in this process (default round: the best one); returns its parts' paths."""
-        return export.export_round(self.store, project_id, rnd, out, merged=merged)
+              merged: bool = True, gguf: bool | None = None) -> dict[str, Path]:
+        """Write the export in this process (default round: the best one); returns its parts' paths. `gguf`: None
+        writes GGUF files and a Modelfile where llama.cpp's tools are installed, True requires them."""
+        return export.export_round(self.store, project_id, rnd, out, merged=merged, gguf=gguf)

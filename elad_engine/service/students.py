@@ -47,10 +47,12 @@ class StudentsArea(Area):
         return describe_student(self.store, path)
 
     @action(Permission.CONFIGURE)
-    def add_gguf(self, name: str, path: str | Path, label: str | None = None) -> StudentRow:
-        """Convert the GGUF file into the workspace (once per file) and register it as `student:NAME`."""
+    def add_gguf(self, name: str, path: str | Path, label: str | None = None,
+                 base_model_id: str | None = None) -> StudentRow:
+        """Convert the GGUF file into the workspace (once per file) and register it as `student:NAME`;
+        `base_model_id` is the hub id of the model it packages (exports name it as their base)."""
         from ..student.gguf import register_gguf
-        return register_gguf(self.store, name, path, label)
+        return register_gguf(self.store, name, path, label, base_model_id)
 
     @action(Permission.CONFIGURE)
     def download(self, hub_id: str) -> int:

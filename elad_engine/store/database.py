@@ -21,7 +21,7 @@ from .migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 FENCE_ENV = "ELAD_FENCE"  # "job:lease" for the ranks a job launches: their writes are fenced by its lease too
 DISK_ERRORS = ("disk I/O error", "disk is full", "database or disk is full")  # SQLite's words for ENOSPC / EFBIG
 SCHEMA = (resources.files(__package__) / "schema.sql").read_text(encoding="utf-8")  # version SCHEMA_VERSION

@@ -135,4 +135,9 @@ ALTER TABLE training_runs ADD COLUMN base_model TEXT;
 UPDATE teacher_calls SET simulated = 1 WHERE model = 'oracle';
 """),  # the pinned commit of a student named by its hub id; simulated teacher replies marked in the ledger; the
     # base student of every checkpoint
+    10: Migration(sql="""
+ALTER TABLE students ADD COLUMN base_model_id TEXT;
+ALTER TABLE students ADD COLUMN license TEXT;
+ALTER TABLE training_runs ADD COLUMN dtype TEXT;
+"""),  # where a registered student came from as the hub names it, and its licence; the dtype a round trained in
 }

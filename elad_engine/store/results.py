@@ -23,6 +23,8 @@ class TrainingRunRow(TypedDict):
     losses: list[float] | None
     checkpoint: str | None  # absolute, as read back
     checkpoint_sha256: str | None  # of the folder as published (student/checkpoint.py); None before checksums
+    base_model: str | None  # the base student: a hub id@commit, or the student.path as resolved
+    dtype: str | None  # the weights' dtype while training (float32, bfloat16); None before schema 11
 
 
 class MetricsRow(TypedDict, total=False):

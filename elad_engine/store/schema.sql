@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS training_runs (
   steps INTEGER, tokens INTEGER, seconds REAL, final_loss REAL, losses TEXT, checkpoint TEXT,
   checkpoint_sha256 TEXT,  -- of the checkpoint folder as published; checked before it is loaded
   base_model TEXT,  -- the base student it was trained on: a hub id@commit, or the student.path as resolved
+  dtype TEXT,  -- the weights' dtype while training (float32, bfloat16): what the merged export is written in
   PRIMARY KEY (project_id, round));
 CREATE TABLE IF NOT EXISTS metrics (
   project_id INTEGER NOT NULL, round INTEGER NOT NULL, accuracy REAL, base_accuracy REAL,
@@ -106,4 +107,6 @@ CREATE TRIGGER IF NOT EXISTS reviews_no_delete BEFORE DELETE ON reviews
 -- Students registered in the workspace (a GGUF file converted once into a model folder under artifacts/students/).
 CREATE TABLE IF NOT EXISTS students (
   name TEXT PRIMARY KEY, label TEXT NOT NULL, path TEXT NOT NULL, source TEXT, sha256 TEXT, parameters INTEGER,
-  created_at REAL NOT NULL);
+  created_at REAL NOT NULL,
+  base_model_id TEXT,  -- the hub id of the model the file packages (given at registration), never a path
+  license TEXT);  -- the base model's licence id (the GGUF file's general.license), when known

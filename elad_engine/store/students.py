@@ -1,5 +1,6 @@
 """Students registered in the workspace: a name, a label for pickers, and the model folder (relative to the
-workspace) a GGUF file was converted into once, with the source file's sha256."""
+workspace) a GGUF file was converted into once, with the source file's sha256, and where the model came from as the
+hub names it (its id and licence, when known)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class StudentRow(TypedDict):
     sha256: str | None
     parameters: int | None
     created_at: float
+    base_model_id: str | None  # the hub id of the model the file packages, never a path
+    license: str | None  # the base model's licence id, when known
 
 
 class Students:
@@ -27,11 +30,12 @@ class Students:
         self.database = database
 
     def add(self, name: str, label: str, path: Path, source: str | None, sha256: str | None,
-            parameters: int | None) -> None:
+            parameters: int | None, base_model_id: str | None = None, license: str | None = None) -> None:
         rel = os.path.relpath(Path(path).resolve(), self.database.workspace)
         with self.database.transaction() as db:
             db["students"].insert({"name": name, "label": label, "path": rel, "source": source, "sha256": sha256,
-                                   "parameters": parameters, "created_at": time.time()}, replace=True)
+                                   "parameters": parameters, "created_at": time.time(),
+                                   "base_model_id": base_model_id, "license": license}, replace=True)
 
     def get(self, name: str) -> StudentRow:
         rows = self.database.query("SELECT * FROM students WHERE name = ?", [name])

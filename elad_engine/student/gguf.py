@@ -18,6 +18,7 @@ from ..errors import StudentError
 from ..resources import resolve
 from ..store import Store, check_project_name
 from ..store.students import StudentRow
+from .hub import check_repo_id, license_id
 
 REGISTERED_PREFIX = "student:"
 
@@ -63,22 +64,38 @@ def convert_gguf(path: Path, out: Path, dtype: str = "bfloat16") -> int:
     return sum(p.numel() for p in plain.parameters())
 
 
-def register_gguf(store: Store, name: str, path: str | Path, label: str | None = None) -> StudentRow:
-    """Convert the GGUF file once and register it as student `name` (the same file again: the folder is reused)."""
+def gguf_license(path: str | Path) -> str | None:
+    """The `general.license` a GGUF file declares (llama.cpp's converter writes the model card's licence there)."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(path)).fields.get("general.license")
+        return license_id(field.contents()) if field is not None else None
+    except (ImportError, OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def register_gguf(store: Store, name: str, path: str | Path, label: str | None = None,
+                  base_model_id: str | None = None) -> StudentRow:
+    """Convert the GGUF file once and register it as student `name` (the same file again: the folder is reused).
+    `base_model_id` is the hub id of the model the file packages (what exports name as their base); the licence
+    is the file's own `general.license`."""
     check_project_name(name)  # it becomes a folder name
+    base_model_id = check_repo_id(base_model_id)
     path = resolve(str(path))
     if path.suffix.lower() != ".gguf" or not path.is_file():
         raise StudentError(f"{path} is not a .gguf file; give the path of a GGUF model file.")
     sha = sha256_of(path)
     same = store.students.by_sha256(sha)
     label = label or f"{path.stem} ({name})"
+    origin = {"base_model_id": base_model_id or (same or {}).get("base_model_id"), "license": gguf_license(path)}
     if same is not None and Path(same["path"], "config.json").is_file():
-        store.students.add(name, label, Path(same["path"]), str(path), sha, same["parameters"])
+        store.students.add(name, label, Path(same["path"]), str(path), sha, same["parameters"], **origin)
         return store.students.get(name)
     out = store.artifacts / "students" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     parameters = convert_gguf(path, out)
-    store.students.add(name, label, out, str(path), sha, parameters)
+    store.students.add(name, label, out, str(path), sha, parameters, **origin)
     return store.students.get(name)
 
 

@@ -20,6 +20,8 @@ from ..errors import StudentError
 # org/name, as the hub spells repository ids, with an optional @branch, tag or commit.
 _HUB_ID = re.compile(r"^([A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95})(?:@([\w./-]{1,128}))?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")  # org/name alone
+_LICENSE = re.compile(r"^[A-Za-z0-9][\w.+-]{0,63}$")  # a licence id as model cards give it: apache-2.0, llama3.2
 # What a causal LM needs: config, safetensors weights, tokenizer files and chat template; not ONNX, GGUF or
 # pytorch_model.bin copies that many repositories carry beside them.
 FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "tokenizer*"]
@@ -54,6 +56,24 @@ def parse_hub_id(path: str) -> HubRef | None:
     if m is None or Path(path).exists():  # a local folder of that name wins
         return None
     return HubRef(m.group(1), m.group(2))
+
+
+def check_repo_id(value: str | None, where: str = "--base-model-id") -> str | None:
+    """A hub id given by hand (org/name), or None when none was given. A path or anything else is refused: it would
+    be written into every export as if another machine could find it."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not REPO_ID.match(value):
+        raise StudentError(f"{where} = {value!r} is not a Hugging Face id: give it as org/name (for example "
+                           "HuggingFaceTB/SmolLM2-135M-Instruct), or leave it out when the model has none.")
+    return value
+
+
+def license_id(value) -> str | None:
+    """A licence id as a file's metadata or card gives it, or None when it is absent or not an id."""
+    value = value[0] if isinstance(value, list) and value else value
+    return value.strip() if isinstance(value, str) and _LICENSE.match(value.strip()) else None
 
 
 def cache_dir() -> Path:

