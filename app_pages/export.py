@@ -27,7 +27,8 @@ job = studio().exports.job(project_id)
 drawn = None if job is None else (job["id"], job["status"])  # what the button and the downloads were drawn for
 busy = job is not None and job["status"] in ACTIVE_JOB
 if st.button("Build the export", type="primary", disabled=busy or not can(Permission.EXPORT)):
-    studio().exports.start(project_id, rnd, merged, gguf and merged and not gguf_missing)
+    # checked: written where llama.cpp's tools can convert this model (the card and the job say why not)
+    studio().exports.start(project_id, rnd, merged, None if gguf and merged and not gguf_missing else False)
     st.rerun()
 
 

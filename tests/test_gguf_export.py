@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 import torch
 import yaml
-from test_real_models import _free_port
+from test_real_models import _free_port, _start_llama
 
 from elad_engine.accounts import User
 from elad_engine.export.gguf_files import unavailable
@@ -35,23 +35,9 @@ pytestmark = [pytest.mark.slow,
 QUESTIONS = 16
 
 
-def _serve(model, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_threads", "2", "--n_ctx", "4096"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"llama_cpp.server did not start on {model}")
-
-
 def _served_answers(model, prompts: list[str], max_tokens: int, stop: list[str]) -> list[str]:
     port = _free_port()
-    server = _serve(model, port)
+    server = _start_llama(port, model, threads=2)
     try:
         out = []
         for prompt in prompts:  # the rendered prompt text, as the engine renders it, greedy
@@ -108,7 +94,9 @@ def test_a_smollm2_export_round_trips_through_gguf_and_llama_cpp(tmp_path, capsy
     assert conf["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert json.loads((folder / "merged" / "config.json").read_text())["torch_dtype"] == "bfloat16"
     unquantised, quantised = sorted(folder.glob("model-*.gguf"), key=lambda p: "Q" in p.name)
-    assert unquantised.name == "model-bf16.gguf" and quantised.name in ("model-Q4_K_M.gguf", "model-Q8_0.gguf")
+    # SmolLM2's 576-wide rows are not a multiple of a K-quant block (256): most tensors would fall back, so Q8_0
+    assert unquantised.name == "model-bf16.gguf" and quantised.name == "model-Q8_0.gguf"
+    assert re.search(r"Q8_0, not Q4_K_M: 1\d\d of 2\d\d tensors' rows are not a multiple of the 256", card)
     modelfile = (folder / "Modelfile").read_text()
     assert f"FROM ./{quantised.name}" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
 
@@ -137,3 +125,26 @@ def test_a_smollm2_export_round_trips_through_gguf_and_llama_cpp(tmp_path, capsy
         snippet = next(b for b in re.findall(r"```python\n(.*?)```", card, re.DOTALL) if needs in b)
         ran = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=600)
         assert ran.returncode == 0 and ran.stdout.strip(), ran.stderr[-2000:]
+
+
+def test_a_model_llama_cpp_cannot_convert_ships_without_gguf_where_possible_and_fails_where_asked(tmp_path,
+                                                                                                  tiny_model_dir):
+    """The shipped demo student (a tiny GPT-2 whose config has no n_ctx) is refused by llama.cpp's converter: asked
+    "where possible" (the default, the page's checkbox) the export ships the rest and its card says why, without a
+    path of this machine; asked with --gguf it fails, and nothing is published."""
+    from conftest import REPO, tiny_project
+    from elad_engine.export import export_round
+    from elad_engine.export.gguf_files import GgufError
+    from elad_engine.rounds.loop import RoundRunner
+
+    store = Store(tmp_path / "ws")
+    pid = tiny_project(store, tiny_model_dir, **{"rounds.rounds": 0})
+    RoundRunner(store, pid).run()
+    with pytest.raises(GgufError, match="llama.cpp's converter failed"):
+        export_round(store, pid, 0, tmp_path / "asked", gguf=True)
+    assert not (tmp_path / "asked").exists()
+    folder = export_round(store, pid, 0, tmp_path / "auto")["folder"]
+    assert (folder / "merged").is_dir() and not list(folder.glob("*.gguf")) and not (folder / "Modelfile").exists()
+    card = (folder / "README.md").read_text()
+    assert "not written: llama.cpp's converter failed" in card
+    assert not [p for p in (str(REPO), str(tmp_path), sys.prefix) if p in card]  # no path of this machine

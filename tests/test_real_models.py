@@ -86,11 +86,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_llama(port: int) -> subprocess.Popen:
-    """llama_cpp.server with the SmolLM2 GGUF on 127.0.0.1, one thread (it serves one request at a time)."""
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(GGUF), "--model_alias",
-                             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx",
-                             "4096"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def _start_llama(port: int, model=None, threads: int = 1) -> subprocess.Popen:
+    """llama_cpp.server with a GGUF file (default: SmolLM2's) on 127.0.0.1, one thread unless told (it serves one
+    request at a time)."""
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model or GGUF), "--model_alias",
+                             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
+                             "--n_ctx", "4096"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     for _ in range(240):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)

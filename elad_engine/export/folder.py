@@ -79,7 +79,14 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     card_note = gguf_files.UNAVAILABLE if gguf_missing and gguf is not False else (gguf_missing or "")
     facts = CardFacts(**{**facts.__dict__, "parts": frozenset(written), "gguf_note": card_note})  # no path in it
     if merged and not gguf_missing:
-        facts = _gguf(tmp, run, style, facts)
+        try:
+            facts = _gguf(tmp, run, style, facts)
+        except gguf_files.GgufError as e:
+            if gguf:  # asked for: the export fails, rather than ship without what was asked
+                raise
+            for part in [*tmp.glob("model-*.gguf"), tmp / "Modelfile"]:  # asked "where possible": the rest ships
+                part.unlink(missing_ok=True)
+            facts = CardFacts(**{**facts.__dict__, "gguf_note": gguf_files.without_paths(str(e), tmp)})
     style.save(tmp)
     _approved_data(store, project_id, rnd, cfg, style, tmp)
     _cards(tmp, facts)
@@ -163,7 +170,7 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, merged: bool, style:
              facts: CardFacts) -> list[str]:
     """adapter/ (LoRA) and merged/ (base + adapter, or the fully fine-tuned model), each with its prompt style and
     tokenizer; returns the parts written."""
-    from ..student.model import Student
+    from ..student.model import Student, load_tokenizer
 
     if run["method"] != "lora":
         shutil.copytree(ckpt, tmp / "merged")
@@ -180,12 +187,13 @@ def _weights(store: Store, cfg, run, ckpt: Path, tmp: Path, merged: bool, style:
     if facts.base.revision:  # a student named by its hub id: the commit it was trained on
         conf["revision"] = facts.base.revision
     conf_path.write_text(json.dumps(conf, indent=2) + "\n", encoding="utf-8")
+    if not merged:
+        load_tokenizer(base_path).save_pretrained(tmp / "adapter")
+        return ["adapter"]
     dtype = run.get("dtype") or "float32"  # rounds trained before schema 11 did not record it: float32 is exact
     # an inference load folds the adapter into the weights, in the dtype the round trained in
-    student = Student.load(base_path, adapter=str(ckpt) if merged else None, device="cpu", dtype=dtype)
+    student = Student.load(base_path, adapter=str(ckpt), device="cpu", dtype=dtype)
     student.tokenizer.save_pretrained(tmp / "adapter")
-    if not merged:
-        return ["adapter"]
     student.model.save_pretrained(tmp / "merged")
     student.tokenizer.save_pretrained(tmp / "merged")
     style.save(tmp / "merged")
@@ -204,9 +212,8 @@ def _merged_dtype(folder: Path, dtype: str) -> None:
 
 
 def _gguf(tmp: Path, run, style: PromptStyle, facts: CardFacts) -> CardFacts:
-    """model-<dtype>.gguf, the quantised file and the Modelfile; a failure of llama.cpp's tools fails the export
-    (asked for GGUF, the team would otherwise ship without noticing), a template Ollama cannot express only
-    leaves the Modelfile out, said in the card."""
+    """model-<dtype>.gguf, the quantised file and the Modelfile (GgufError when llama.cpp's tools fail); a template
+    Ollama cannot express only leaves the Modelfile out, said in the card."""
     from transformers import AutoConfig, AutoTokenizer
 
     (tmp / "merged" / "README.md").write_text(model_card(facts), encoding="utf-8")  # the converter reads its card

@@ -1,9 +1,9 @@
 """GGUF files of an exported student through llama.cpp's own tools: its `convert_hf_to_gguf.py` turns the merged
-folder into model-bf16.gguf (or -f16), and llama-cpp-python's `llama_model_quantize` writes model-Q4_K_M.gguf (Q8_0
-where the quantiser refuses K-quants). `make gguf-tools` installs both once per machine (the converter from the
-llama-cpp-python source distribution into the venv's share/elad-gguf-tools, $ELAD_GGUF_TOOLS to put it elsewhere);
-without them an export says so and writes everything else. Both run as child processes: their logs and a crash stay
-out of the worker."""
+folder into model-bf16.gguf (or -f16), and llama-cpp-python's `llama_model_quantize` writes model-Q4_K_M.gguf
+(Q8_0 where the model's tensor sizes refuse K-quants). `make gguf-tools` installs both once per machine (the
+converter from the llama-cpp-python source distribution into the venv's share/elad-gguf-tools, $ELAD_GGUF_TOOLS to
+put it elsewhere); without them an export says so and writes everything else. Both run as child processes: their
+logs and a crash stay out of the worker."""
 
 from __future__ import annotations
 
@@ -38,15 +38,7 @@ class GgufError(EladError):
 class GgufFiles:
     unquantised: Path  # model-bf16.gguf or model-f16.gguf
     quantised: Path  # model-Q4_K_M.gguf, or model-Q8_0.gguf
-    fallbacks: int  # tensors the quantiser kept in another type (rows not a multiple of the K-quant block)
-
-    @property
-    def note(self) -> str:
-        if not self.fallbacks:
-            return ""
-        kind = self.quantised.stem.split("-", 1)[1]
-        return (f"{self.fallbacks} tensor(s) of the {kind} file kept another type: their rows are not a multiple of "
-                "the 256-value block K-quants need")
+    note: str = ""  # why the quantised file is not Q4_K_M, or how much of it fell back to other types
 
 
 def tools_folder() -> Path:
@@ -77,6 +69,13 @@ def _run(cmd: list[str], what: str, timeout: float) -> str:
     return log
 
 
+def without_paths(message: str, export_folder: Path) -> str:
+    """A tool's error as a card may show it: the tools' and the export's folders named, not spelled out."""
+    for folder, name in ((tools_folder(), "<gguf tools>"), (export_folder, "<export>"), (Path(sys.prefix), "<venv>")):
+        message = message.replace(str(Path(folder).resolve()), name).replace(str(folder), name)
+    return f"not written: {message}"
+
+
 def convert(merged: Path, out_dir: Path, dtype: str, name: str) -> Path:
     """llama.cpp's converter on the merged folder: model-bf16.gguf for a bfloat16 model, else model-f16.gguf."""
     outtype = "bf16" if dtype == "bfloat16" else "f16"
@@ -86,27 +85,40 @@ def convert(merged: Path, out_dir: Path, dtype: str, name: str) -> Path:
     return out
 
 
-def quantize(source: Path, out_dir: Path, threads: int | None = None) -> tuple[Path, int]:
-    """model-Q4_K_M.gguf from `source`, else model-Q8_0.gguf when the quantiser refuses K-quants; (file, number of
-    tensors it kept in a fallback type)."""
+def _quantize_as(kind: str, source: Path, out_dir: Path, threads: int) -> tuple[Path, tuple[int, int] | None]:
+    """One quantised file; (file, (tensors kept in a fallback type, tensors)) as llama.cpp counts them."""
+    out = out_dir / f"model-{kind}.gguf"
+    try:
+        log = _run([sys.executable, "-c", _QUANTIZE, str(source), str(out), str(QUANTS[kind]), str(threads)],
+                   f"llama.cpp's quantiser ({kind})", timeout=3600)
+    except GgufError:
+        out.unlink(missing_ok=True)
+        raise
+    fell_back = re.search(r"(\d+) of (\d+) tensor\(s\) required fallback", log)
+    return out, (int(fell_back.group(1)), int(fell_back.group(2))) if fell_back else None
+
+
+def quantize(source: Path, out_dir: Path, threads: int | None = None) -> tuple[Path, str]:
+    """model-Q4_K_M.gguf from `source`; model-Q8_0.gguf instead where the quantiser refuses K-quants, or where it
+    would keep most tensors in fallback types (their rows not a multiple of the 256 values a K-quant block holds:
+    SmolLM2's 576-wide rows). Returns (file, what the card says about it)."""
     threads = threads or os.cpu_count() or 1
-    errors = []
-    for name, ftype in QUANTS.items():
-        out = out_dir / f"model-{name}.gguf"
-        try:
-            log = _run([sys.executable, "-c", _QUANTIZE, str(source), str(out), str(ftype), str(threads)],
-                       f"llama.cpp's quantiser ({name})", timeout=3600)
-        except GgufError as e:
-            out.unlink(missing_ok=True)
-            errors.append(str(e))
-            continue
-        fell_back = re.search(r"(\d+) of (\d+) tensor\(s\) required fallback", log)  # llama.cpp's own count
-        return out, int(fell_back.group(1)) if fell_back else 0
-    raise GgufError("; ".join(errors))
+    try:
+        out, fell_back = _quantize_as("Q4_K_M", source, out_dir, threads)
+    except GgufError:  # (its log names this machine's paths: not for the card)
+        return _quantize_as("Q8_0", source, out_dir, threads)[0], "Q8_0: llama.cpp's quantiser refused Q4_K_M"
+    if fell_back is None:
+        return out, ""
+    n, total = fell_back
+    why = f"{n} of {total} tensors' rows are not a multiple of the 256 values a K-quant block holds"
+    if 2 * n <= total:
+        return out, f"Q4_K_M, {why}: those kept other types"
+    out.unlink()
+    return _quantize_as("Q8_0", source, out_dir, threads)[0], f"Q8_0, not Q4_K_M: {why}"
 
 
 def write_gguf(merged: Path, out_dir: Path, dtype: str, name: str) -> GgufFiles:
     """Both GGUF files of an export, into `out_dir`."""
     unquantised = convert(merged, out_dir, dtype, name)
-    quantised, fallbacks = quantize(unquantised, out_dir)
-    return GgufFiles(unquantised, quantised, fallbacks)
+    quantised, note = quantize(unquantised, out_dir)
+    return GgufFiles(unquantised, quantised, note)

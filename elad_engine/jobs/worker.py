@@ -87,7 +87,9 @@ def run_export_job(studio, ctx: JobContext) -> str:
     ctx.progress("export", 1, 1)
     for k, v in paths.items():
         ctx.log(f"{k}: {v}")
-    return f"exported round {args.get('round', 'best')} to {Path(paths['folder']).name}"
+    missing = args.get("gguf") is not False and not any(k.startswith("gguf") for k in paths)
+    return f"exported round {args.get('round', 'best')} to {Path(paths['folder']).name}" + (
+        " (no GGUF files: its README.md says why)" if missing else "")
 
 
 def run_reask_job(studio, ctx: JobContext) -> str:

@@ -64,6 +64,15 @@ def _weights_of(path: str) -> tuple[str | Path, dict]:
     return folder, {}
 
 
+def load_tokenizer(path: str):
+    """The student's tokenizer alone, without its weights (a folder, or a hub id read from the cache)."""
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    source, where = _weights_of(path)
+    return AutoTokenizer.from_pretrained(source, **where)
+
+
 def truncate_after_answer(text: str) -> str:
     """Cut a generation after its answer line, so rambling past `The answer is X.` is dropped."""
     idx = text.find(ANSWER_TRIGGER)
