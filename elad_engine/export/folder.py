@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import StoreError
@@ -77,7 +78,7 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
     facts = _facts(store, project_id, rnd, cfg, run, style)
     written = _weights(store, cfg, run, ckpt, tmp, merged, style, facts)
     card_note = gguf_files.UNAVAILABLE if gguf_missing and gguf is not False else (gguf_missing or "")
-    facts = CardFacts(**{**facts.__dict__, "parts": frozenset(written), "gguf_note": card_note})  # no path in it
+    facts = replace(facts, parts=frozenset(written), gguf_note=card_note)  # no path in it
     if merged and not gguf_missing:
         try:
             facts = _gguf(tmp, run, style, facts)
@@ -86,7 +87,7 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
                 raise
             for part in [*tmp.glob("model-*.gguf"), tmp / "Modelfile"]:  # asked "where possible": the rest ships
                 part.unlink(missing_ok=True)
-            facts = CardFacts(**{**facts.__dict__, "gguf_note": gguf_files.without_paths(str(e), tmp)})
+            facts = replace(facts, gguf_note=gguf_files.without_paths(str(e), tmp))
     style.save(tmp)
     _approved_data(store, project_id, rnd, cfg, style, tmp)
     _cards(tmp, facts)
@@ -227,8 +228,7 @@ def _gguf(tmp: Path, run, style: PromptStyle, facts: CardFacts) -> CardFacts:
                                                  f"{facts.project}, round {facts.round}"), encoding="utf-8")
     except ModelfileError as e:
         note = "; ".join(n for n in (note, f"no Ollama Modelfile: {e}") if n)
-    return CardFacts(**{**facts.__dict__, "gguf_files": (files.unquantised.name, files.quantised.name),
-                        "gguf_note": note})
+    return replace(facts, gguf_files=(files.unquantised.name, files.quantised.name), gguf_note=note)
 
 
 def _base_folder(store: Store, cfg, run) -> str:
