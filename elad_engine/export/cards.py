@@ -31,7 +31,7 @@ class CardFacts:
     style: PromptStyle
     method: str  # lora or full
     metrics: list[dict]  # every round's metrics row
-    samples: int  # approved or edited explanations trained on
+    training_samples: list  # (example, explanation) approved or edited, trained on
     sources: tuple[str, ...]  # "file name: rows, imported DATE" per import, file names only
     simulated_note: str  # the line on simulated teachers ("" when every explanation came from an LLM)
     example_question: str  # a pool question, shown in the snippets
@@ -126,7 +126,7 @@ exactly){f' of {f.dataset}' if f.dataset else ''}.
   fine-tuned ({f.method}) on everything approved.
 - Teacher tokens: {tokens[0]:,} prompt and {tokens[1]:,} completion.
 - Review: {reviewed['approved']} approved, {reviewed['edited']} edited, {reviewed['rejected']} rejected; trained on
-  {f.samples} explanations (`approved.jsonl`).{f.simulated_note}
+  {len(f.training_samples)} explanations (`approved.jsonl`).{f.simulated_note}
 
 ## Per-round metrics
 

@@ -89,7 +89,7 @@ def export_round(store: Store, project_id: int, rnd: int | None = None, out_dir:
                 part.unlink(missing_ok=True)
             facts = replace(facts, gguf_note=gguf_files.without_paths(str(e), tmp))
     style.save(tmp)
-    _approved_data(store, project_id, rnd, cfg, style, tmp)
+    _approved_data(store, project_id, rnd, cfg, style, tmp, facts.training_samples)
     _cards(tmp, facts)
     if out.exists():
         shutil.rmtree(out)
@@ -121,7 +121,7 @@ def _facts(store: Store, project_id: int, rnd: int, cfg, run, style: PromptStyle
                     f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(i['created_at']))} UTC"
                     for i in store.projects.imports(project_id))
     return CardFacts(project=name, round=rnd, cfg=cfg, base=_base_model(store, cfg, run), style=style,
-                     method=run["method"], metrics=metrics, samples=len(samples), sources=sources,
+                     method=run["method"], metrics=metrics, training_samples=samples, sources=sources,
                      simulated_note=_simulated_note(store, project_id, rnd),
                      example_question=task.student_text(samples[0][0]) if samples else "What is 2 + 3?")
 
@@ -143,8 +143,8 @@ def _simulated_note(store: Store, project_id: int, rnd: int) -> str:
             "(`\"simulated\": true`).")
 
 
-def _approved_data(store: Store, project_id: int, rnd: int, cfg, style: PromptStyle, tmp: Path) -> None:
-    samples = store.revisions.training_samples(project_id, rnd)
+def _approved_data(store: Store, project_id: int, rnd: int, cfg, style: PromptStyle, tmp: Path,
+                   samples: list) -> None:
     task = task_for(cfg.task)
     teachers = store.revisions.training_teachers(project_id, rnd)
     with open(tmp / "approved.jsonl", "w", encoding="utf-8") as f:
